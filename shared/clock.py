@@ -1,0 +1,29 @@
+"""Time as the services store it: UTC ISO 8601 strings with milliseconds, which sort as text.
+
+Stored as strings rather than BSON dates because the embedded server turns a
+date written through an update operator ($set) into text of another format;
+one fixed string format sorts and compares the same on MongoDB and on it.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    """2026-11-24T00:03:48.859Z"""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def now_iso() -> str:
+    return iso(utc_now())
+
+
+def write_order() -> int:
+    """Microseconds since the epoch: orders the outbox's pending writes."""
+    return time.time_ns() // 1000

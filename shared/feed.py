@@ -1,0 +1,79 @@
+"""GET /changes and GET /digest: the catch-up feed every write service serves to partners."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from shared.auth import require
+from shared.outbox import ChangeLog
+
+MAX_SEQ = 2**63 - 1
+
+
+class ChangesQuery(Schema):
+    since = fields.Integer(load_default=0, validate=validate.Range(0, MAX_SEQ),
+                           metadata={"description": "Return changes after this sequence"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class ChangeSchema(Schema):
+    seq = fields.Integer(required=True)
+    id = fields.String(required=True, attribute="entity_id")
+    version = fields.Integer(required=True)
+    type = fields.String(required=True, metadata={"description": "The CloudEvents type of this change"})
+    visible = fields.Boolean(required=True, metadata={"description": "False: partners drop the entry"})
+    state = fields.Dict(required=True, metadata={"description": "The public state, as in the event body"})
+    time = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class ChangesPageSchema(Schema):
+    changes = fields.List(fields.Nested(ChangeSchema), required=True)
+    last_seq = fields.Integer(required=True, metadata={"description": "Pass as `since` for the next call"})
+    next = fields.String(allow_none=True, metadata={"description": "The next page, when more changes follow"})
+
+
+class DigestSchema(Schema):
+    count = fields.Integer(required=True)
+    sha256 = fields.String(required=True, metadata={"description": "SHA-256 over sorted 'id:version\\n' lines"})
+    last_seq = fields.Integer(required=True)
+
+
+def feed_blueprint(entities: str) -> Blueprint:
+    """The feed of one service's change log; `entities` names them in the docs (courses)."""
+    blp = Blueprint("feed", __name__, description=f"Catch-up feed of the {entities} change log, for partners")
+
+    @blp.route("/changes")
+    class Changes(MethodView):
+        decorators = [require("partner", "coordinator", partner_schools=True)]
+
+        @blp.arguments(ChangesQuery, location="query")
+        @blp.response(200, ChangesPageSchema)
+        @blp.doc(security=[{"bearerAuth": []}])
+        def get(self, query):
+            """List the latest state of each entity changed after a sequence, in sequence order."""
+            changelog = ChangeLog(current_app.extensions["db"])
+            changes, last_seq, more = changelog.since(query["since"], query["limit"])
+            next_url = None
+            if more:
+                next_url = f"{request.base_url}?{urlencode({'since': last_seq, 'limit': query['limit']})}"
+            return {"changes": changes, "last_seq": last_seq, "next": next_url}
+
+    @blp.route("/digest")
+    class Digest(MethodView):
+        decorators = [require("partner", "coordinator", partner_schools=True)]
+
+        @blp.response(200, DigestSchema)
+        @blp.doc(security=[{"bearerAuth": []}])
+        def get(self):
+            """Count and hash the (id, version) pairs of the entities partners may see."""
+            changelog = ChangeLog(current_app.extensions["db"])
+            # the head first: a digest never claims a sequence whose change it has not counted
+            last_seq = changelog.head()
+            return {**changelog.digest(), "last_seq": last_seq}
+
+    return blp

@@ -1,0 +1,19 @@
+"""gunicorn settings of every service's web process (`gunicorn -c python:shared.gunicorn_conf`)."""
+
+import os
+
+# answer slow clients without holding a worker forever
+timeout = 30
+keepalive = 5
+# the app logs each request as JSON with its request id; gunicorn's own access log would repeat it
+accesslog = None
+errorlog = "-"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+
+
+def child_exit(server, worker):
+    # a dead worker's metric files must stop counting as live gauges
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

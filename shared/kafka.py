@@ -1,0 +1,79 @@
+"""Kafka wiring: producers, consumers and topics, with settings that suit both brokers.
+
+The embedded broker needs short group session timeouts (joins take half the
+session timeout); Apache Kafka refuses those below 6 s by default, so they are
+settings (KAFKA_SESSION_TIMEOUT_MS, KAFKA_HEARTBEAT_INTERVAL_MS).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from shared.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(settings: Settings) -> KafkaProducer:
+    """A producer that waits for all in-sync replicas and fails fast when the broker is away."""
+    return KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=f"{settings.school}-{settings.service}-relay",
+        acks="all",
+        linger_ms=5,
+        batch_size=262144,
+        retries=2,
+        # an idempotent producer fails for good after a broker reset (see docs/adr/0002);
+        # the relay re-sends instead, and consumers drop what they already hold by version
+        enable_idempotence=False,
+        # one request in flight keeps a key's events in order across retries
+        max_in_flight_requests_per_connection=1,
+        max_block_ms=3000,
+        request_timeout_ms=5000,
+        delivery_timeout_ms=10000,
+    )
+
+
+def ensure_topics(settings: Settings, topics) -> None:
+    """Create the topics that do not exist yet (at start-up, and after a broker reset)."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=f"{settings.school}-{settings.service}-admin",
+        request_timeout_ms=5000,
+    )
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            try:
+                admin.create_topics([
+                    NewTopic(t, settings.kafka_topic_partitions, settings.kafka_replication_factor)
+                    for t in missing
+                ])
+                log.info("created topics %s", ",".join(missing))
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+def make_consumer(settings: Settings, group_id: str, topics, **overrides) -> KafkaConsumer:
+    """A consumer in `group_id` that commits offsets by hand, after the effect is stored."""
+    options = dict(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=f"{settings.school}-{settings.service}-{group_id}",
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        max_poll_records=200,
+    )
+    options.update(overrides)
+    consumer = KafkaConsumer(**options)
+    consumer.subscribe(list(topics))
+    return consumer

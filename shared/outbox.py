@@ -1,0 +1,305 @@
+"""The outbox: the change log, its feed and digest, and the relay that publishes to Kafka.
+
+A write stores the entity's new state with `version` + 1 and `pending_since`
+set, in one single-document write. The relay (in the worker, one per service)
+is the only writer of sequence numbers. For each pending entity, in write
+order, it:
+
+1. appends (sequence, id, version, type, state) to the change log, reusing the
+   entry of a version that already has one (a crash after the append re-sends
+   the same sequence, so the log never holds a version twice);
+2. publishes the event to `<school>.<entities>.v1` with acks=all;
+3. clears `pending_since` only if the entity is still at that version.
+
+A crash anywhere makes the relay send again; consumers keep an entity's
+version and drop what is not newer, so a re-send changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from shared.clock import now_iso, write_order
+from shared.config import Settings
+from shared.events import Event, source_of, to_record
+
+log = logging.getLogger(__name__)
+
+# what a partner needs to drop an entry: never the content of a hidden entity
+TOMBSTONE_FIELDS = ("id", "school", "version", "status", "visibility")
+
+
+def pending_marker() -> dict:
+    """The field a write sets so that the relay picks the entity up, in write order."""
+    return {"pending_since": write_order()}
+
+
+def unpublished_filter() -> dict:
+    # a range rather than {"$ne": None}: the embedded server matches missing fields with $ne
+    return {"pending_since": {"$gt": 0}}
+
+
+def ensure_outbox_indexes(entities: Collection) -> None:
+    # _id stays out of compound indexes: the embedded server fails every insert with one
+    entities.create_index([("pending_since", ASCENDING)])
+
+
+@dataclass(frozen=True)
+class Change:
+    seq: int
+    entity_id: str
+    version: int
+    type: str
+    visible: bool
+    state: dict
+    time: str
+
+
+class ChangeLog:
+    """The append-only log of what was published, in sequence order.
+
+    Each entry is one published version. `current` is true on an entity's
+    latest entry, so the feed serves each entity's latest state once.
+    """
+
+    def __init__(self, db: Database):
+        self.changes = db["changes"]
+        self.counters = db["counters"]
+
+    def ensure_indexes(self) -> None:
+        self.changes.create_index([("entity_id", ASCENDING), ("version", ASCENDING)], unique=True)
+        self.changes.create_index([("current", ASCENDING), ("seq", ASCENDING)])
+
+    def allocate(self, count: int) -> int:
+        """Reserve `count` sequence numbers; returns the first. Gaps after a crash are harmless."""
+        doc = self.counters.find_one_and_update(
+            {"_id": "sequence"}, {"$inc": {"value": count}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        return doc["value"] - count + 1
+
+    def append(self, seq: int, entity_id: str, version: int, type_: str, visible: bool, state: dict,
+               now: str) -> Change:
+        """Store this version under `seq`, or return the entry it already has."""
+        entry = {"_id": seq, "seq": seq, "entity_id": entity_id, "version": version, "type": type_,
+                 "visible": visible, "state": state, "time": now, "current": True}
+        try:
+            self.changes.insert_one(entry)
+        except DuplicateKeyError:
+            existing = self.changes.find_one({"entity_id": entity_id, "version": version})
+            if existing is None:  # the sequence itself was taken: never by this entity
+                raise
+            entry = existing
+        if version > 1:
+            self.changes.update_many(
+                {"entity_id": entity_id, "current": True, "seq": {"$lt": entry["seq"]}},
+                {"$set": {"current": False}},
+            )
+        return _change(entry)
+
+    def current_entries(self, entity_ids) -> dict[tuple[str, int], Change]:
+        """The latest entry of each of these entities, by (id, version): one query for a batch."""
+        cursor = self.changes.find({"entity_id": {"$in": list(entity_ids)}, "current": True})
+        return {(e["entity_id"], e["version"]): _change(e) for e in cursor}
+
+    def head(self) -> int:
+        """The highest sequence in the log (0 when empty)."""
+        last = self.changes.find_one({}, sort=[("seq", DESCENDING)], projection={"seq": 1})
+        return last["seq"] if last else 0
+
+    def since(self, since: int, limit: int) -> tuple[list[Change], int, bool]:
+        """Each entity's latest entry after `since`, in sequence order.
+
+        Returns (changes, last_seq, more). With more=False, last_seq is the log's
+        head read before the page, so a reader that stores it skips nothing.
+        """
+        head = self.head()
+        cursor = self.changes.find(
+            {"current": True, "seq": {"$gt": since, "$lte": head}}, sort=[("seq", ASCENDING)], limit=limit + 1
+        )
+        entries = [_change(e) for e in cursor]
+        more = len(entries) > limit
+        entries = entries[:limit]
+        last_seq = entries[-1].seq if more else max(head, since)
+        return entries, last_seq, more
+
+    def digest(self) -> dict:
+        """Count and SHA-256 over the sorted (id, version) pairs of the visible entities."""
+        pairs = sorted(
+            (e["entity_id"], e["version"])
+            for e in self.changes.find({"current": True, "visible": True}, {"entity_id": 1, "version": 1})
+        )
+        return digest_of(pairs)
+
+    def stats(self) -> dict:
+        return {"last_seq": self.head()}
+
+
+def digest_of(pairs) -> dict:
+    """The digest a partner compares: the same function on both sides."""
+    h = hashlib.sha256()
+    count = 0
+    for entity_id, version in sorted(pairs):
+        h.update(f"{entity_id}:{version}\n".encode("utf-8"))
+        count += 1
+    return {"count": count, "sha256": h.hexdigest()}
+
+
+def _change(entry: dict) -> Change:
+    return Change(seq=entry["seq"], entity_id=entry["entity_id"], version=entry["version"], type=entry["type"],
+                  visible=entry["visible"], state=entry["state"], time=entry["time"])
+
+
+@dataclass(frozen=True)
+class OutboxSpec:
+    """What the relay needs to know of one service's entities."""
+
+    entity: str  # "course": the event type prefix
+    topic_entity: str  # "courses": the topic and source name
+    collection: str  # the MongoDB collection of the entities
+    # the state partners may see, or None when the entity is hidden from them
+    public_view: Callable[[dict], dict | None]
+
+
+def describe(spec: OutboxSpec, doc: dict) -> tuple[str | None, bool, dict]:
+    """(event type, visible, body) of an entity's pending version; type None: nothing to publish."""
+    view = spec.public_view(doc)
+    was_visible = bool(doc.get("public_visible"))
+    if view is not None:
+        action = "updated" if was_visible else "published"
+        return f"{spec.entity}.{action}.v1", True, view
+    if was_visible:
+        tombstone = {k: doc[k] for k in TOMBSTONE_FIELDS if k in doc}
+        tombstone["id"] = doc["_id"]
+        return f"{spec.entity}.withdrawn.v1", False, tombstone
+    return None, False, {}
+
+
+class Relay:
+    """Publishes pending entities in write order; survives broker and database outages."""
+
+    def __init__(self, settings: Settings, db: Database, spec: OutboxSpec, producer_factory, topic_setup,
+                 clock=now_iso):
+        self.settings = settings
+        self.entities = db[spec.collection]
+        self.log = ChangeLog(db)
+        self.spec = spec
+        self.topic = settings.topic(spec.topic_entity)
+        self.source = source_of(settings.school, spec.topic_entity)
+        self.producer_factory = producer_factory
+        self.topic_setup = topic_setup
+        self.clock = clock
+        self.producer = None
+        self.published_total = 0
+
+    def setup(self) -> None:
+        ensure_outbox_indexes(self.entities)
+        self.log.ensure_indexes()
+
+    def backlog(self) -> int:
+        return self.entities.database.command("count", self.entities.name, query=unpublished_filter())["n"]
+
+    def _connect(self) -> None:
+        if self.producer is None:
+            self.topic_setup([self.topic])
+            self.producer = self.producer_factory()
+
+    def _drop_producer(self) -> None:
+        if self.producer is not None:
+            try:
+                self.producer.close(timeout=0)
+            except Exception:  # closing a broken producer may fail in any way
+                pass
+        self.producer = None
+
+    def run_once(self) -> int:
+        """Publish one batch; returns how many entities were published (or found nothing to send)."""
+        batch = list(self.entities.find(
+            unpublished_filter(), sort=[("pending_since", ASCENDING), ("_id", ASCENDING)],
+            limit=self.settings.relay_batch_size,
+        ))
+        if not batch:
+            return 0
+        self._connect()
+        now = self.clock()
+        outgoing = []  # (doc, change)
+        silent = []  # hidden entities never seen by partners: nothing to send
+        to_number = []
+        logged = self.log.current_entries([doc["_id"] for doc in batch])
+        for doc in batch:
+            existing = logged.get((doc["_id"], doc["version"]))
+            if existing:
+                outgoing.append((doc, existing))
+            else:
+                type_, visible, body = describe(self.spec, doc)
+                if type_ is None:
+                    silent.append(doc)
+                else:
+                    to_number.append((doc, type_, visible, body))
+        if to_number:
+            first = self.log.allocate(len(to_number))
+            for offset, (doc, type_, visible, body) in enumerate(to_number):
+                change = self.log.append(first + offset, doc["_id"], doc["version"], type_, visible, body, now)
+                outgoing.append((doc, change))
+        outgoing.sort(key=lambda pair: pair[1].seq)
+        futures = []
+        for doc, change in outgoing:
+            event = Event(type=change.type, source=self.source, subject=change.entity_id, sequence=change.seq,
+                          entityversion=change.version, data=change.state,
+                          time=change.time)
+            key, value, headers = to_record(event)
+            futures.append((doc, change, self.producer.send(self.topic, key=key, value=value, headers=headers)))
+        self.producer.flush(timeout=10)
+        done = 0
+        for doc, change, future in futures:
+            future.get(timeout=10)  # raises on a failed send: the rest stay pending
+            self._mark(doc, change.version, change.visible, change.seq)
+            done += 1
+        for doc in silent:
+            self._mark(doc, doc["version"], False, None)
+            done += 1
+        self.published_total += len(futures)
+        if futures:
+            log.info("published %d %s events up to seq=%d", len(futures), self.spec.entity, outgoing[-1][1].seq)
+        return done
+
+    def _mark(self, doc: dict, version: int, visible: bool, seq: int | None) -> None:
+        published = {"published_version": version, "public_visible": visible}
+        if seq is not None:
+            published["published_seq"] = seq
+        result = self.entities.update_one(
+            {"_id": doc["_id"], "version": version}, {"$set": published, "$unset": {"pending_since": ""}}
+        )
+        if result.matched_count == 0:
+            # a newer version was written meanwhile: it stays pending, but its event type
+            # must follow from what partners now hold
+            self.entities.update_one({"_id": doc["_id"], "version": {"$gt": version}}, {"$set": published})
+
+    def run_forever(self, stop: threading.Event) -> None:
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                sent = self.run_once()
+                backoff = 0.5
+                if sent < self.settings.relay_batch_size:
+                    stop.wait(self.settings.relay_idle_seconds)
+            except PyMongoError as exc:
+                log.warning("relay: database unavailable (%s); retrying in %.1fs", exc.__class__.__name__, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception as exc:  # broker errors of every kind: recreate the producer and the topics
+                log.warning("relay: publish failed (%s: %s); retrying in %.1fs",
+                            exc.__class__.__name__, exc, backoff)
+                self._drop_producer()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+        self._drop_producer()
+

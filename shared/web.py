@@ -1,0 +1,119 @@
+"""The part of every service's Flask app that is not about its entities.
+
+create_base_app() gives a Flask app and a flask-smorest Api with: settings,
+keys and the MongoDB client in `app.extensions`; problem+json errors; request
+ids and JSON logs; body size and content-type checks; /healthz, /readyz,
+/metrics; OpenAPI at /openapi.json and an offline docs page at /docs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+import swagger_ui_bundle
+from flask import Flask, g, request, send_from_directory
+from flask_smorest import Api
+from marshmallow import Schema, fields
+
+from shared import errors, metrics
+from shared.auth import KeyRing
+from shared.config import Settings
+from shared.errors import Problem, problem_response
+from shared.logs import configure_logging
+from shared.mongo import connect, database, ping
+
+log = logging.getLogger(__name__)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details."""
+
+    type = fields.String(required=True, metadata={"description": "A stable URN naming the kind of problem"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String()
+    instance = fields.String()
+    errors = fields.List(fields.Dict(), metadata={"description": "For validation problems: where and what"})
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api, documenting problem+json as the error body."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error):
+        return errors.handle_http_exception(error)
+
+
+def create_base_app(settings: Settings, title: str, description: str, client=None) -> tuple[Flask, Api]:
+    """A Flask app with everything but the service's own routes; `client` lets tests share one."""
+    configure_logging(settings.school, settings.service, settings.log_level)
+    app = Flask(f"{settings.school}.{settings.service}")
+    app.config.update(
+        API_TITLE=title,
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="/docs/assets/",
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        API_SPEC_OPTIONS={
+            "info": {"description": description},
+            "components": {"securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        },
+    )
+    client = client or connect(settings)
+    app.extensions["settings"] = settings
+    app.extensions["keyring"] = KeyRing(settings.keys_dir, settings.school)
+    app.extensions["mongo"] = client
+    app.extensions["db"] = database(client, settings)
+
+    api = ProblemApi(app)
+    errors.init_app(app)
+    metrics.init_app(app, settings.school, settings.service)
+    _init_request_context(app)
+    _init_health(app)
+
+    @app.get("/docs/assets/<path:filename>")
+    def swagger_assets(filename):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
+
+    return app, api
+
+
+def _init_request_context(app: Flask) -> None:
+    @app.before_request
+    def _request_id_and_body_checks():
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        if request.method in _BODY_METHODS and (request.content_length or request.headers.get("Transfer-Encoding")):
+            if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+                raise Problem(415, "unsupported-media-type", "The request body must be application/json",
+                              f"got Content-Type {request.mimetype or '(none)'!r}")
+
+    @app.after_request
+    def _log_and_tag(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        log.info("%s %s %d", request.method, request.path, response.status_code,
+                 extra={"status": response.status_code, "method": request.method, "path": request.path})
+        return response
+
+
+def _init_health(app: Flask) -> None:
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "alive"}
+
+    @app.get("/readyz")
+    def readyz():
+        if not ping(app.extensions["mongo"]):
+            return problem_response(503, "database-unavailable", "The database is unreachable; retry shortly",
+                                    headers={"Retry-After": "2"})
+        return {"status": "ready"}

@@ -1,0 +1,94 @@
+"""Running a worker process: settings, logs, signals, and loops that outlive outages."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Callable
+
+from shared.config import Settings
+from shared.kafka import ensure_topics, make_producer
+from shared.logs import configure_logging
+from shared.mongo import connect, database
+from shared.outbox import OutboxSpec, Relay
+
+log = logging.getLogger(__name__)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: loops finish their batch and return."""
+    stop = threading.Event()
+
+    def _handler(signum, frame):
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+    return stop
+
+
+def retry_until_done(step: Callable[[], None], what: str, stop: threading.Event) -> bool:
+    """Run `step` until it succeeds or the worker stops (the database or broker may start later)."""
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            step()
+            return True
+        except Exception as exc:  # any failure of a dependency at start-up: wait and retry
+            log.warning("%s failed (%s: %s); retrying in %.1fs", what, exc.__class__.__name__, exc, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+    return False
+
+
+def make_relay(settings: Settings, db, spec: OutboxSpec) -> Relay:
+    return Relay(
+        settings, db, spec,
+        producer_factory=lambda: make_producer(settings),
+        topic_setup=lambda topics: ensure_topics(settings, topics),
+    )
+
+
+def run_loops(loops: dict[str, Callable[[threading.Event], None]], stop: threading.Event) -> None:
+    """Run each loop in a thread until `stop`; a loop that dies is logged and restarted."""
+
+    def guarded(name, loop):
+        while not stop.is_set():
+            try:
+                loop(stop)
+            except Exception:
+                log.exception("%s crashed; restarting in 1s", name)
+                stop.wait(1.0)
+
+    threads = [threading.Thread(target=guarded, args=(n, l), name=n, daemon=True) for n, l in loops.items()]
+    for t in threads:
+        t.start()
+    while not stop.is_set():
+        stop.wait(0.5)
+    deadline = time.monotonic() + 15
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+
+
+def run_relay_worker(service: str, spec: OutboxSpec, setup: Callable | None = None,
+                     extra_loops: dict | None = None) -> None:
+    """The main of a write service's worker: create indexes, then run the relay (and any consumers)."""
+    settings = Settings.from_env(service=service)
+    configure_logging(settings.school, f"{service}-worker", settings.log_level)
+    stop = stop_on_signals()
+    db = database(connect(settings), settings)
+    relay = make_relay(settings, db, spec)
+
+    def _setup():
+        relay.setup()
+        if setup:
+            setup(db)
+
+    if not retry_until_done(_setup, "creating indexes", stop):
+        return
+    log.info("%s worker of %s started; publishing to %s", service, settings.school, relay.topic)
+    run_loops({"relay": relay.run_forever, **(extra_loops or {})}, stop)
+    log.info("%s worker stopped", service)
