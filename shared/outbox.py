@@ -259,14 +259,21 @@ class Relay:
             futures.append((doc, change, self.producer.send(self.topic, key=key, value=value, headers=headers)))
         self.producer.flush(timeout=10)
         done = 0
+        failure = None
         for doc, change, future in futures:
-            future.get(timeout=10)  # raises on a failed send: the rest stay pending
+            try:
+                future.get(timeout=10)
+            except Exception as exc:  # this one stays pending; the ones that were acknowledged are marked
+                failure = failure or exc
+                continue
             self._mark(doc, change.version, change.visible, change.seq)
             done += 1
         for doc in silent:
             self._mark(doc, doc["version"], False, None)
             done += 1
-        self.published_total += len(futures)
+        self.published_total += done - len(silent)
+        if failure is not None:
+            raise failure
         if futures:
             log.info("published %d %s events up to seq=%d", len(futures), self.spec.entity, outgoing[-1][1].seq)
         return done
