@@ -123,3 +123,41 @@ def from_record(key: bytes | None, value: bytes | None, headers) -> Event:
         type=attrs["type"], source=attrs["source"], subject=attrs["subject"], sequence=sequence,
         entityversion=entityversion, data=data, id=attrs["id"], time=attrs["time"], extensions=extensions,
     )
+
+
+# signatures: each school signs its events with its Ed25519 key; consumers verify with its public key
+
+SIGNATURE_ATTR = "signature"
+
+
+def signing_payload(event: Event) -> bytes:
+    """What a signature covers: the key attributes and the body, canonically serialised."""
+    return canonical_json({
+        "id": event.id, "source": event.source, "type": event.type, "subject": event.subject,
+        "time": event.time, "sequence": event.sequence, "entityversion": event.entityversion, "data": event.data,
+    })
+
+
+def sign(event: Event, private_key) -> Event:
+    """The event with its `signature` extension (base64url, no padding)."""
+    import base64
+    from dataclasses import replace
+
+    signature = base64.urlsafe_b64encode(private_key.sign(signing_payload(event))).decode("ascii").rstrip("=")
+    return replace(event, extensions={**event.extensions, SIGNATURE_ATTR: signature})
+
+
+def verify(event: Event, public_key) -> None:
+    """Raise InvalidEvent unless the event carries a valid signature by `public_key`."""
+    import base64
+
+    from cryptography.exceptions import InvalidSignature
+
+    signature = event.extensions.get(SIGNATURE_ATTR)
+    if not signature:
+        raise InvalidEvent("the event is not signed")
+    try:
+        raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+        public_key.verify(raw, signing_payload(event))
+    except (InvalidSignature, ValueError):
+        raise InvalidEvent("the signature does not verify with the source school's key") from None

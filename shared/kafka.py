@@ -77,3 +77,36 @@ def make_consumer(settings: Settings, group_id: str, topics, **overrides) -> Kaf
     consumer = KafkaConsumer(**options)
     consumer.subscribe(list(topics))
     return consumer
+
+
+class TopicWatch:
+    """Asks the broker whether a topic exists, over one admin connection kept open.
+
+    The embedded broker forgets its topics on restart, yet acknowledges records
+    sent to a topic it no longer has (and drops them). The relay checks the topic
+    before and after each batch, so a reset is seen and the batch is sent again.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.admin = None
+
+    def exists(self, topic: str) -> bool:
+        try:
+            if self.admin is None:
+                self.admin = KafkaAdminClient(
+                    bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=5000,
+                    client_id=f"{self.settings.school}-{self.settings.service}-watch",
+                )
+            return topic in self.admin.list_topics()
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.admin is not None:
+            try:
+                self.admin.close()
+            except Exception:
+                pass
+            self.admin = None

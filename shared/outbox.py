@@ -53,6 +53,10 @@ def ensure_outbox_indexes(entities: Collection) -> None:
     entities.create_index([("pending_since", ASCENDING)])
 
 
+class BrokerReset(RuntimeError):
+    """The broker lost the topic: what was sent may be gone, so it is sent again."""
+
+
 @dataclass(frozen=True)
 class Change:
     seq: int
@@ -187,7 +191,8 @@ class Relay:
     """Publishes pending entities in write order; survives broker and database outages."""
 
     def __init__(self, settings: Settings, db: Database, spec: OutboxSpec, producer_factory, topic_setup,
-                 clock=now_iso):
+                 topic_exists: Callable[[str], bool] = lambda topic: True,
+                 signer: Callable[[Event], Event] = lambda event: event, clock=now_iso):
         self.settings = settings
         self.entities = db[spec.collection]
         self.log = ChangeLog(db)
@@ -196,6 +201,8 @@ class Relay:
         self.source = source_of(settings.school, spec.topic_entity)
         self.producer_factory = producer_factory
         self.topic_setup = topic_setup
+        self.topic_exists = topic_exists
+        self.signer = signer
         self.clock = clock
         self.producer = None
         self.published_total = 0
@@ -208,6 +215,9 @@ class Relay:
         return self.entities.database.command("count", self.entities.name, query=unpublished_filter())["n"]
 
     def _connect(self) -> None:
+        if self.producer is not None and not self.topic_exists(self.topic):
+            log.warning("relay: topic %s is gone (broker reset?); recreating it and the producer", self.topic)
+            self._drop_producer()
         if self.producer is None:
             self.topic_setup([self.topic])
             self.producer = self.producer_factory()
@@ -255,9 +265,12 @@ class Relay:
             event = Event(type=change.type, source=self.source, subject=change.entity_id, sequence=change.seq,
                           entityversion=change.version, data=change.state,
                           time=change.time)
-            key, value, headers = to_record(event)
+            key, value, headers = to_record(self.signer(event))
             futures.append((doc, change, self.producer.send(self.topic, key=key, value=value, headers=headers)))
         self.producer.flush(timeout=10)
+        if not self.topic_exists(self.topic):
+            # the broker was reset during the batch and may have acknowledged records it dropped
+            raise BrokerReset(f"topic {self.topic} vanished while publishing")
         done = 0
         failure = None
         for doc, change, future in futures:

@@ -8,8 +8,10 @@ import threading
 import time
 from typing import Callable
 
+from shared.auth import KeyRing
 from shared.config import Settings
-from shared.kafka import ensure_topics, make_producer
+from shared.events import sign
+from shared.kafka import TopicWatch, ensure_topics, make_producer
 from shared.logs import configure_logging
 from shared.mongo import connect, database
 from shared.outbox import OutboxSpec, Relay
@@ -45,10 +47,15 @@ def retry_until_done(step: Callable[[], None], what: str, stop: threading.Event)
 
 
 def make_relay(settings: Settings, db, spec: OutboxSpec) -> Relay:
+    """The relay of one service, signing its events with the school's key."""
+    keyring = KeyRing(settings.keys_dir, settings.school)
+    watch = TopicWatch(settings)
     return Relay(
         settings, db, spec,
         producer_factory=lambda: make_producer(settings),
         topic_setup=lambda topics: ensure_topics(settings, topics),
+        topic_exists=watch.exists,
+        signer=lambda event: sign(event, keyring.private_key()),
     )
 
 
