@@ -66,6 +66,3 @@ def can_read(doc: dict, role: str, own_school: bool) -> bool:
         return is_visible_to_partners(doc)
     return role == "coordinator" or doc.get("status") == "published"
 
-
-def etag(version: int) -> str:
-    return f'"{version}"'

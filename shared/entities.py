@@ -1,0 +1,172 @@
+"""What every write service does with its entities in MongoDB, and over HTTP.
+
+A store keeps one collection of a school's entities: single-document writes
+that also mark the entity for the relay (see shared/outbox.py), idempotent
+creation, updates conditional on the version, and keyset-paginated search.
+The HTTP helpers read If-Match and Idempotency-Key and build pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import request
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from shared.errors import Problem
+from shared.events import canonical_json
+from shared.outbox import ensure_outbox_indexes, pending_marker
+from shared.pagination import decode_cursor, encode_cursor, keyset_filter, next_link
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+class EntityStore:
+    """One collection of entities. Subclasses name it and say what a duplicate means."""
+
+    collection_name = ""
+    entity = ""  # "course": used in problem types and messages
+    # API sort names -> document fields; "-name" sorts descending
+    sort_fields: dict[str, str] = {}
+
+    def __init__(self, db: Database):
+        self.collection = db[self.collection_name]
+
+    def ensure_indexes(self) -> None:
+        self.collection.create_index([("idempotency_key", ASCENDING)], unique=True, sparse=True)
+        ensure_outbox_indexes(self.collection)
+
+    def duplicate(self, doc: dict) -> Problem:
+        """The problem for a write that broke a unique index other than the idempotency key."""
+        return Problem(409, f"{self.entity}-conflict", f"This {self.entity} conflicts with an existing one")
+
+    def not_found(self) -> Problem:
+        return Problem(404, f"{self.entity}-not-found", f"No such {self.entity}",
+                       f"no {self.entity} with this id is visible to you")
+
+    def get(self, entity_id: str) -> dict | None:
+        return self.collection.find_one({"_id": entity_id})
+
+    def insert(self, doc: dict, idempotency_key: str | None = None,
+               fingerprint: str | None = None) -> tuple[dict, bool]:
+        """Store a new entity, marked for the relay, in one write.
+
+        Returns (document, created). A retry with the same Idempotency-Key and body
+        returns the first entity with created=False; the same key with another body is a 422.
+        """
+        doc = {**doc, **pending_marker()}
+        if idempotency_key:
+            doc["idempotency_key"] = idempotency_key
+            doc["idempotency_fingerprint"] = fingerprint
+        try:
+            self.collection.insert_one(doc)
+            return doc, True
+        except DuplicateKeyError:
+            if idempotency_key:
+                first = self.collection.find_one({"idempotency_key": idempotency_key})
+                if first is not None:
+                    if first.get("idempotency_fingerprint") != fingerprint:
+                        raise Problem(422, "idempotency-key-reused",
+                                      "This Idempotency-Key was used with a different request",
+                                      f"use a new key for a different {self.entity}") from None
+                    return first, False
+            raise self.duplicate(doc) from None
+
+    def replace(self, entity_id: str, expected_version: int, fields: dict, unset=()) -> dict | None:
+        """Set `fields` (and remove `unset`) if the entity is still at `expected_version`; None if not."""
+        update = {"$set": {**fields, **pending_marker()}, "$inc": {"version": 1}}
+        if unset:
+            update["$unset"] = {k: "" for k in unset}
+        try:
+            return self.collection.find_one_and_update(
+                {"_id": entity_id, "version": expected_version}, update, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:
+            raise self.duplicate(fields) from None
+
+    def stale(self, entity_id: str) -> Problem:
+        """Why a conditional write did not apply: 404, or 412 with the current ETag."""
+        current = self.get(entity_id)
+        if current is None:
+            return self.not_found()
+        problem = Problem(412, "precondition-failed", "The resource has changed since the given version",
+                          f"the {self.entity} is at version {current['version']}; read it again and retry")
+        problem.headers["ETag"] = etag(current["version"])
+        return problem
+
+    def search(self, criteria: dict, sort: str, limit: int, after=None) -> list[dict]:
+        """Up to `limit` entities matching `criteria` in `sort` order, after a cursor position."""
+        descending = sort.startswith("-")
+        field = self.sort_fields[sort.lstrip("-")]
+        query = dict(criteria)
+        if after is not None:
+            position = keyset_filter(field, descending, *after)
+            query = {"$and": [query, position]} if query else position
+        return list(self.collection.find(
+            query, sort=[(field, DESCENDING if descending else ASCENDING), ("_id", ASCENDING)], limit=limit
+        ))
+
+    def page(self, criteria: dict, sort: str, limit: int, cursor: str | None) -> dict:
+        """{"items", "next"}: one page and the link to the next, if more match."""
+        after = decode_cursor(cursor) if cursor else None
+        rows = self.search(criteria, sort, limit + 1, after)
+        items = rows[:limit]
+        if len(rows) <= limit:
+            return {"items": items, "next": None}
+        last = items[-1]
+        return {"items": items, "next": next_link(encode_cursor(field_value(last, self.sort_fields[
+            sort.lstrip("-")]), last["_id"]))}
+
+
+def field_value(doc: dict, dotted: str):
+    value = doc
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def expected_version(entity: str) -> int:
+    """The version named by If-Match: 428 without one, 412 when it cannot be a version."""
+    if not request.headers.get("If-Match"):
+        raise Problem(428, "precondition-required", "This update needs an If-Match header",
+                      f"send the ETag of the {entity} you read: If-Match: \"<version>\"")
+    tags = list(request.if_match.as_set())
+    if len(tags) == 1 and tags[0].isdigit() and len(tags[0]) < 19:
+        return int(tags[0])
+    raise Problem(412, "precondition-failed", "The resource has changed since the given version",
+                  "If-Match must hold one ETag of the form \"<version>\"")
+
+
+def idempotency(data: dict) -> tuple[str | None, str | None]:
+    """(Idempotency-Key, fingerprint of the validated body) of a POST; a 400 for a malformed key."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None, None
+    if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
+        raise Problem(400, "invalid-idempotency-key", "The Idempotency-Key header is not valid",
+                      f"use 1-{MAX_IDEMPOTENCY_KEY} printable characters, e.g. a UUID")
+    return key, hashlib.sha256(canonical_json(data)).hexdigest()
+
+
+IDEMPOTENCY_HEADER_DOC = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+    "description": "A retry with the same key and body returns the first result",
+}
+IF_MATCH_HEADER_DOC = {
+    "in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
+    "description": "The ETag of the version being replaced",
+}
+
+
+def created_headers(doc: dict, path: str, created: bool) -> dict:
+    headers = {"ETag": etag(doc["version"]), "Location": path}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return headers
