@@ -1,0 +1,45 @@
+"""The faculty collection: indexes, and how filters become a query."""
+
+from __future__ import annotations
+
+import re
+
+from pymongo import ASCENDING
+
+from services.faculty.model import expertise_key
+from shared.entities import EntityStore
+
+COLLECTION = "faculty"
+
+
+class FacultyStore(EntityStore):
+    collection_name = COLLECTION
+    entity = "faculty"
+    sort_fields = {"name": "name.en", "department": "department", "updated_at": "updated_at"}
+
+    def ensure_indexes(self) -> None:
+        super().ensure_indexes()
+        self.collection.create_index([("name.en", ASCENDING)])
+        self.collection.create_index([("department", ASCENDING)])
+        self.collection.create_index([("updated_at", ASCENDING)])
+        self.collection.create_index([("expertise_keys", ASCENDING)])
+
+
+def criteria_from(filters: dict) -> dict:
+    """A MongoDB filter from validated query parameters; values only, never operators from the client."""
+    query: dict = {}
+    for name in ("department", "status", "visibility"):
+        if name in filters:
+            query[name] = filters[name]
+    if "language" in filters:
+        query["languages"] = filters["language"]
+    if "expertise" in filters:
+        query["expertise_keys"] = expertise_key(filters["expertise"])
+    if "available_on" in filters:
+        day = filters["available_on"]
+        query["availability"] = {"$elemMatch": {"from": {"$lte": day}, "to": {"$gte": day}}}
+    if "q" in filters:
+        # every word must appear, in the name or the bio, in any language
+        words = filters["q"].lower().split()[:10]
+        query["$and"] = [{"search_text": {"$regex": re.escape(word)}} for word in words]
+    return query
