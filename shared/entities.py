@@ -74,14 +74,19 @@ class EntityStore:
                     return first, False
             raise self.duplicate(doc) from None
 
-    def replace(self, entity_id: str, expected_version: int, fields: dict, unset=()) -> dict | None:
-        """Set `fields` (and remove `unset`) if the entity is still at `expected_version`; None if not."""
+    def replace(self, entity_id: str, expected_version: int, fields: dict, unset=(),
+                where: dict | None = None) -> dict | None:
+        """Set `fields` (and remove `unset`) if the entity is still at `expected_version`; None if not.
+
+        `where` adds conditions the entity must also meet (e.g. {"status": "active"}), checked in the same write.
+        """
         update = {"$set": {**fields, **pending_marker()}, "$inc": {"version": 1}}
         if unset:
             update["$unset"] = {k: "" for k in unset}
         try:
             return self.collection.find_one_and_update(
-                {"_id": entity_id, "version": expected_version}, update, return_document=ReturnDocument.AFTER
+                {**(where or {}), "_id": entity_id, "version": expected_version}, update,
+                return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:
             raise self.duplicate(fields) from None

@@ -157,6 +157,13 @@ def digest_of(pairs) -> dict:
     return {"count": count, "sha256": h.hexdigest()}
 
 
+def outbox_gauges(db: Database, collection: str):
+    """The gauges of a write service's /metrics: its unpublished backlog and the change log's head."""
+    backlog = db.command("count", collection, query=unpublished_filter())["n"]
+    yield "outbox_backlog", "Entities written but not yet published", backlog
+    yield "outbox_last_published_sequence", "The highest sequence in the change log", ChangeLog(db).head()
+
+
 def _change(entry: dict) -> Change:
     return Change(seq=entry["seq"], entity_id=entry["entity_id"], version=entry["version"], type=entry["type"],
                   visible=entry["visible"], state=entry["state"], time=entry["time"])
