@@ -1,0 +1,39 @@
+# One image for every service of the alliance catalog.
+#   web:    gunicorn -c python:shared.gunicorn_conf -b 0.0.0.0:8000 "services.<name>.app:create_app()"  (the default CMD runs courses)
+#   worker: python -m services.<name>.worker
+# Configuration comes from the environment only (see docs/settings.md); keys are mounted at run time
+# (KEYS_DIR), never baked in.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    # gunicorn workers write their metric files here, so /metrics sums every worker
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus \
+    WEB_CONCURRENCY=2
+
+WORKDIR /app
+
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app
+
+# dependencies first, so a code change does not reinstall them
+COPY pyproject.toml ./
+RUN mkdir -p shared services devstack \
+    && pip install . \
+    && pip uninstall -y alliance-catalog
+
+COPY shared ./shared
+COPY services ./services
+COPY config ./config
+RUN pip install --no-deps . \
+    && mkdir -p "$PROMETHEUS_MULTIPROC_DIR" \
+    && chown app:app "$PROMETHEUS_MULTIPROC_DIR" \
+    # no dev keys in the image: KEYS_DIR is mounted from secrets
+    && rm -rf /app/var
+
+USER app
+EXPOSE 8000
+
+CMD ["gunicorn", "-c", "python:shared.gunicorn_conf", "-b", "0.0.0.0:8000", "services.courses.app:create_app()"]
