@@ -31,7 +31,7 @@ ISCED_F = re.compile(r"^[0-9]{2,4}$")
 def new_profile(data: dict, school: str, now: str, faculty_id: str | None = None) -> dict:
     """The document of a profile created from validated input; it starts active."""
     doc = {"_id": faculty_id or str(uuid.uuid4()), "school": school, "status": "active", "version": 1,
-           "created_at": now, "updated_at": now}
+           "created_at": now, **touched(now)}
     doc.update({k: data[k] for k in WRITABLE if k in data})
     doc.update(derived_fields(doc))
     return doc
@@ -43,13 +43,23 @@ def replacement(data: dict, now: str) -> tuple[dict, list[str]]:
     The store increments `version` in the same write.
     """
     fields = {k: data[k] for k in WRITABLE if k in data}
-    fields["updated_at"] = now
+    fields.update(touched(now))
     fields.update(derived_fields(fields))
     return fields, [k for k in WRITABLE if k not in data]
 
 
 def withdrawn_fields(now: str) -> dict:
-    return {"status": "withdrawn", "updated_at": now}
+    return {"status": "withdrawn", **touched(now)}
+
+
+def touched(now: str) -> dict:
+    """`updated_at`, and the integer the store sorts and pages it by.
+
+    The embedded MongoDB-protocol server compares ISO date-time strings at whole
+    seconds, so a page cursor inside a busy second would skip or repeat rows;
+    2026-11-24T00:17:01.005Z becomes 20261124001701005, which compares exactly everywhere.
+    """
+    return {"updated_at": now, "updated_key": int("".join(ch for ch in now if ch.isdigit()))}
 
 
 def ensure_changeable(doc: dict) -> None:

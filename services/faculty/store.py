@@ -15,13 +15,13 @@ COLLECTION = "faculty"
 class FacultyStore(EntityStore):
     collection_name = COLLECTION
     entity = "faculty"
-    sort_fields = {"name": "name.en", "department": "department", "updated_at": "updated_at"}
+    sort_fields = {"name": "name.en", "department": "department", "updated_at": "updated_key"}
 
     def ensure_indexes(self) -> None:
         super().ensure_indexes()
         self.collection.create_index([("name.en", ASCENDING)])
         self.collection.create_index([("department", ASCENDING)])
-        self.collection.create_index([("updated_at", ASCENDING)])
+        self.collection.create_index([("updated_key", ASCENDING)])
         self.collection.create_index([("expertise_keys", ASCENDING)])
 
 
@@ -34,7 +34,9 @@ def criteria_from(filters: dict) -> dict:
     if "language" in filters:
         query["languages"] = filters["language"]
     if "expertise" in filters:
-        query["expertise_keys"] = expertise_key(filters["expertise"])
+        # $in rather than plain equality: with an index on an array field, the embedded server
+        # matches nothing for {"field": value}; $in matches on it and on MongoDB alike
+        query["expertise_keys"] = {"$in": [expertise_key(filters["expertise"])]}
     if "available_on" in filters:
         day = filters["available_on"]
         query["availability"] = {"$elemMatch": {"from": {"$lte": day}, "to": {"$gte": day}}}

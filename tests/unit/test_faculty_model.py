@@ -108,3 +108,9 @@ def test_the_input_schema_refuses_bad_profiles(change, field):
 def test_an_availability_window_of_one_day_is_valid():
     loaded = FacultyInSchema().load(profile(availability=[{"from": "2027-04-01", "to": "2027-04-01"}]))
     assert loaded["availability"] == [{"from": "2027-04-01", "to": "2027-04-01"}]
+
+
+def test_the_update_sort_key_follows_updated_at_to_the_millisecond():
+    earlier, later = model.touched("2026-11-24T00:17:01.005Z"), model.touched("2026-11-24T00:17:01.012Z")
+    assert earlier["updated_key"] == 20261124001701005 < later["updated_key"] < 2**63
+    assert model.withdrawn_fields("2026-11-24T00:17:01.005Z")["updated_key"] == earlier["updated_key"]
