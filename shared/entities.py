@@ -9,6 +9,7 @@ The HTTP helpers read If-Match and Idempotency-Key and build pages.
 from __future__ import annotations
 
 import hashlib
+import re
 
 from flask import request
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -21,6 +22,8 @@ from shared.outbox import ensure_outbox_indexes, pending_marker
 from shared.pagination import decode_cursor, encode_cursor, keyset_filter, next_link
 
 MAX_IDEMPOTENCY_KEY = 200
+# a strong ETag holding a version: "12"
+_ETAG = re.compile(r'"([0-9]{1,18})"')
 
 
 class EntityStore:
@@ -138,14 +141,15 @@ def etag(version: int) -> str:
 
 def expected_version(entity: str) -> int:
     """The version named by If-Match: 428 without one, 412 when it cannot be a version."""
-    if not request.headers.get("If-Match"):
+    header = request.headers.get("If-Match", "").strip()
+    if not header or header == "*":
         raise Problem(428, "precondition-required", "This update needs an If-Match header",
                       f"send the ETag of the {entity} you read: If-Match: \"<version>\"")
-    tags = list(request.if_match.as_set())
-    if len(tags) == 1 and tags[0].isdigit() and len(tags[0]) < 19:
-        return int(tags[0])
-    raise Problem(412, "precondition-failed", "The resource has changed since the given version",
-                  "If-Match must hold one ETag of the form \"<version>\"")
+    match = _ETAG.fullmatch(header)
+    if match is None:
+        raise Problem(412, "precondition-failed", "The resource has changed since the given version",
+                      "If-Match must hold one ETag of the form \"<version>\"")
+    return int(match.group(1))
 
 
 def idempotency(data: dict) -> tuple[str | None, str | None]:
@@ -164,9 +168,11 @@ IDEMPOTENCY_HEADER_DOC = {
     "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
     "description": "A retry with the same key and body returns the first result",
 }
+# documented as optional because its absence is answered with 428 Precondition Required (RFC 6585),
+# which OpenAPI's "required" cannot express: a required header's absence would mean a 400
 IF_MATCH_HEADER_DOC = {
-    "in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
-    "description": "The ETag of the version being replaced",
+    "in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+    "description": "Required in practice: the ETag of the version being replaced (428 without it, 412 if stale)",
 }
 
 

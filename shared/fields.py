@@ -21,6 +21,10 @@ MIN_YEAR, MAX_YEAR = 2000, 2100
 class LanguageTag(fields.String):
     """A BCP 47 language tag such as en, zh or zh-Hans."""
 
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"pattern": LANGUAGE_TAG.pattern, "maxLength": 16,
+                                   **kwargs.pop("metadata", {})}, **kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         if len(text) > 16 or not LANGUAGE_TAG.match(text):
@@ -35,8 +39,9 @@ class LangMap(fields.Dict):
         super().__init__(
             keys=LanguageTag(),
             values=fields.String(validate=validate.Length(min=1, max=max_length)),
-            metadata={"description": "Text by BCP 47 language tag; 'en' is required",
-                      "example": {"en": "Text", "zh": "文本"}, **kwargs.pop("metadata", {})},
+            metadata={"description": "Text by BCP 47 language tag (en, zh, zh-Hans...); 'en' is required",
+                      "example": {"en": "Text", "zh": "文本"}, "required": ["en"], "maxProperties": 10,
+                      **kwargs.pop("metadata", {})},
             **kwargs,
         )
         self.require_english = require_english
@@ -54,7 +59,8 @@ class IsoDate(fields.String):
     """A calendar date YYYY-MM-DD between 2000 and 2100, stored as that string (it sorts)."""
 
     def __init__(self, **kwargs):
-        super().__init__(metadata={"format": "date", **kwargs.pop("metadata", {})}, **kwargs)
+        super().__init__(metadata={"format": "date", "pattern": r"^(20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$",
+                                   **kwargs.pop("metadata", {})}, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)

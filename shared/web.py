@@ -8,6 +8,7 @@ ids and JSON logs; body size and content-type checks; /healthz, /readyz,
 
 from __future__ import annotations
 
+import http
 import logging
 import re
 import uuid
@@ -20,7 +21,7 @@ from marshmallow import Schema, fields
 from shared import errors, metrics
 from shared.auth import KeyRing
 from shared.config import Settings
-from shared.errors import Problem, problem_response
+from shared.errors import PROBLEM_CONTENT_TYPE, Problem, problem_response
 from shared.logs import configure_logging
 from shared.mongo import connect, database, ping
 
@@ -48,6 +49,18 @@ class ProblemApi(Api):
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)
+
+    def _register_responses(self):
+        # flask-smorest documents errors as application/json; ours are application/problem+json
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": self.ERROR_SCHEMA}}
+            self.spec.components.response(status.name, response, lazy=True)
+        self.spec.components.response("DEFAULT_ERROR", {
+            "description": "An RFC 9457 problem",
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": self.ERROR_SCHEMA}},
+        }, lazy=True)
 
 
 def create_base_app(settings: Settings, title: str, description: str, client=None) -> tuple[Flask, Api]:

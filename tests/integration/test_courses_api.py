@@ -85,6 +85,9 @@ def test_an_update_needs_the_current_etag(client, auth):
     changed = course(title={"en": "Technology Strategy", "zh": "技术战略"})
     assert_problem(client.put(url, json=changed, headers=auth()), 428, "precondition-required")
     assert_problem(client.put(url, json=changed, headers={**auth(), "If-Match": '"7"'}), 412, "precondition-failed")
+    for odd in ('""', "*", "1", 'W/"1"', '"1", "2"', '"99999999999999999999"'):
+        response = client.put(url, json=changed, headers={**auth(), "If-Match": odd})
+        assert response.status_code in (412, 428), (odd, response.status_code)
     ok = client.put(url, json=changed, headers={**auth(), "If-Match": '"1"'})
     assert ok.status_code == 200 and ok.headers["ETag"] == '"2"'
     assert ok.get_json()["title"]["en"] == "Technology Strategy" and ok.get_json()["version"] == 2
