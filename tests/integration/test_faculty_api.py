@@ -8,8 +8,7 @@ import pytest
 
 from services.faculty.model import PRIVATE as PRIVATE_FIELDS
 from tests.faculty_samples import FACULTY, PRIVATE, profile
-
-PROBLEM = "application/problem+json"
+from tests.integration.test_courses_api import assert_problem
 
 
 @pytest.fixture
@@ -28,16 +27,6 @@ def client(faculty_app):
 
 def create(client, auth, doc=None, **headers):
     return client.post("/faculty", json=doc or FACULTY, headers={**auth(), **headers})
-
-
-def assert_problem(response, status: int, slug: str):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["type"] == f"urn:alliance-catalog:problem:{slug}"
-    assert body["status"] == status and body["title"]
-    assert "Traceback" not in response.get_data(as_text=True)
-    return body
 
 
 def test_the_sample_profile_is_accepted_and_read_back(client, auth):
