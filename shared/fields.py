@@ -115,3 +115,24 @@ def unique_items(items) -> None:
     seen = [repr(i) for i in items]
     if len(seen) != len(set(seen)):
         raise ValidationError("Items must be unique.")
+
+
+class Number(fields.Float):
+    """A JSON number, never a string or a boolean; finite."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError("Not a number.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Integer(fields.Integer):
+    """A JSON integer, never a string, a float or a boolean."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise ValidationError("Not an integer.")
+        return super()._deserialize(value, attr, data, **kwargs)

@@ -9,6 +9,7 @@ ids and JSON logs; body size and content-type checks; /healthz, /readyz,
 from __future__ import annotations
 
 import http
+import json
 import logging
 import re
 import uuid
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+# lone surrogates (from \\ud800 escapes) and NUL
+_BAD_TEXT = re.compile("[\ud800-\udfff\x00]")
 
 
 class ProblemSchema(Schema):
@@ -110,6 +113,7 @@ def _init_request_context(app: Flask) -> None:
             if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
                 raise Problem(415, "unsupported-media-type", "The request body must be application/json",
                               f"got Content-Type {request.mimetype or '(none)'!r}")
+            check_json_body(request.get_data(cache=True))
 
     @app.after_request
     def _log_and_tag(response):
@@ -117,6 +121,33 @@ def _init_request_context(app: Flask) -> None:
         log.info("%s %s %d", request.method, request.path, response.status_code,
                  extra={"status": response.status_code, "method": request.method, "path": request.path})
         return response
+
+
+def check_json_body(raw: bytes) -> None:
+    """Refuse, with a 400 problem, JSON that the schemas must never see.
+
+    Python's parser raises ValueError on integers of more than 4300 digits and
+    RecursionError on deep nesting, and accepts lone surrogates and NUL, which
+    MongoDB's BSON encoder refuses later: all of these are the client's error.
+    """
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise Problem(400, "bad-request", "The request is malformed", "the JSON body is nested too deeply") from None
+    except ValueError as exc:
+        raise Problem(400, "bad-request", "The request is malformed", f"the body is not valid JSON: {exc}"[:200]) \
+            from None
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and (_BAD_TEXT.search(item)):
+            raise Problem(400, "bad-request", "The request is malformed",
+                          "strings must be valid Unicode without NUL characters")
 
 
 def _init_health(app: Flask) -> None:

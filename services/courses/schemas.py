@@ -10,7 +10,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from services.courses.model import DELIVERY_MODES, STATUSES, VISIBILITIES
-from shared.fields import EntityId, IsoDate, LangMap, LanguageTag, unique_items
+from shared.fields import EntityId, Integer, IsoDate, LangMap, LanguageTag, Number, unique_items
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$", error="1-32 letters, digits, '.', '_' or '-'.")
 PROGRAMME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9 _-]{0,39}$", error="1-40 letters, digits, spaces, '_' or '-'.")
@@ -27,7 +27,7 @@ class OfferingSchema(Schema):
     term = fields.String(required=True, validate=TERM, metadata={"example": "2027-spring"})
     starts_on = IsoDate(required=True)
     ends_on = IsoDate(required=True)
-    places = fields.Integer(validate=validate.Range(0, 100_000), metadata={"description": "Open places"})
+    places = Integer(validate=validate.Range(0, 100_000), metadata={"description": "Open places"})
     applications_open = IsoDate()
     applications_close = IsoDate()
 
@@ -50,14 +50,14 @@ class CourseInSchema(Schema):
     title = LangMap(required=True, max_length=300)
     description = LangMap(required=True, max_length=5000)
     programme = fields.String(required=True, validate=PROGRAMME, metadata={"example": "MEM"})
-    credits = fields.Float(required=True, validate=validate.Range(0.5, 60), metadata={"description": "ECTS"})
-    eqf_level = fields.Integer(validate=validate.Range(1, 8))
+    credits = Number(required=True, validate=validate.Range(0.5, 60), metadata={"description": "ECTS"})
+    eqf_level = Integer(validate=validate.Range(1, 8))
     isced_f = fields.String(validate=ISCED_F)
     languages = fields.List(LanguageTag(), required=True,
                             validate=[validate.Length(1, 10), unique_items],
                             metadata={"description": "Teaching languages, BCP 47"})
     delivery = fields.String(required=True, validate=validate.OneOf(DELIVERY_MODES))
-    hours = fields.Integer(validate=validate.Range(1, 2000), metadata={"description": "Contact hours"})
+    hours = Integer(validate=validate.Range(1, 2000), metadata={"description": "Contact hours"})
     learning_outcomes = fields.List(LangMap(max_length=1000), load_default=list, validate=validate.Length(max=30))
     prerequisites = fields.List(LangMap(max_length=1000), load_default=list, validate=validate.Length(max=30))
     instructors = fields.List(EntityId(), load_default=list, validate=[validate.Length(max=20), unique_items],
@@ -73,7 +73,7 @@ class CourseSchema(CourseInSchema):
 
     id = fields.String(required=True, attribute="_id", metadata={"format": "uuid"})
     school = fields.String(required=True)
-    version = fields.Integer(required=True)
+    version = Integer(required=True)
     created_at = fields.String(required=True, metadata={"format": "date-time"})
     updated_at = fields.String(required=True, metadata={"format": "date-time"})
 

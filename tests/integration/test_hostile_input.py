@@ -1,0 +1,99 @@
+"""Hostile input to the courses API: each gets a clear 4xx problem, nothing is stored or published.
+
+The inputs and the answers are written to tests/artifacts/hostile-inputs.md;
+docs/security.md shows that table.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.samples import COURSE, course
+
+JSON = "application/json"
+
+
+def body(doc) -> bytes:
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+HOSTILE = [
+    # (name, method, path, content type, raw body, extra headers, expected status)
+    ("body over the size limit", "POST", "/courses", JSON, body(course(description={"en": "x" * 300_000})), {}, 413),
+    ("form-encoded body", "POST", "/courses", "application/x-www-form-urlencoded", b"code=X", {}, 415),
+    ("XML body", "POST", "/courses", "application/xml", b"<course/>", {}, 415),
+    ("no content type", "POST", "/courses", None, body(COURSE), {}, 415),
+    ("malformed JSON", "POST", "/courses", JSON, b'{"code": "X",', {}, 400),
+    ("JSON array instead of object", "POST", "/courses", JSON, body([COURSE]), {}, 422),
+    ("JSON null", "POST", "/courses", JSON, b"null", {}, 422),
+    ("invalid UTF-8", "POST", "/courses", JSON, b'{"code": "\xff\xfe"}', {}, 400),
+    ("lone surrogate escape", "POST", "/courses", JSON,
+     body(course(title={"en": "SURROGATE"})).replace(b"SURROGATE", b"\\ud800"), {}, 400),
+    ("NUL character in a string", "POST", "/courses", JSON, body(course(code="A\x00B")), {}, 400),
+    ("unknown field", "POST", "/courses", JSON, body(course(owner="sdu-sie")), {}, 422),
+    ("school field (set by the server)", "POST", "/courses", JSON, body(course(school="sdu-sie")), {}, 422),
+    ("wrong type: credits as string", "POST", "/courses", JSON, body(course(credits="3")), {}, 422),
+    ("wrong type: boolean as integer", "POST", "/courses", JSON, body(course(hours=True)), {}, 422),
+    ("wrong type: languages as string", "POST", "/courses", JSON, body(course(languages="en")), {}, 422),
+    ("integer beyond 8 bytes", "POST", "/courses", JSON, body(course(hours=2**64)), {}, 422),
+    ("huge integer literal", "POST", "/courses", JSON,
+     body(COURSE).replace(b'"hours": 48', b'"hours": ' + b"9" * 5000), {}, 400),
+    ("float infinity literal", "POST", "/courses", JSON, body(COURSE).replace(b'"credits": 3', b'"credits": Infinity'),
+     {}, 422),
+    ("date out of range", "POST", "/courses", JSON, body(course(offerings=[
+        {"term": "2027-spring", "starts_on": "9999-12-31", "ends_on": "9999-12-31"}])), {}, 422),
+    ("date that does not exist", "POST", "/courses", JSON, body(course(offerings=[
+        {"term": "2027-spring", "starts_on": "2027-02-30", "ends_on": "2027-03-01"}])), {}, 422),
+    ("huge string", "POST", "/courses", JSON, body(course(title={"en": "x" * 100_000})), {}, 422),
+    ("huge array", "POST", "/courses", JSON, body(course(instructors=["00000000-0000-4000-8000-000000000000"] * 5000)),
+     {}, 422),
+    ("deeply nested value", "POST", "/courses", JSON,
+     body(COURSE).replace(b'"hours": 48', b'"hours": ' + b"[" * 5000 + b"]" * 5000), {}, 400),
+    ("$-prefixed key in a language map", "POST", "/courses", JSON, body(course(title={"en": "x", "$gt": ""})), {}, 422),
+    ("$-prefixed top-level key", "POST", "/courses", JSON, body({**COURSE, "$set": {"school": "sdu-sie"}}), {}, 422),
+    ("dotted key", "POST", "/courses", JSON, body(course(title={"en": "x", "a.b": "y"})), {}, 422),
+    ("operator object as a value", "POST", "/courses", JSON, body(course(code={"$ne": None})), {}, 422),
+    ("$-prefixed query parameter", "GET", "/courses?$where=1", None, None, {}, 422),
+    ("operator in a query value", "GET", "/courses?programme[$ne]=MEM", None, None, {}, 422),
+    ("query value with regex syntax", "GET", "/courses?programme=.*", None, None, {}, 422),
+    ("limit above the cap", "GET", "/courses?limit=100000", None, None, {}, 422),
+    ("limit beyond 8 bytes", "GET", "/courses?limit=99999999999999999999", None, None, {}, 422),
+    ("forged page cursor", "GET", "/courses?cursor=eyIkZ3QiOiIifQ", None, None, {}, 400),
+    ("path id that is not an id", "GET", "/courses/..%2F..%2Fetc", None, None, {}, 404),
+    ("path id with an operator", "GET", "/courses/%7B%22%24gt%22%3A%22%22%7D", None, None, {}, 404),
+    ("change feed since beyond 8 bytes", "GET", "/changes?since=99999999999999999999", None, None, {}, 422),
+    ("change feed since negative", "GET", "/changes?since=-1", None, None, {}, 422),
+    ("malformed Idempotency-Key", "POST", "/courses", JSON, body(COURSE), {"Idempotency-Key": "x" * 500}, 400),
+    ("unsupported method", "PATCH", "/courses", JSON, b"{}", {}, 405),
+]
+
+
+@pytest.fixture(scope="module")
+def report(artifacts_dir):
+    rows = []
+    yield rows
+    lines = ["| input | request | status | problem type |", "|---|---|---|---|"]
+    lines += [f"| {name} | `{method} {path[:60]}` | {status} | `{slug}` |" for name, method, path, status, slug in rows]
+    (artifacts_dir / "hostile-inputs.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("name, method, path, content_type, raw, headers, status", HOSTILE,
+                         ids=[h[0] for h in HOSTILE])
+def test_hostile_input_gets_a_clear_problem_and_changes_nothing(
+        client, auth, mongo_client, courses_app, report, name, method, path, content_type, raw, headers, status):
+    all_headers = {**auth(), **headers}
+    if content_type:
+        all_headers["Content-Type"] = content_type
+    response = client.open(path, method=method, data=raw, headers=all_headers)
+    text = response.get_data(as_text=True)
+    assert response.status_code == status, (name, response.status_code, text[:500])
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert problem["type"].startswith("urn:alliance-catalog:problem:") and problem["status"] == status
+    assert "Traceback" not in text and "File \"" not in text
+    db = courses_app.extensions["db"]
+    assert db["courses"].count_documents({}) == 0, "hostile input stored something"
+    assert db["changes"].count_documents({}) == 0, "hostile input reached the change log"
+    report.append((name, method, path, status, problem["type"].rsplit(":", 1)[1]))
