@@ -28,6 +28,9 @@ from shared.kafka import ensure_topics, make_consumer, make_producer
 
 log = logging.getLogger(__name__)
 
+# an entity's public state is a few KiB; anything near Kafka's default 1 MiB message size is poison
+MAX_EVENT_BYTES = 512 * 1024
+
 # Apply = (event, the school whose topic it came from) -> None; raises InvalidEvent for poison
 Apply = Callable[[Event, str], None]
 
@@ -82,6 +85,8 @@ class DeadLetters:
 
 def check(settings: Settings, keyring: KeyRing, record) -> Event:
     """Parse a record into an event this school may accept, or raise InvalidEvent with the reason."""
+    if record.value is not None and len(record.value) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"the event body has {len(record.value)} bytes; the limit is {MAX_EVENT_BYTES}")
     event = from_record(record.key, record.value, record.headers)
     school = topic_school(settings, record.topic)
     if event.school != school:
