@@ -92,8 +92,17 @@ def test_make_run_serves_both_schools_stops_cleanly_and_keeps_the_data(tmp_path)
         # the other school's service refuses a token of this school for writes
         other = requests.post(f"http://127.0.0.1:{sdu + 1}/courses", json=course(), headers=headers, timeout=10)
         assert other.status_code == 403
+        # a tampered token is refused without being echoed back
+        forged = requests.get(f"http://127.0.0.1:{ecnu + 1}/courses",
+                              headers={"Authorization": f"Bearer {token[:-4]}AAAA"}, timeout=10)
+        assert forged.status_code == 401 and token[:-4] not in forged.text
     finally:
         code = run.stop()
+    # no token and no key material in any log of the run
+    for log_file in (var_dir / "log").iterdir():
+        text = log_file.read_text(errors="replace")
+        assert token[:-4] not in text, f"a bearer token was logged in {log_file.name}"
+        assert "PRIVATE KEY" not in text, f"key material was logged in {log_file.name}"
     assert code == 0 or code == -signal.SIGTERM or code == 2, run.log.read_text()[-2000:]
     deadline = time.monotonic() + 30
     while processes_mentioning(str(var_dir)) and time.monotonic() < deadline:
