@@ -24,14 +24,16 @@ RUN mkdir -p shared services devstack \
     && pip install . \
     && pip uninstall -y alliance-catalog
 
+# the code runs from /app (gunicorn and python -m put the working directory first), with the
+# catalog's templates and static files beside it
 COPY shared ./shared
 COPY services ./services
 COPY config ./config
+# no dev keys in the image (.dockerignore leaves var/ and secrets/ out): KEYS_DIR is mounted at run time
 RUN pip install --no-deps . \
     && mkdir -p "$PROMETHEUS_MULTIPROC_DIR" \
     && chown app:app "$PROMETHEUS_MULTIPROC_DIR" \
-    # no dev keys in the image: KEYS_DIR is mounted from secrets
-    && rm -rf /app/var
+    && rm -rf /app/var /app/build
 
 USER app
 EXPOSE 8000
