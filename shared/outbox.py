@@ -75,9 +75,10 @@ class ChangeLog:
     latest entry, so the feed serves each entity's latest state once.
     """
 
-    def __init__(self, db: Database):
-        self.changes = db["changes"]
-        self.counters = db["counters"]
+    def __init__(self, db: Database, prefix: str = ""):
+        # a service that relays several kinds of entity keeps one log per kind: prefix "slot_requests_"
+        self.changes = db[f"{prefix}changes"]
+        self.counters = db[f"{prefix}counters"]
 
     def ensure_indexes(self) -> None:
         self.changes.create_index([("entity_id", ASCENDING), ("version", ASCENDING)], unique=True)
@@ -178,6 +179,10 @@ class OutboxSpec:
     collection: str  # the MongoDB collection of the entities
     # the state partners may see, or None when the entity is hidden from them
     public_view: Callable[[dict], dict | None]
+    # the service named in the events' source, when it differs from topic_entity ("visits")
+    service: str = ""
+    # the change log's collection-name prefix, for a second kind of entity in one service
+    log_prefix: str = ""
 
 
 def describe(spec: OutboxSpec, doc: dict) -> tuple[str | None, bool, dict]:
@@ -202,10 +207,10 @@ class Relay:
                  signer: Callable[[Event], Event] = lambda event: event, clock=now_iso):
         self.settings = settings
         self.entities = db[spec.collection]
-        self.log = ChangeLog(db)
+        self.log = ChangeLog(db, spec.log_prefix)
         self.spec = spec
         self.topic = settings.topic(spec.topic_entity)
-        self.source = source_of(settings.school, spec.topic_entity)
+        self.source = source_of(settings.school, spec.service or spec.topic_entity)
         self.producer_factory = producer_factory
         self.topic_setup = topic_setup
         self.topic_exists = topic_exists

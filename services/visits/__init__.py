@@ -1,0 +1,1 @@
+"""The visits service: teaching-team visits, their exchange slots, and the slot-request workflow."""

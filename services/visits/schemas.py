@@ -1,0 +1,236 @@
+"""What visits, slot requests and decisions look like on the wire.
+
+Change how visits are validated here. Every field is bounded and unknown
+fields are refused (422). The response schemas are also the bodies of the
+events; the event schemas that read partners' events ignore fields they do
+not know, since an added optional field is a minor schema change.
+"""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from services.visits.model import APPROVED, DECLINED, REQUEST_STATUSES, SLOT_KINDS, STATUSES, parse_moment
+from shared.fields import EntityId, IsoDate, IsoDateTime, LangMap, unique_items
+
+SCHOOL_ID = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$", error="A school id such as 'ecnu-cto'.")
+PLACE = validate.Length(1, 200)
+HASH = validate.Regexp(r"^[0-9a-f]{64}$", error="A SHA-256 hex digest.")
+
+
+class SlotSchema(Schema):
+    """One exchange slot of a visit: a guest lecture, a co-teaching session, a workshop..."""
+
+    class Meta:
+        unknown = RAISE
+
+    id = EntityId(metadata={"description": "Assigned by the service when absent; keep it in a PUT"})
+    kind = fields.String(required=True, validate=validate.OneOf(SLOT_KINDS))
+    title = LangMap(max_length=300)
+    starts_at = IsoDateTime(required=True, metadata={"example": "2027-04-13T09:00:00+08:00"})
+    ends_at = IsoDateTime(required=True, metadata={"example": "2027-04-13T11:00:00+08:00"})
+    capacity = fields.Integer(required=True, validate=validate.Range(1, 1000),
+                              metadata={"description": "How many visiting faculty the slot takes"})
+
+    @validates_schema
+    def _times_in_order(self, data, **kwargs):
+        starts_at, ends_at = data.get("starts_at"), data.get("ends_at")
+        if starts_at and ends_at and parse_moment(ends_at) <= parse_moment(starts_at):
+            raise ValidationError("Must be after starts_at.", "ends_at")
+
+
+class VisitInSchema(Schema):
+    """A visit as its host's coordinator writes it (POST, PUT)."""
+
+    class Meta:
+        unknown = RAISE
+
+    theme = LangMap(required=True, max_length=300)
+    invited = fields.List(fields.String(validate=SCHOOL_ID), required=True,
+                          validate=[validate.Length(1, 50), unique_items],
+                          metadata={"description": "The partner schools invited, or [\"all\"] for every partner"})
+    place = fields.String(required=True, validate=PLACE, metadata={"example": "Shanghai"})
+    starts_on = IsoDate(required=True)
+    ends_on = IsoDate(required=True)
+    host_team = fields.List(EntityId(), load_default=list, validate=[validate.Length(max=30), unique_items],
+                            metadata={"description": "Faculty ids of the host team"})
+    agenda = fields.List(LangMap(max_length=1000), load_default=list, validate=validate.Length(max=50))
+    slots = fields.List(fields.Nested(SlotSchema), load_default=list, validate=validate.Length(max=50))
+    status = fields.String(load_default="planned", validate=validate.OneOf(STATUSES))
+
+    @validates_schema
+    def _dates_and_slots(self, data, **kwargs):
+        starts_on, ends_on = data.get("starts_on"), data.get("ends_on")
+        if starts_on and ends_on and ends_on < starts_on:
+            raise ValidationError("Must not be before starts_on.", "ends_on")
+        errors = {}
+        ids = [slot["id"] for slot in data.get("slots") or [] if slot.get("id")]
+        if len(ids) != len(set(ids)):
+            raise ValidationError("Slot ids must be unique.", "slots")
+        for index, slot in enumerate(data.get("slots") or []):
+            day = parse_moment(slot["starts_at"]).date().isoformat()
+            if starts_on and ends_on and not starts_on <= day <= ends_on:
+                errors[index] = {"starts_at": ["Must fall between the visit's starts_on and ends_on."]}
+        if errors:
+            raise ValidationError({"slots": errors})
+
+
+class VisitSchema(VisitInSchema):
+    """A visit as the API returns it and as its events carry it."""
+
+    id = fields.String(required=True, attribute="_id", metadata={"format": "uuid"})
+    school = fields.String(required=True, metadata={"description": "The host school"})
+    version = fields.Integer(required=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    updated_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class VisitQuerySchema(Schema):
+    """Filters, sort and paging of GET /visits."""
+
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    kind = fields.String(validate=validate.OneOf(SLOT_KINDS), metadata={"description": "Has a slot of this kind"})
+    starts_from = IsoDate(metadata={"description": "Visits starting on or after this date"})
+    starts_until = IsoDate(metadata={"description": "Visits starting on or before this date"})
+    sort = fields.String(load_default="starts_on", validate=validate.OneOf(
+        ["starts_on", "-starts_on", "updated_at", "-updated_at"]))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = fields.String(validate=validate.Length(1, 512), metadata={"description": "From a `next` link"})
+
+
+class VisitPageSchema(Schema):
+    items = fields.List(fields.Nested(VisitSchema), required=True)
+    next = fields.String(allow_none=True, metadata={"description": "The next page; null on the last page"})
+
+
+class SlotRequestInSchema(Schema):
+    """A faculty member's request for a slot in a partner's visit, made at their own school."""
+
+    class Meta:
+        unknown = RAISE
+
+    visit_id = EntityId(required=True)
+    host_school = fields.String(required=True, validate=SCHOOL_ID)
+    slot_id = EntityId(required=True)
+    faculty_id = EntityId(required=True, metadata={"description": "A faculty token may only name its own"})
+    motivation = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class SlotRequestSchema(SlotRequestInSchema):
+    """A slot request as the requester's school shows it, with the host's decision once it arrives."""
+
+    id = fields.String(required=True, attribute="_id", metadata={"format": "uuid"})
+    school = fields.String(required=True, metadata={"description": "The requester's school"})
+    status = fields.String(required=True, validate=validate.OneOf(REQUEST_STATUSES))
+    reason = fields.String(allow_none=True, metadata={"description": "Why it was declined, as a stable slug"})
+    slot_hash = fields.String(allow_none=True, metadata={"description": "The slot as decided on, hashed"})
+    decided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    version = fields.Integer(required=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    updated_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class SlotRequestEventSchema(Schema):
+    """The body of a slot_request event: what the requester asks of the host."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    id = EntityId(required=True)
+    school = fields.String(required=True, validate=SCHOOL_ID)
+    host_school = fields.String(required=True, validate=SCHOOL_ID)
+    visit_id = EntityId(required=True)
+    slot_id = EntityId(required=True)
+    faculty_id = EntityId(required=True)
+    motivation = fields.String(load_default="", validate=validate.Length(max=2000))
+    withdrawn = fields.Boolean(load_default=False, metadata={"description": "The requester withdrew it"})
+    confirmed_slot_hash = fields.String(allow_none=True, validate=HASH,
+                                        metadata={"description": "The changed slot the requester accepts"})
+    version = fields.Integer(required=True, validate=validate.Range(1, 2**62))
+
+
+class SlotRequestQuerySchema(Schema):
+    """Filters, sort and paging of GET /slot-requests."""
+
+    status = fields.String(validate=validate.OneOf(REQUEST_STATUSES))
+    visit_id = EntityId()
+    host_school = fields.String(validate=SCHOOL_ID)
+    faculty_id = EntityId()
+    sort = fields.String(load_default="-created_at", validate=validate.OneOf(
+        ["created_at", "-created_at", "updated_at", "-updated_at"]))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = fields.String(validate=validate.Length(1, 512), metadata={"description": "From a `next` link"})
+
+
+class SlotRequestPageSchema(Schema):
+    items = fields.List(fields.Nested(SlotRequestSchema), required=True)
+    next = fields.String(allow_none=True)
+
+
+class DecidedSlotSchema(Schema):
+    kind = fields.String()
+    starts_at = fields.String(metadata={"format": "date-time"})
+    ends_at = fields.String(metadata={"format": "date-time"})
+    capacity = fields.Integer()
+
+
+class DecisionSchema(Schema):
+    """The host's decision on one slot request, as its API returns it and as its events carry it."""
+
+    id = fields.String(required=True, attribute="_id", metadata={"description": "The request's id"})
+    school = fields.String(required=True, metadata={"description": "The host school"})
+    requester_school = fields.String(required=True)
+    visit_id = fields.String(required=True)
+    slot_id = fields.String(required=True)
+    faculty_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(REQUEST_STATUSES))
+    reason = fields.String(allow_none=True)
+    note = fields.String(allow_none=True, metadata={"description": "A coordinator's note on a decision by hand"})
+    slot_hash = fields.String(allow_none=True, metadata={"description": "SHA-256 of the slot decided on"})
+    slot = fields.Nested(DecidedSlotSchema, allow_none=True)
+    version = fields.Integer(required=True)
+    decided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    updated_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class DecisionEventSchema(Schema):
+    """The body of a slot_decision event, as a requester reads it."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    id = EntityId(required=True)
+    school = fields.String(required=True, validate=SCHOOL_ID)
+    requester_school = fields.String(required=True, validate=SCHOOL_ID)
+    status = fields.String(required=True, validate=validate.OneOf(REQUEST_STATUSES))
+    reason = fields.String(allow_none=True, validate=validate.Length(max=100))
+    slot_hash = fields.String(allow_none=True, validate=HASH)
+    decided_at = fields.String(allow_none=True, validate=validate.Length(max=40))
+
+
+class DecisionInSchema(Schema):
+    """A decision by hand of the host's coordinator."""
+
+    class Meta:
+        unknown = RAISE
+
+    status = fields.String(required=True, validate=validate.OneOf([APPROVED, DECLINED]))
+    note = fields.String(validate=validate.Length(max=1000))
+
+
+class DecisionQuerySchema(Schema):
+    """Filters, sort and paging of GET /slot-decisions."""
+
+    status = fields.String(validate=validate.OneOf(REQUEST_STATUSES))
+    visit_id = EntityId()
+    slot_id = EntityId()
+    requester_school = fields.String(validate=SCHOOL_ID)
+    sort = fields.String(load_default="queued_at", validate=validate.OneOf(
+        ["queued_at", "-queued_at", "updated_at", "-updated_at"]))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = fields.String(validate=validate.Length(1, 512))
+
+
+class DecisionPageSchema(Schema):
+    items = fields.List(fields.Nested(DecisionSchema), required=True)
+    next = fields.String(allow_none=True)

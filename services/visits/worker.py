@@ -1,0 +1,118 @@
+"""The visits worker: three outbox relays and the two halves of the slot workflow.
+
+Run with `python -m services.visits.worker`. Loops, each in its own thread:
+
+- relays of visits (`<school>.visits.v1`), slot requests (`<school>.slot-requests.v1`)
+  and decisions (`<school>.slot-decisions.v1`), each with its own change log;
+- the host's consumer of every school's slot-request topic, which decides;
+- the requester's consumer of every school's slot-decision topic, which applies;
+- the reconciliation of changed visits and freed seats (re-confirmation, waitlist).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from pymongo.errors import PyMongoError
+
+from services.visits.model import DECISION_ENTITY, ENTITY, RECEIVED, REQUEST_ENTITY
+from services.visits.schemas import DecisionSchema, VisitSchema
+from services.visits.store import DECISIONS, REQUESTS, VISITS, DecisionStore, RequestStore, SeatStore, VisitStore
+from services.visits.workflow import Host, Requester
+from shared.config import Settings
+from shared.consumer import EventConsumer
+from shared.logs import configure_logging
+from shared.mongo import connect, database
+from shared.outbox import ChangeLog, OutboxSpec
+from shared.worker import make_relay, retry_until_done, run_loops, stop_on_signals
+
+log = logging.getLogger(__name__)
+
+SERVICE = "visits"
+REQUEST_TOPIC, DECISION_TOPIC = "slot-requests", "slot-decisions"
+_VISIT = VisitSchema()
+_DECISION = DecisionSchema()
+REQUEST_FIELDS = ("school", "host_school", "visit_id", "slot_id", "faculty_id", "motivation", "withdrawn",
+                  "confirmed_slot_hash", "version", "created_at", "updated_at")
+
+
+def visit_view(doc: dict) -> dict:
+    """A visit is public to its invited schools, cancelled ones too, so that requesters learn it."""
+    return _VISIT.dump(doc)
+
+
+def request_view(doc: dict) -> dict:
+    """What the host needs of a request: who asks for which slot, and whether it was withdrawn."""
+    return {"id": doc["_id"], **{k: doc.get(k) for k in REQUEST_FIELDS}}
+
+
+def decision_view(doc: dict) -> dict | None:
+    return None if doc.get("status") == RECEIVED else _DECISION.dump(doc)
+
+
+VISIT_SPEC = OutboxSpec(entity=ENTITY, topic_entity="visits", collection=VISITS, public_view=visit_view)
+REQUEST_SPEC = OutboxSpec(entity=REQUEST_ENTITY, topic_entity=REQUEST_TOPIC, collection=REQUESTS,
+                          public_view=request_view, service=SERVICE, log_prefix="slot_requests_")
+DECISION_SPEC = OutboxSpec(entity=DECISION_ENTITY, topic_entity=DECISION_TOPIC, collection=DECISIONS,
+                           public_view=decision_view, service=SERVICE, log_prefix="slot_decisions_")
+SPECS = (VISIT_SPEC, REQUEST_SPEC, DECISION_SPEC)
+
+
+def ensure_indexes(db) -> None:
+    for store in (VisitStore(db), RequestStore(db), DecisionStore(db), SeatStore(db)):
+        store.ensure_indexes()
+    for spec in SPECS:
+        ChangeLog(db, spec.log_prefix).ensure_indexes()
+
+
+def reconcile_loop(host: Host, idle_seconds: float = 0.2):
+    def loop(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                if host.reconcile_pending() == 0:
+                    stop.wait(idle_seconds)
+            except PyMongoError as exc:
+                log.warning("reconcile: database unavailable (%s); retrying", exc.__class__.__name__)
+                stop.wait(1.0)
+
+    return loop
+
+
+def worker_loops(settings: Settings, db) -> dict:
+    """Every loop of the worker, by name; tests run them in threads of their own."""
+    relays = {f"relay-{spec.topic_entity}": make_relay(settings, db, spec) for spec in SPECS}
+    for relay in relays.values():
+        relay.setup()
+    host = Host(db, settings.school)
+    requester = Requester(db, settings.school)
+    prefix = settings.kafka_topic_prefix
+    requests = EventConsumer(settings, f"{prefix}{settings.school}.visits.requests",
+                             [settings.topic(REQUEST_TOPIC, s) for s in settings.school_ids],
+                             host.apply_request_event)
+    decisions = EventConsumer(settings, f"{prefix}{settings.school}.visits.decisions",
+                              [settings.topic(DECISION_TOPIC, s) for s in settings.school_ids],
+                              requester.apply_decision_event)
+    return {
+        **{name: relay.run_forever for name, relay in relays.items()},
+        "decide": requests.run_forever,
+        "apply-decisions": decisions.run_forever,
+        "reconcile": reconcile_loop(host),
+    }
+
+
+def main() -> None:
+    settings = Settings.from_env(service=SERVICE)
+    configure_logging(settings.school, f"{SERVICE}-worker", settings.log_level)
+    stop = stop_on_signals()
+    db = database(connect(settings), settings)
+    if not retry_until_done(lambda: ensure_indexes(db), "creating indexes", stop):
+        return
+    loops = worker_loops(settings, db)
+    log.info("visits worker of %s started: %s", settings.school, ", ".join(loops))
+    run_loops(loops, stop)
+    log.info("visits worker stopped")
+
+
+if __name__ == "__main__":
+    main()

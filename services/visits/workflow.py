@@ -1,0 +1,334 @@
+"""The slot-request workflow across schools: the host decides, the requester follows.
+
+Requester side: a request is stored as `pending` and published on
+`<school>.slot-requests.v1`; decisions read from the hosts'
+`<host>.slot-decisions.v1` topics are applied by decision version, so a
+repeated or late decision changes nothing and the status converges to the
+host's latest decision.
+
+Host side: each request gets one decision document keyed by the request id
+(created as `received`, then decided). The checks that must hold under
+concurrency are single-document atomic writes (see store.py): the faculty
+member's hold document (no overlapping approvals), then the slot's seat
+document (capacity). Every step is idempotent by request id, so an event
+delivered twice, or a decision interrupted by a crash and run again, ends in
+the same state; a decision write is conditional on the decision's version, and
+whoever loses such a race gives back what it took (`settle`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from marshmallow import ValidationError
+from pymongo.database import Database
+
+from services.visits import model
+from services.visits.schemas import DecisionEventSchema, SlotRequestEventSchema
+from services.visits.store import DecisionStore, HoldStore, RequestStore, SeatStore, VisitStore
+from shared.clock import now_iso
+from shared.errors import Problem
+from shared.events import Event, InvalidEvent
+
+log = logging.getLogger(__name__)
+
+HAND_DECLINED = "declined-by-host"
+# promotions tried per slot in one pass; each one settles one waitlisted request
+MAX_PROMOTIONS = 100
+
+_REQUEST_EVENT = SlotRequestEventSchema()
+_DECISION_EVENT = DecisionEventSchema()
+
+
+def slot_snapshot(slot: dict) -> dict:
+    return {k: slot[k] for k in ("kind", "starts_at", "ends_at", "capacity")}
+
+
+class Host:
+    """The host school's side: decisions on partners' requests for its visits' slots."""
+
+    def __init__(self, db: Database, school: str, clock=now_iso):
+        self.school = school
+        self.clock = clock
+        self.visits = VisitStore(db)
+        self.decisions = DecisionStore(db)
+        self.seats = SeatStore(db)
+        self.holds = HoldStore(db)
+
+    # events
+
+    def apply_request_event(self, event: Event, topic_school: str) -> None:
+        """Apply a partner's slot_request event; InvalidEvent for one that cannot be accepted."""
+        try:
+            body = _REQUEST_EVENT.load(event.data)
+        except ValidationError as exc:
+            raise InvalidEvent(f"invalid slot request body: {exc.messages}") from None
+        if body["id"] != event.subject or body["school"] != topic_school:
+            raise InvalidEvent("the request's id or school differs from the event's subject or source")
+        if body["host_school"] != self.school:
+            return  # a request to another host
+        self.on_request(body, event.entityversion)
+
+    def on_request(self, request: dict, version: int) -> dict:
+        """Decide on a request, or follow its withdrawal or re-confirmation; a replay changes nothing."""
+        decision = self.decisions.receive(request, self.school, version, self.clock())
+        if any(decision[k] != request[k2] for k, k2 in (("requester_school", "school"), ("visit_id", "visit_id"),
+                                                         ("slot_id", "slot_id"), ("faculty_id", "faculty_id"))):
+            raise InvalidEvent("this request id is already used by another request")
+        if version > decision["request_version"]:
+            decision = self._follow(decision, request, version)
+        elif decision["status"] == model.RECEIVED:
+            # the first event, or one whose decision was interrupted
+            if request["withdrawn"]:
+                decision = self._write(decision, model.WITHDRAWN, None) or self.decisions.get(decision["_id"])
+            else:
+                decision = self._decide(decision)
+        return self.settle(decision)
+
+    def _follow(self, decision: dict, request: dict, version: int) -> dict:
+        """A newer event of a known request: withdrawn, or a changed slot accepted."""
+        if request["withdrawn"] and decision["status"] not in (model.WITHDRAWN, model.DECLINED):
+            written = self._write(decision, model.WITHDRAWN, None, request_version=version)
+            if written is not None:
+                return written
+        elif (request.get("confirmed_slot_hash") and decision["status"] == model.RECONFIRM
+              and request["confirmed_slot_hash"] == decision["slot_hash"]):
+            written = self._reconfirm(decision, version)
+            if written is not None:
+                return written
+        self.decisions.record_request_version(decision["_id"], version)
+        return self.decisions.get(decision["_id"])
+
+    def _decide(self, decision: dict) -> dict:
+        visit = self.visits.get(decision["visit_id"])
+        refused = model.refusal(visit, decision["slot_id"], decision["requester_school"])
+        slot = model.find_slot(visit, decision["slot_id"])
+        overlapping, seat = False, False
+        if not refused:
+            queue = self.decisions.first_waitlisted(decision["visit_id"], decision["slot_id"])
+            if queue is None:
+                overlapping, seat = self._take(decision, slot)
+            else:
+                # others wait already: no overtaking, but an overlap is refused at once
+                overlapping = self._overlap(decision, slot)
+        status, reason = model.outcome(refused, overlapping, seat)
+        written = self._write(decision, status, reason, slot=slot)
+        if written is None:  # decided meanwhile by another consumer: that decision stands
+            return self.decisions.get(decision["_id"])
+        if status == model.WAITLISTED:
+            self.fill(decision["visit_id"], decision["slot_id"])  # a seat may have been freed meanwhile
+        return written
+
+    def _take(self, decision: dict, slot: dict) -> tuple[bool, bool]:
+        """(overlapping, seat): the faculty member's hold first, then a seat; the hold is given back without one."""
+        if self.holds.take(decision, slot) is not None:
+            return True, False
+        if self.seats.take(decision["visit_id"], decision["slot_id"], slot["capacity"], decision["_id"]):
+            return False, True
+        self.holds.release(decision)
+        return False, False
+
+    def _overlap(self, decision: dict, slot: dict) -> bool:
+        key = self.holds.key(decision["requester_school"], decision["faculty_id"])
+        current = self.holds.collection.find_one({"_id": key}) or {"holds": []}
+        return model.conflicting_hold(current["holds"], decision["_id"], slot["starts_at"], slot["ends_at"]) is not None
+
+    def _reconfirm(self, decision: dict, version: int) -> dict | None:
+        """The requester accepts the changed slot: approved again if it still fits (hold, capacity)."""
+        visit = self.visits.get(decision["visit_id"])
+        slot = model.find_slot(visit, decision["slot_id"])
+        if model.refusal(visit, decision["slot_id"], decision["requester_school"]) or slot is None:
+            return None  # the worker's reconciliation declines it
+        if self.holds.take(decision, slot) is not None:
+            return self._write(decision, model.DECLINED, model.OVERLAP, request_version=version)
+        seat = self.seats.get(decision["visit_id"], decision["slot_id"]) or {}
+        if seat.get("count", 0) > slot["capacity"]:
+            # the capacity went down below the seats held: this one waits for a place
+            return self._write(decision, model.WAITLISTED, None, slot=slot, request_version=version)
+        return self._write(decision, model.APPROVED, None, slot=slot, request_version=version)
+
+    def _write(self, decision: dict, status: str, reason: str | None, slot: dict | None = None,
+               note: str | None = None, **extra) -> dict | None:
+        """Publish a new decision if it is still at the version it was taken on; None if it is not."""
+        now = self.clock()
+        fields = {"status": status, "reason": reason, "decided_at": now, "updated_at": now, "note": note, **extra}
+        if slot is not None:
+            fields.update(slot_hash=model.slot_hash(slot), slot=slot_snapshot(slot))
+        return self.decisions.replace(decision["_id"], decision["version"], fields)
+
+    def settle(self, decision: dict) -> dict:
+        """Give back the seat and hold of a decision that does not hold them (any more), then fill the slot."""
+        if decision["status"] not in model.HOLDING and decision["status"] != model.RECEIVED:
+            released = self.seats.release(decision["visit_id"], decision["slot_id"], decision["_id"])
+            self.holds.release(decision)
+            if released:
+                self.fill(decision["visit_id"], decision["slot_id"])
+        return decision
+
+    def fill(self, visit_id: str, slot_id: str) -> int:
+        """Approve waitlisted requests, oldest first, while the slot has free seats; returns how many."""
+        promoted = 0
+        for _ in range(MAX_PROMOTIONS):
+            visit = self.visits.get(visit_id)
+            slot = model.find_slot(visit, slot_id)
+            if slot is None or visit.get("status") == "cancelled":
+                break
+            seat = self.seats.get(visit_id, slot_id)
+            if seat is not None and seat["count"] >= slot["capacity"]:
+                break
+            waiting = self.decisions.first_waitlisted(visit_id, slot_id)
+            if waiting is None:
+                break
+            overlapping, took = self._take(waiting, slot)
+            if not overlapping and not took:
+                break  # taken by a concurrent decision
+            status, reason = model.outcome(None, overlapping, took)
+            written = self._write(waiting, status, reason, slot=slot)
+            if written is None:
+                self.settle(self.decisions.get(waiting["_id"]))
+            elif status == model.APPROVED:
+                promoted += 1
+                log.info("promoted request %s from the waitlist of slot %s", waiting["_id"], slot_id)
+        return promoted
+
+    # by hand
+
+    def decide_by_hand(self, request_id: str, expected_version: int, status: str, note: str | None) -> dict:
+        """A coordinator approves or declines a request; approving still respects capacity and overlap."""
+        decision = self.decisions.get(request_id)
+        if decision is None:
+            raise self.decisions.not_found()
+        if decision["version"] != expected_version:
+            raise self.decisions.stale(request_id)
+        if status == model.DECLINED:
+            if decision["status"] in (model.WITHDRAWN, model.DECLINED):
+                raise _conflict(f"the request is {decision['status']} already")
+            written = self._write(decision, model.DECLINED, HAND_DECLINED, note=note)
+        else:
+            written = self._approve_by_hand(decision, note)
+        if written is None:
+            raise self.decisions.stale(request_id)
+        return self.settle(written)
+
+    def _approve_by_hand(self, decision: dict, note: str | None) -> dict | None:
+        if decision["status"] in (model.APPROVED, model.WITHDRAWN):
+            raise _conflict(f"the request is {decision['status']}")
+        visit = self.visits.get(decision["visit_id"])
+        refused = model.refusal(visit, decision["slot_id"], decision["requester_school"])
+        if refused:
+            raise _conflict(f"it cannot be approved: {refused}", reason=refused)
+        slot = model.find_slot(visit, decision["slot_id"])
+        overlapping, seat = self._take(decision, slot)
+        if overlapping:
+            raise _conflict("the faculty member holds an overlapping approved slot", reason=model.OVERLAP)
+        if not seat:
+            raise _conflict("the slot has no free seat", reason="slot-full")
+        written = self._write(decision, model.APPROVED, None, slot=slot, note=note)
+        if written is None:
+            self.settle(self.decisions.get(decision["_id"]))
+        return written
+
+    # visit changes
+
+    def reconcile(self, visit: dict) -> None:
+        """Follow a visit's change in the decisions on its slots: re-confirm, decline, or promote."""
+        cancelled = visit.get("status") == "cancelled"
+        for decision in self.decisions.of_visit(visit["_id"], (model.APPROVED, model.RECONFIRM, model.WAITLISTED)):
+            slot = model.find_slot(visit, decision["slot_id"])
+            change = model.after_slot_change(decision["status"], decision.get("slot_hash"), slot, cancelled)
+            if change is None:
+                continue
+            status, reason = change
+            written = self._write(decision, status, reason, slot=slot if status == model.RECONFIRM else None)
+            if written is not None:
+                log.info("request %s: %s after a change of visit %s", decision["_id"], status, visit["_id"])
+                self.settle(written)
+        if not cancelled:
+            for slot in visit.get("slots", []):
+                self.seats.set_capacity(visit["_id"], slot["id"], slot["capacity"])
+                self.fill(visit["_id"], slot["id"])
+
+    def reconcile_pending(self) -> int:
+        """One pass of the worker: visits changed since last time, and slots whose seats were freed."""
+        done = 0
+        for visit in self.visits.to_reconcile():
+            self.reconcile(visit)
+            self.visits.reconciled(visit["_id"], visit["reconcile_since"])
+            done += 1
+        for seat in self.seats.to_fill():
+            visit_id, slot_id = seat["_id"].split("/", 1)
+            self.fill(visit_id, slot_id)
+            self.seats.filled(seat)
+            done += 1
+        return done
+
+
+def _conflict(detail: str, reason: str | None = None) -> Problem:
+    extra = {"reason": reason} if reason else {}
+    return Problem(409, "decision-not-possible", "This decision is not possible now", detail, **extra)
+
+
+class Requester:
+    """The requesting school's side: its faculty's requests and the hosts' decisions on them."""
+
+    def __init__(self, db: Database, school: str, clock=now_iso):
+        self.school = school
+        self.clock = clock
+        self.requests = RequestStore(db)
+
+    def new_request(self, data: dict, request_id: str) -> dict:
+        now = self.clock()
+        return {"_id": request_id, "school": self.school, **data, "status": model.PENDING, "reason": None,
+                "slot_hash": None, "decided_at": None, "decision_version": 0, "withdrawn": False,
+                "confirmed_slot_hash": None, "version": 1, "created_at": now, "updated_at": now}
+
+    def withdraw(self, request_id: str, expected_version: int) -> dict:
+        """Withdraw a request; the host frees its seat, if it held one, and promotes its waitlist."""
+        request = self._current(request_id, expected_version)
+        if request["status"] not in model.WITHDRAWABLE:
+            raise Problem(409, "not-withdrawable", "This request cannot be withdrawn",
+                          f"the request is {request['status']}")
+        fields = {"status": model.WITHDRAWN, "withdrawn": True, "updated_at": self.clock()}
+        return self._replace(request_id, expected_version, fields)
+
+    def reconfirm(self, request_id: str, expected_version: int) -> dict:
+        """Accept the changed slot of an approval that needs re-confirmation."""
+        request = self._current(request_id, expected_version)
+        if request["status"] != model.RECONFIRM:
+            raise Problem(409, "not-awaiting-reconfirmation", "This request does not await re-confirmation",
+                          f"the request is {request['status']}")
+        fields = {"confirmed_slot_hash": request["slot_hash"], "updated_at": self.clock()}
+        return self._replace(request_id, expected_version, fields)
+
+    def _current(self, request_id: str, expected_version: int) -> dict:
+        request = self.requests.get(request_id)
+        if request is None:
+            raise self.requests.not_found()
+        if request["version"] != expected_version:
+            raise self.requests.stale(request_id)
+        return request
+
+    def _replace(self, request_id: str, expected_version: int, fields: dict) -> dict:
+        # conditional on the version: a decision applied meanwhile moved it, and this write does not apply
+        written = self.requests.replace(request_id, expected_version, fields)
+        if written is None:
+            raise self.requests.stale(request_id)
+        return written
+
+    def apply_decision_event(self, event: Event, topic_school: str) -> None:
+        """Apply a host's slot_decision event to the request it answers, if it is newer than the one held."""
+        try:
+            body = _DECISION_EVENT.load(event.data)
+        except ValidationError as exc:
+            raise InvalidEvent(f"invalid slot decision body: {exc.messages}") from None
+        if body["id"] != event.subject or body["school"] != topic_school:
+            raise InvalidEvent("the decision's id or school differs from the event's subject or source")
+        if body["requester_school"] != self.school:
+            return  # a decision for another school's request
+        fields = {"status": body["status"], "reason": body.get("reason"), "slot_hash": body.get("slot_hash"),
+                  "decided_at": body.get("decided_at"), "updated_at": self.clock()}
+        if self.requests.apply_decision(body["id"], topic_school, event.entityversion, fields) is None:
+            known = self.requests.get(body["id"])
+            if known is None or known["host_school"] != topic_school:
+                raise InvalidEvent(f"no request {body['id']} of {self.school} to host {topic_school}")
+            # else: a decision no newer than the one held, nothing to do
