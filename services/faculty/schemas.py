@@ -132,7 +132,9 @@ class FacultyQuerySchema(Schema):
     sort = fields.String(load_default="name", validate=validate.OneOf(SORTS))
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100),
                            metadata={"description": "Page size, at most 100"})
-    cursor = fields.String(validate=validate.Length(1, 512), metadata={"description": "From a `next` link"})
+    # cursors are URL-safe base64: documenting that keeps every valid query line within gunicorn's 4 KiB limit
+    cursor = fields.String(validate=[validate.Length(1, 512), validate.Regexp(r"^[A-Za-z0-9_-]+$")],
+                           metadata={"description": "From a `next` link"})
 
 
 class FacultyPageSchema(Schema):
