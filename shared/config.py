@@ -70,6 +70,13 @@ def _float(name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = _env(name, "true" if default else "false").lower()
+    if raw not in ("1", "0", "true", "false", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("1", "true", "yes")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a service process needs to know, read once at start-up."""
@@ -95,6 +102,9 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     token_ttl_seconds: int = 3600
     log_level: str = "INFO"
+    # the catalog: how often it compares each source's digest, and whether reading it needs a token
+    catalog_digest_seconds: float = 30.0
+    catalog_read_token: bool = False
 
     @classmethod
     def from_env(cls, service: str | None = None, **overrides) -> "Settings":
@@ -120,6 +130,8 @@ class Settings:
             max_body_bytes=_int("MAX_BODY_BYTES", cls.max_body_bytes),
             token_ttl_seconds=_int("TOKEN_TTL_SECONDS", cls.token_ttl_seconds),
             log_level=_env("LOG_LEVEL", cls.log_level),
+            catalog_digest_seconds=_float("CATALOG_DIGEST_SECONDS", cls.catalog_digest_seconds),
+            catalog_read_token=_bool("CATALOG_READ_TOKEN", cls.catalog_read_token),
         )
         values.update(overrides)
         if not values.get("schools"):

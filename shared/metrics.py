@@ -25,7 +25,8 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
-# a gauge source returns (name, help, value) triples, read from the database at scrape time
+# a gauge source returns (name, help, value) triples, or (name, help, value, labels) with extra labels,
+# read from the database at scrape time
 GaugeSource = Callable[[], Iterable[tuple[str, str, float]]]
 
 
@@ -35,15 +36,20 @@ class _ScrapeTimeGauges:
         self.sources = sources
 
     def collect(self):
+        families: dict[str, GaugeMetricFamily] = {}
         for source in self.sources:
             try:
                 values = list(source())
             except Exception:  # a database outage must not break the scrape
                 continue
-            for name, help_text, value in values:
-                family = GaugeMetricFamily(name, help_text, labels=list(self.labels))
-                family.add_metric(list(self.labels.values()), value)
-                yield family
+            for name, help_text, value, *more in values:
+                # an optional fourth item adds labels (e.g. the partner school a gauge is about)
+                extra = more[0] if more else {}
+                labels = {**self.labels, **extra}
+                if name not in families:
+                    families[name] = GaugeMetricFamily(name, help_text, labels=list(labels))
+                families[name].add_metric(list(labels.values()), value)
+        yield from families.values()
 
 
 def init_app(app: Flask, school: str, service: str) -> None:

@@ -1,0 +1,112 @@
+"""The catalog's HTTP API: search the shared courses, read one with its people and visits, sync status."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from services.catalog.model import ENTITY_OF_TOPIC, TOPIC_ENTITIES, visit_view
+from services.catalog.schemas import CourseDetailSchema, SearchPageSchema, SearchQuerySchema, SyncSchema
+from services.catalog.store import CourseSearch, ReadModel, SyncState, criteria_from
+from shared.auth import current_principal
+from shared.errors import Problem
+
+blp = Blueprint("catalog", __name__, description="The shared catalog of every school of the alliance")
+READ_ROLES = ("student", "faculty", "coordinator")
+
+
+def check_read_access() -> None:
+    """Reading needs no token, unless the school configures it (CATALOG_READ_TOKEN): then one of its own."""
+    settings = current_app.extensions["settings"]
+    if not settings.catalog_read_token:
+        return
+    principal = current_principal()
+    if principal.school != settings.school or principal.role not in READ_ROLES:
+        raise Problem(403, "forbidden", "The token does not allow this",
+                      f"reading this catalog needs a token of {settings.school} with role "
+                      f"{', '.join(READ_ROLES)}")
+
+
+def _db():
+    return current_app.extensions["db"]
+
+
+def search(db, own_school: str, query: dict) -> dict:
+    """One page of visible courses for the query, its total and facet counts."""
+    store = CourseSearch(db)
+    filters = {k: v for k, v in query.items() if k not in ("sort", "limit", "cursor", "facets")}
+    criteria = criteria_from(filters)
+    page = store.page(criteria, query.get("sort", "code"), query.get("limit", 20), query.get("cursor"))
+    for item in page["items"]:
+        item["own"] = item["school"] == own_school
+    page["total"] = store.count(criteria)
+    page["facets"] = store.facets(filters) if query.get("facets", True) else {}
+    return page
+
+
+def course_detail(db, own_school: str, course_id: str) -> dict:
+    """A visible course with its instructors' public profiles and its school's upcoming visits."""
+    model = ReadModel(db)
+    course = model.get("course", course_id)
+    if course is None:
+        raise CourseSearch(db).not_found()
+    course["own"] = course["school"] == own_school
+    course["instructor_profiles"] = model.profiles(course.get("instructors", []))
+    course["visits"] = [visit_view(v) for v in model.upcoming_visits(course["school"])]
+    return course
+
+
+def sync_status(db, settings) -> list[dict]:
+    """Per school and entity kind: applied and source sequences, lag, digest check, dead letters."""
+    model = ReadModel(db)
+    states = SyncState(db).all()
+    out = []
+    for school in settings.school_ids:
+        for entity in TOPIC_ENTITIES:
+            kind = ENTITY_OF_TOPIC[entity]
+            state = states.get(SyncState.key(school, entity), {})
+            applied = model.applied_seq(school, kind)
+            source = state.get("source_last_seq")
+            out.append({
+                "school": school, "entity": entity, "own": school == settings.school,
+                "applied_seq": applied, "source_last_seq": source,
+                "lag": max(0, source - applied) if source is not None else None,
+                "synced_seq": state.get("synced_seq", 0),
+                "last_digest_check": state.get("last_digest_check"),
+                "last_catchup": state.get("last_catchup"),
+                "dead_lettered": state.get("dead_lettered", 0),
+                "held": model.collection(kind).database.command(
+                    "count", model.collection(kind).name, query={"school": school, "visible": True})["n"],
+                "error": state.get("error"),
+            })
+    return out
+
+
+@blp.route("/courses")
+class Courses(MethodView):
+    @blp.arguments(SearchQuerySchema, location="query", unknown=RAISE)
+    @blp.response(200, SearchPageSchema)
+    def get(self, query):
+        """Search the shared courses of every school, with facet counts."""
+        check_read_access()
+        return search(_db(), current_app.extensions["settings"].school, query)
+
+
+@blp.route("/courses/<uuid:course_id>")
+class Course(MethodView):
+    @blp.response(200, CourseDetailSchema)
+    def get(self, course_id):
+        """Read one course with its instructors and its school's upcoming visits."""
+        check_read_access()
+        return course_detail(_db(), current_app.extensions["settings"].school, str(course_id))
+
+
+@blp.route("/sync")
+class Sync(MethodView):
+    @blp.response(200, SyncSchema)
+    def get(self):
+        """Show how far the catalog has applied each school's changes, and the last digest checks."""
+        settings = current_app.extensions["settings"]
+        return {"school": settings.school, "sources": sync_status(_db(), settings)}

@@ -1,0 +1,135 @@
+"""The catalog's read model and its rules. Pure functions, no I/O.
+
+The catalog holds one entry per course, faculty member and visit of every
+school, keyed by the entity id and stamped with the entity version it was
+built from. An entry is either visible (built from the entity's public state)
+or a tombstone (withdrawn, or switched to school-only): the tombstone keeps its
+version, so an older event replayed later cannot bring the entry back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from marshmallow import ValidationError
+
+from services.catalog import schemas
+from shared.errors import pointer_errors
+from shared.events import InvalidEvent
+
+# event type prefix -> (topic entity and source service, body schema)
+KINDS = {
+    "course": ("courses", schemas.CourseBody()),
+    "faculty": ("faculty", schemas.FacultyBody()),
+    "visit": ("visits", schemas.VisitBody()),
+}
+# topic entity -> event type prefix
+ENTITY_OF_TOPIC = {topic: kind for kind, (topic, _) in KINDS.items()}
+TOPIC_ENTITIES = tuple(ENTITY_OF_TOPIC)
+# states in which an entity is not (or no longer) shared with partners
+HIDDEN_STATUSES = {"draft", "withdrawn", "cancelled", "canceled", "archived", "deleted"}
+_TOMBSTONE = schemas.TombstoneBody()
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entity's new state, from an event or from a partner's change feed."""
+
+    kind: str  # course, faculty, visit
+    entity_id: str
+    school: str  # the school whose topic or feed it came from
+    version: int
+    seq: int
+    type: str
+    body: dict
+
+
+def kind_of(event_type: str) -> str | None:
+    """course from course.updated.v1; None for kinds the catalog does not keep."""
+    prefix = event_type.split(".", 1)[0]
+    return prefix if prefix in KINDS else None
+
+
+def is_removal(event_type: str, body: dict) -> bool:
+    """A withdrawal, a switch to school-only visibility, or a state partners must not show."""
+    if event_type.endswith(".withdrawn.v1"):
+        return True
+    if body.get("visibility") not in (None, "alliance"):
+        return True
+    return str(body.get("status", "")).lower() in HIDDEN_STATUSES
+
+
+def owner_of(kind: str, body: dict) -> str | None:
+    if kind == "visit":
+        return body.get("host_school") or body.get("school")
+    return body.get("school")
+
+
+def entry(change: Change, applied_at: str) -> dict:
+    """The document to store for a change: a visible entry or a tombstone; InvalidEvent for poison."""
+    removal = is_removal(change.type, change.body)
+    schema = _TOMBSTONE if removal else KINDS[change.kind][1]
+    try:
+        body = schema.load(change.body)
+    except ValidationError as exc:
+        raise InvalidEvent(f"the {change.kind} body does not validate: {_first_errors(exc.messages)}") from None
+    if body.get("version", change.version) != change.version:
+        raise InvalidEvent(f"the body's version {body['version']} differs from entityversion {change.version}")
+    if body["id"] != change.entity_id:
+        raise InvalidEvent(f"the body's id {body['id']!r} differs from the event subject {change.entity_id!r}")
+    owner = owner_of(change.kind, body)
+    if owner is not None and owner != change.school:
+        raise InvalidEvent(f"a {change.kind} of {owner!r} cannot come from {change.school!r}")
+    if removal and owner is None:
+        # a tombstone may carry only the id; it is still about the topic's school
+        owner = change.school
+    if owner is None:
+        raise InvalidEvent(f"the {change.kind} body names no school")
+    doc = {"_id": change.entity_id, "school": owner, "version": change.version, "seq": change.seq,
+           "visible": not removal, "applied_at": applied_at}
+    if removal:
+        return doc
+    del body["id"]
+    body.pop("version", None)
+    body.pop("school", None)
+    doc.update(body)
+    if change.kind == "course":
+        doc["search_text"] = course_search_text(doc)
+        doc["terms"] = sorted({o["term"] for o in doc.get("offerings", [])})
+        doc["title_sort"] = (doc["title"].get("en") or next(iter(doc["title"].values()), "")).lower()
+    elif change.kind == "visit":
+        doc.pop("host_school", None)
+    return doc
+
+
+def course_search_text(doc: dict) -> str:
+    """What free text looks in: code, programme, title and description in every language."""
+    parts = [doc.get("code", ""), doc.get("programme", "")]
+    for field in ("title", "description"):
+        parts.extend((doc.get(field) or {}).values())
+    return "\n".join(p for p in parts if p).lower()
+
+
+def open_places(slot: dict) -> int | None:
+    """Places left in a slot, from whichever count the host's body carries; None when unknown."""
+    if str(slot.get("status", "open")).lower() not in ("open", "available", ""):
+        return 0
+    if "remaining" in slot:
+        return slot["remaining"]
+    if "capacity" not in slot:
+        return None
+    return max(0, slot["capacity"] - slot.get("approved", slot.get("taken", 0)))
+
+
+def visit_view(visit: dict) -> dict:
+    """A visit as a course page shows it: its open slots only."""
+    slots = []
+    for slot in visit.get("slots", []):
+        left = open_places(slot)
+        if left is None or left > 0:
+            slots.append({**slot, "open_places": left})
+    return {**visit, "open_slots": slots}
+
+
+def _first_errors(messages, limit: int = 3) -> str:
+    return "; ".join(f"{e['pointer']}: {e['detail']}" for e in pointer_errors(messages)[:limit])

@@ -1,0 +1,87 @@
+"""The student page: search, filters with counts, result cards and a course page, in English and Chinese.
+
+Server-rendered (Jinja), no JavaScript needed, no external assets. The page
+uses the same search and course functions as the API.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, render_template, request
+from marshmallow import EXCLUDE, ValidationError
+
+from services.catalog import i18n
+from services.catalog.api import check_read_access, course_detail, search
+from services.catalog.schemas import SORTS, SearchQuerySchema
+from shared.errors import Problem
+
+pages = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
+                  static_url_path="/static/catalog")
+PAGE_SORTS = [s for s in SORTS if s in ("code", "title", "credits", "-credits", "school", "-updated")]
+FILTERS = ("school", "programme", "language", "delivery", "term", "eqf_level", "isced_f")
+_QUERY = SearchQuerySchema(unknown=EXCLUDE)
+
+
+def _query_from_args() -> tuple[dict, list[str]]:
+    """The search query from the form; invalid fields are dropped and named, never a 422 page."""
+    raw = {k: v for k, v in request.args.items() if v.strip() and k != "lang"}
+    try:
+        return _QUERY.load(raw), []
+    except ValidationError as exc:
+        bad = sorted(exc.messages)
+        return _QUERY.load({k: v for k, v in raw.items() if k not in bad}), bad
+
+
+def _context(lang: str) -> dict:
+    settings = current_app.extensions["settings"]
+
+    def url_with(**changes) -> str:
+        args = {k: v for k, v in request.args.items() if v}
+        args.update({k: v for k, v in changes.items() if v is not None})
+        for k in [k for k, v in changes.items() if v is None]:
+            args.pop(k, None)
+        return f"{request.path}?{urlencode(args)}" if args else request.path
+
+    def school_name(school_id: str) -> str:
+        for school in settings.schools:
+            if school.id == school_id:
+                return i18n.text(school.name, lang) or school_id
+        return school_id
+
+    return {
+        "lang": lang, "other_lang": "zh" if lang == "en" else "en",
+        "t": lambda key, **values: i18n.label(lang, key, **values),
+        "tx": lambda value: i18n.text(value, lang),
+        "vl": lambda value: i18n.value_label(lang, value),
+        "vls": lambda values: ", ".join(i18n.value_label(lang, v) for v in values or []),
+        "txs": lambda values: ", ".join(i18n.text(v, lang) for v in values or []),
+        "url_with": url_with, "school_name": school_name, "own_school": settings.school,
+    }
+
+
+@pages.get("/")
+def index():
+    """The search page."""
+    lang = i18n.pick_lang(request.args.get("lang"))
+    check_read_access()
+    query, invalid = _query_from_args()
+    result = search(current_app.extensions["db"], current_app.extensions["settings"].school, query)
+    return render_template("index.html", query=query, invalid=invalid, result=result, filters=FILTERS,
+                           sorts=PAGE_SORTS, **_context(lang))
+
+
+@pages.get("/course/<uuid:course_id>")
+def course(course_id):
+    """One course's page."""
+    lang = i18n.pick_lang(request.args.get("lang"))
+    check_read_access()
+    context = _context(lang)
+    try:
+        detail = course_detail(current_app.extensions["db"], current_app.extensions["settings"].school,
+                               str(course_id))
+    except Problem as problem:
+        if problem.status != 404:
+            raise
+        return render_template("not_found.html", **context), 404
+    return render_template("course.html", course=detail, **context)

@@ -1,0 +1,282 @@
+"""What the catalog reads from events, and what its search API returns.
+
+Event bodies are validated for the fields the catalog uses only; unknown fields
+are excluded (an added optional field is a minor change, see docs/DESIGN), and
+every field that is kept is bounded. The API schemas are the read side's own.
+"""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from shared.fields import EntityId, IsoDate, LanguageTag
+
+SCHOOL = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$", error="A school id such as 'ecnu-cto'.")
+PROGRAMME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9 _-]{0,39}$", error="1-40 letters, digits, spaces, '_' or '-'.")
+ISCED_F = validate.Regexp(r"^[0-9]{2,4}$", error="An ISCED-F 2013 field code of 2 to 4 digits, e.g. '0413'.")
+TERM = validate.Regexp(r"^[0-9]{4}-[a-z0-9-]{1,20}$", error="A term such as '2027-spring'.")
+SORTS = ["code", "-code", "title", "-title", "credits", "-credits", "school", "-school", "updated", "-updated"]
+
+
+class Localized(fields.Field):
+    """Text by language ({"en": ..., "zh": ...}); a plain string is taken as English.
+
+    Partners' bodies differ in whether short labels are localized; the catalog
+    accepts both and stores a language map, bounded in size.
+    """
+
+    def __init__(self, max_length: int = 5000, **kwargs):
+        super().__init__(**kwargs)
+        self.max_length = max_length
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = {"en": value}
+        if not isinstance(value, dict) or len(value) > 10:
+            raise ValidationError("Text by language, e.g. {'en': '...', 'zh': '...'}.")
+        out = {}
+        for lang, text in value.items():
+            if not isinstance(lang, str) or not isinstance(text, str):
+                raise ValidationError("Keys and values must be strings.")
+            LanguageTag().deserialize(lang)
+            if len(text) > self.max_length:
+                raise ValidationError(f"At most {self.max_length} characters per language.")
+            out[lang] = text
+        return out
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+class _Body(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = EntityId(required=True)
+    school = fields.String(validate=SCHOOL)
+    version = fields.Integer(validate=validate.Range(1, 2**63 - 1))
+    status = fields.String(validate=validate.Length(max=40))
+    visibility = fields.String(validate=validate.Length(max=40))
+
+
+class TombstoneBody(_Body):
+    """What a withdrawal carries: enough to drop the entry, no content."""
+
+
+class OfferingBody(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    term = fields.String(required=True, validate=TERM)
+    starts_on = IsoDate(required=True)
+    ends_on = IsoDate(required=True)
+    places = fields.Integer(validate=validate.Range(0, 100_000))
+    applications_open = IsoDate()
+    applications_close = IsoDate()
+
+
+class CourseBody(_Body):
+    """A course event's body (the courses service's CourseSchema), as far as the catalog uses it."""
+
+    school = fields.String(required=True, validate=SCHOOL)
+    code = fields.String(required=True, validate=validate.Length(1, 32))
+    title = Localized(required=True, max_length=300)
+    description = Localized(load_default=dict, max_length=5000)
+    programme = fields.String(required=True, validate=PROGRAMME)
+    credits = fields.Float(required=True, validate=validate.Range(0, 60))
+    eqf_level = fields.Integer(validate=validate.Range(1, 8))
+    isced_f = fields.String(validate=ISCED_F)
+    languages = fields.List(LanguageTag(), required=True, validate=validate.Length(1, 10))
+    delivery = fields.String(required=True, validate=validate.Length(1, 20))
+    hours = fields.Integer(validate=validate.Range(1, 2000))
+    learning_outcomes = fields.List(Localized(max_length=1000), load_default=list, validate=validate.Length(max=30))
+    prerequisites = fields.List(Localized(max_length=1000), load_default=list, validate=validate.Length(max=30))
+    instructors = fields.List(EntityId(), load_default=list, validate=validate.Length(max=20))
+    offerings = fields.List(fields.Nested(OfferingBody), load_default=list, validate=validate.Length(max=20))
+    updated_at = fields.String(validate=validate.Length(max=40))
+
+
+class FacultyBody(_Body):
+    """A faculty member's public profile, as far as the catalog shows it."""
+
+    school = fields.String(required=True, validate=SCHOOL)
+    name = Localized(required=True, max_length=200)
+    title = Localized(max_length=200)
+    department = Localized(max_length=300)
+    expertise = fields.List(Localized(max_length=200), load_default=list, validate=validate.Length(max=30))
+    languages = fields.List(LanguageTag(), load_default=list, validate=validate.Length(max=10))
+    bio = Localized(max_length=5000)
+    courses = fields.List(EntityId(), load_default=list, validate=validate.Length(max=100))
+    availability = fields.Raw()
+
+
+class SlotBody(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = EntityId(required=True)
+    kind = fields.String(validate=validate.Length(max=40))
+    title = Localized(max_length=300)
+    starts_at = fields.String(validate=validate.Length(max=40))
+    ends_at = fields.String(validate=validate.Length(max=40))
+    capacity = fields.Integer(validate=validate.Range(0, 100_000))
+    # how partners' bodies say how full a slot is; the catalog takes whichever is present
+    approved = fields.Integer(validate=validate.Range(0, 100_000))
+    taken = fields.Integer(validate=validate.Range(0, 100_000))
+    remaining = fields.Integer(validate=validate.Range(0, 100_000))
+    status = fields.String(validate=validate.Length(max=40))
+
+
+class VisitBody(_Body):
+    """A teaching-team visit hosted by a school, with its exchange slots."""
+
+    host_school = fields.String(validate=SCHOOL)
+    theme = Localized(required=True, max_length=300)
+    place = Localized(max_length=300)
+    starts_on = IsoDate(required=True)
+    ends_on = IsoDate(required=True)
+    invited = fields.List(fields.String(validate=SCHOOL), load_default=list, validate=validate.Length(max=50))
+    slots = fields.List(fields.Nested(SlotBody), load_default=list, validate=validate.Length(max=200))
+
+    @validates_schema
+    def _has_a_school(self, data, **kwargs):
+        if not data.get("school") and not data.get("host_school"):
+            raise ValidationError("A visit names its school (school or host_school).", "school")
+
+
+# the catalog's API
+
+
+class SearchQuerySchema(Schema):
+    """Free text, filters, sort and paging of GET /courses."""
+
+    q = fields.String(validate=validate.Length(1, 200),
+                      metadata={"description": "Words in code, title, description or programme, any language"})
+    school = fields.String(validate=SCHOOL)
+    programme = fields.String(validate=PROGRAMME)
+    language = LanguageTag(metadata={"description": "A teaching language, BCP 47"})
+    delivery = fields.String(validate=validate.OneOf(["in_person", "online", "hybrid"]))
+    credits_min = fields.Float(validate=validate.Range(0, 60))
+    credits_max = fields.Float(validate=validate.Range(0, 60))
+    term = fields.String(validate=TERM)
+    eqf_level = fields.Integer(validate=validate.Range(1, 8))
+    isced_f = fields.String(validate=ISCED_F)
+    sort = fields.String(load_default="code", validate=validate.OneOf(SORTS))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = fields.String(validate=validate.Length(1, 512), metadata={"description": "From a `next` link"})
+    facets = fields.Boolean(load_default=True, metadata={"description": "false: leave out facet counts"})
+
+
+class OfferingOut(Schema):
+    term = fields.String()
+    starts_on = fields.String()
+    ends_on = fields.String()
+    places = fields.Integer()
+    applications_open = fields.String()
+    applications_close = fields.String()
+
+
+class CourseCardSchema(Schema):
+    """A course as search results show it."""
+
+    id = fields.String(required=True, attribute="_id", metadata={"format": "uuid"})
+    school = fields.String(required=True)
+    own = fields.Boolean(required=True, metadata={"description": "True for this school's own course"})
+    version = fields.Integer(required=True)
+    code = fields.String(required=True)
+    title = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    description = fields.Dict(keys=fields.String(), values=fields.String())
+    programme = fields.String(required=True)
+    credits = fields.Float(required=True)
+    eqf_level = fields.Integer()
+    isced_f = fields.String()
+    languages = fields.List(fields.String(), required=True)
+    delivery = fields.String(required=True)
+    hours = fields.Integer()
+    offerings = fields.List(fields.Nested(OfferingOut))
+    instructors = fields.List(fields.String(), metadata={"description": "Faculty ids"})
+    updated_at = fields.String()
+
+
+class FacetValueSchema(Schema):
+    value = fields.Raw(required=True)
+    count = fields.Integer(required=True)
+
+
+class SearchPageSchema(Schema):
+    items = fields.List(fields.Nested(CourseCardSchema), required=True)
+    next = fields.String(allow_none=True, metadata={"description": "The next page; null on the last page"})
+    total = fields.Integer(required=True, metadata={"description": "Courses matching the query and filters"})
+    facets = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(FacetValueSchema)),
+                         metadata={"description": "Per filter: its values and how many courses each would "
+                                                  "match, with the other filters applied"})
+
+
+class ProfileSchema(Schema):
+    id = fields.String(required=True, attribute="_id")
+    school = fields.String(required=True)
+    name = fields.Dict(required=True)
+    title = fields.Dict()
+    department = fields.Dict()
+    expertise = fields.List(fields.Dict())
+    languages = fields.List(fields.String())
+    bio = fields.Dict()
+
+
+class SlotSchema(Schema):
+    id = fields.String(required=True)
+    kind = fields.String()
+    title = fields.Dict()
+    starts_at = fields.String()
+    ends_at = fields.String()
+    capacity = fields.Integer()
+    open_places = fields.Integer(allow_none=True, metadata={"description": "Places left; null when unknown"})
+
+
+class VisitSchema(Schema):
+    id = fields.String(required=True, attribute="_id")
+    school = fields.String(required=True, metadata={"description": "The host school"})
+    theme = fields.Dict(required=True)
+    place = fields.Dict()
+    starts_on = fields.String(required=True)
+    ends_on = fields.String(required=True)
+    invited = fields.List(fields.String())
+    open_slots = fields.List(fields.Nested(SlotSchema), metadata={"description": "Slots with places left"})
+
+
+class CourseDetailSchema(CourseCardSchema):
+    """A course with its instructors' public profiles and its school's upcoming visits."""
+
+    learning_outcomes = fields.List(fields.Dict())
+    prerequisites = fields.List(fields.Dict())
+    hours = fields.Integer()
+    instructor_profiles = fields.List(fields.Nested(ProfileSchema), required=True)
+    visits = fields.List(fields.Nested(VisitSchema), required=True)
+
+
+class CheckSchema(Schema):
+    at = fields.String()
+    result = fields.String(metadata={"description": "equal, differs, repaired or error"})
+    detail = fields.String()
+    local = fields.Dict()
+    remote = fields.Dict()
+
+
+class SyncEntrySchema(Schema):
+    school = fields.String(required=True)
+    entity = fields.String(required=True, metadata={"description": "courses, faculty or visits"})
+    own = fields.Boolean(required=True)
+    applied_seq = fields.Integer(required=True, metadata={"description": "Highest source sequence applied"})
+    source_last_seq = fields.Integer(allow_none=True, metadata={"description": "From the last digest check"})
+    lag = fields.Integer(allow_none=True, metadata={"description": "source_last_seq - applied_seq"})
+    synced_seq = fields.Integer(metadata={"description": "Everything up to here is held (feed or digest)"})
+    last_digest_check = fields.Nested(CheckSchema, allow_none=True)
+    last_catchup = fields.Dict(allow_none=True)
+    dead_lettered = fields.Integer(required=True)
+    held = fields.Integer(metadata={"description": "Visible entries held"})
+    error = fields.Dict(allow_none=True, metadata={"description": "The last failure to reach the source"})
+
+
+class SyncSchema(Schema):
+    school = fields.String(required=True)
+    sources = fields.List(fields.Nested(SyncEntrySchema), required=True)

@@ -1,0 +1,236 @@
+"""The catalog's MongoDB collections: the read model, its conditional writes, search and sync state.
+
+One collection per kind (courses, faculty, visits), each entry keyed by the
+entity id. Every write is one conditional replace that applies only when the
+incoming version is newer than the held one, so replays and stale events
+change nothing, on every MongoDB topology and on the embedded server.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from pymongo import ASCENDING, DESCENDING, ReplaceOne
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from services.catalog.model import KINDS, TOPIC_ENTITIES
+from shared.entities import EntityStore
+from shared.events import InvalidEvent
+from shared.outbox import digest_of
+
+COLLECTIONS = {kind: topic for kind, (topic, _) in KINDS.items()}  # course -> courses
+SYNC = "sync"
+DUPLICATE_KEY = 11000
+# facet name -> the document field it counts (arrays are unwound)
+FACETS = {"school": "school", "programme": "programme", "language": "languages", "delivery": "delivery",
+          "eqf_level": "eqf_level", "isced_f": "isced_f", "term": "terms"}
+MAX_FACET_VALUES = 50
+MAX_UPCOMING = 1000
+
+
+class ReadModel:
+    """The entries of every kind, written only by applying changes."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def collection(self, kind: str):
+        return self.db[COLLECTIONS[kind]]
+
+    def ensure_indexes(self) -> None:
+        # _id stays out of compound indexes: the embedded server fails every insert with one
+        for kind in KINDS:
+            coll = self.collection(kind)
+            coll.create_index([("school", ASCENDING), ("seq", ASCENDING)])
+            coll.create_index([("school", ASCENDING), ("visible", ASCENDING)])
+        courses = self.collection("course")
+        for field in ("visible", "programme", "code", "title_sort", "credits", "updated_at"):
+            courses.create_index([(field, ASCENDING)])
+        self.collection("visit").create_index([("ends_on", ASCENDING)])
+
+    def apply(self, kind: str, doc: dict) -> bool:
+        """Store `doc` if its version is newer than the held entry's; False when it is not (a no-op)."""
+        coll = self.collection(kind)
+        try:
+            result = coll.replace_one(self._newer(doc), doc, upsert=True)
+        except DuplicateKeyError:
+            # the entry exists with this version or a newer one, or it is another school's
+            self._refuse_foreign(kind, doc)
+            return False
+        return bool(result.upserted_id is not None or result.modified_count)
+
+    def apply_many(self, kind: str, docs: list[dict]) -> tuple[int, int]:
+        """Apply a page of changes in one round trip; (applied, refused as another school's)."""
+        if not docs:
+            return 0, 0
+        try:
+            result = self.collection(kind).bulk_write(
+                [ReplaceOne(self._newer(d), d, upsert=True) for d in docs], ordered=False)
+            return result.upserted_count + result.modified_count, 0
+        except BulkWriteError as exc:
+            details = exc.details
+            other = [e for e in details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
+            if other:
+                raise
+            refused = 0
+            for error in details.get("writeErrors", []):
+                try:
+                    self._refuse_foreign(kind, docs[error["index"]])
+                except InvalidEvent:
+                    refused += 1
+            return details.get("nUpserted", 0) + details.get("nModified", 0), refused
+
+    @staticmethod
+    def _newer(doc: dict) -> dict:
+        # the school is part of the condition: an id held for another school is never replaced
+        return {"_id": doc["_id"], "school": doc["school"], "version": {"$lt": doc["version"]}}
+
+    def _refuse_foreign(self, kind: str, doc: dict) -> None:
+        held = self.collection(kind).find_one({"_id": doc["_id"]}, {"school": 1})
+        if held is not None and held["school"] != doc["school"]:
+            raise InvalidEvent(f"{kind} {doc['_id']} belongs to {held['school']!r}, not {doc['school']!r}")
+
+    def tombstone(self, kind: str, held: dict, applied_at: str) -> bool:
+        """Drop a visible entry still held at the same version (it vanished from its source)."""
+        stone = {"_id": held["_id"], "school": held["school"], "version": held["version"],
+                 "seq": held.get("seq", 0), "visible": False, "applied_at": applied_at}
+        result = self.collection(kind).replace_one(
+            {"_id": held["_id"], "version": held["version"], "visible": True}, stone)
+        return result.modified_count == 1
+
+    def applied_seq(self, school: str, kind: str) -> int:
+        last = self.collection(kind).find_one({"school": school}, sort=[("seq", DESCENDING)], projection={"seq": 1})
+        return last["seq"] if last else 0
+
+    def held(self, school: str, kind: str) -> list[dict]:
+        """{_id, school, version, seq} of the visible entries of one school."""
+        return list(self.collection(kind).find({"school": school, "visible": True},
+                                               {"school": 1, "version": 1, "seq": 1}))
+
+    def digest(self, school: str, kind: str) -> dict:
+        """The same digest the source serves: over (id, version) of its visible entries held here."""
+        return digest_of((d["_id"], d["version"]) for d in self.held(school, kind))
+
+    def get(self, kind: str, entity_id: str) -> dict | None:
+        return self.collection(kind).find_one({"_id": entity_id, "visible": True})
+
+    def profiles(self, faculty_ids) -> list[dict]:
+        """The visible public profiles of these faculty members, in the given order."""
+        ids = list(faculty_ids)
+        found = {d["_id"]: d for d in self.collection("faculty").find({"_id": {"$in": ids}, "visible": True})}
+        return [found[i] for i in ids if i in found]
+
+    def upcoming_visits(self, school: str, today: str | None = None, limit: int = 20) -> list[dict]:
+        """Visits hosted by `school`, or to which it is invited, that have not ended."""
+        today = today or date.today().isoformat()
+        # filtered here rather than with $or: the embedded server drops the other conditions of an
+        # $or query when an index covers one of its branches
+        upcoming = self.collection("visit").find({"visible": True, "ends_on": {"$gte": today}},
+                                                 sort=[("starts_on", ASCENDING)], limit=MAX_UPCOMING)
+        return [v for v in upcoming if v["school"] == school or school in v.get("invited", [])][:limit]
+
+
+class CourseSearch(EntityStore):
+    """Keyset-paginated search over the visible courses, with facet counts."""
+
+    collection_name = COLLECTIONS["course"]
+    entity = "course"
+    sort_fields = {"code": "code", "title": "title_sort", "credits": "credits", "school": "school",
+                   "updated": "updated_at"}
+
+    def count(self, criteria: dict) -> int:
+        return self.collection.database.command("count", self.collection.name, query=criteria)["n"]
+
+    def facets(self, filters: dict) -> dict:
+        """Per facet, its values with counts under the query and every other filter.
+
+        Facets whose own filter is not set share the same criteria and are counted
+        in one aggregation; each facet with its filter set needs its own.
+        """
+        groups: dict[str, list[str]] = {}
+        for name in FACETS:
+            key = name if name in filters else ""
+            groups.setdefault(key, []).append(name)
+        out = {}
+        for own, names in groups.items():
+            criteria = criteria_from({k: v for k, v in filters.items() if k != own})
+            stages = {}
+            for name in names:
+                field = FACETS[name]
+                stages[name] = [
+                    {"$unwind": f"${field}"} if field in ("languages", "terms") else {"$match": {field: {"$exists": True}}},
+                    {"$group": {"_id": f"${field}", "count": {"$sum": 1}}},
+                    {"$sort": {"count": -1, "_id": 1}},
+                    {"$limit": MAX_FACET_VALUES},
+                ]
+            result = list(self.collection.aggregate([{"$match": criteria}, {"$facet": stages}]))
+            counted = result[0] if result else {}
+            for name in names:
+                rows = [r for r in counted.get(name, []) if r.get("_id") is not None]
+                out[name] = sorted(({"value": r["_id"], "count": r["count"]} for r in rows),
+                                   key=lambda r: (-r["count"], str(r["value"])))
+        return out
+
+
+def criteria_from(filters: dict) -> dict:
+    """A MongoDB filter over visible courses from validated query values; never operators from a client."""
+    query: dict = {"visible": True}
+    for name in ("school", "programme", "delivery", "eqf_level", "isced_f"):
+        if name in filters:
+            query[name] = filters[name]
+    if "language" in filters:
+        query["languages"] = filters["language"]
+    if "term" in filters:
+        query["terms"] = filters["term"]
+    credits = {}
+    if "credits_min" in filters:
+        credits["$gte"] = filters["credits_min"]
+    if "credits_max" in filters:
+        credits["$lte"] = filters["credits_max"]
+    if credits:
+        query["credits"] = credits
+    if filters.get("q"):
+        # every word must appear somewhere, in any language
+        words = filters["q"].lower().split()[:10]
+        query["$and"] = [{"search_text": {"$regex": re.escape(word)}} for word in words]
+    return query
+
+
+class SyncState:
+    """Per source (school and entity kind): what was synced, checked and dead-lettered."""
+
+    def __init__(self, db: Database):
+        self.collection = db[SYNC]
+
+    @staticmethod
+    def key(school: str, entity: str) -> str:
+        return f"{school}/{entity}"
+
+    def get(self, school: str, entity: str) -> dict:
+        return self.collection.find_one({"_id": self.key(school, entity)}) or {}
+
+    def all(self) -> dict[str, dict]:
+        return {d["_id"]: d for d in self.collection.find({})}
+
+    def update(self, school: str, entity: str, **fields) -> None:
+        self.collection.update_one({"_id": self.key(school, entity)},
+                                   {"$set": {"school": school, "entity": entity, **fields}}, upsert=True)
+
+    def advance(self, school: str, entity: str, synced_seq: int) -> None:
+        """Everything of this source up to `synced_seq` is held (never moves back)."""
+        self.collection.update_one({"_id": self.key(school, entity)},
+                                   {"$max": {"synced_seq": synced_seq},
+                                    "$set": {"school": school, "entity": entity}}, upsert=True)
+
+    def reset(self, school: str, entity: str, synced_seq: int = 0) -> None:
+        self.update(school, entity, synced_seq=synced_seq)
+
+    def dead_lettered(self, school: str, entity: str) -> None:
+        self.collection.update_one({"_id": self.key(school, entity)},
+                                   {"$inc": {"dead_lettered": 1}, "$set": {"school": school, "entity": entity}},
+                                   upsert=True)
+
+
+__all__ = ["ReadModel", "CourseSearch", "SyncState", "criteria_from", "TOPIC_ENTITIES"]

@@ -1,0 +1,336 @@
+"""Keeping the read model equal to every school's shared state, without trusting the broker.
+
+Three ways changes arrive, all applied by the same rule (newer version wins):
+
+- events, through shared.consumer.EventConsumer and `apply_event`;
+- a school's change feed (`GET /changes?since=`), when the catalog starts,
+  when its offsets are gone or lie beyond what the broker holds (the embedded
+  broker forgets everything on restart and never reports out-of-range), and
+  when a digest check differs;
+- a full re-sync from sequence 0, which also drops entries the source no
+  longer has, when an incremental catch-up did not make the digests equal.
+
+`synced_seq` per source only moves forward, and only to a sequence up to which
+everything is known to be held (a feed read to its end, or equal digests), so
+catching up from it never skips a change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+import requests
+from pymongo.errors import PyMongoError
+
+from services.catalog.model import ENTITY_OF_TOPIC, KINDS, TOPIC_ENTITIES, Change, entry, kind_of
+from services.catalog.store import ReadModel, SyncState
+from shared.auth import KeyRing, issue_token
+from shared.clock import now_iso
+from shared.config import ConfigError, Settings
+from shared.consumer import DeadLetters, topic_school
+from shared.events import Event, InvalidEvent
+
+log = logging.getLogger(__name__)
+
+FEED_PAGE = 1000
+MAX_FEED_PAGES = 10_000
+TOKEN_REFRESH_SECONDS = 300
+
+
+def apply_event(model: ReadModel, event: Event, school: str, clock: Callable[[], str] = now_iso) -> str:
+    """Apply one checked event from `school`'s topic: applied, stale (a no-op) or ignored; InvalidEvent for poison."""
+    kind = kind_of(event.type)
+    if kind is None:
+        # another kind on a shared topic (e.g. slot requests on visits): valid, but not the catalog's
+        return "ignored"
+    service = event.source.rsplit("/", 1)[-1]
+    if service != KINDS[kind][0]:
+        raise InvalidEvent(f"a {kind} event cannot come from the {service} service")
+    change = Change(kind=kind, entity_id=event.subject, school=school, version=event.entityversion,
+                    seq=event.sequence, type=event.type, body=event.data)
+    return "applied" if model.apply(kind, entry(change, clock())) else "stale"
+
+
+def entity_of_topic(settings: Settings, topic: str) -> str:
+    """courses from [prefix]ecnu-cto.courses.v1."""
+    name = topic[len(settings.kafka_topic_prefix):] if topic.startswith(settings.kafka_topic_prefix) else topic
+    parts = name.split(".")
+    return parts[1] if len(parts) > 2 else ""
+
+
+class CountedDeadLetters(DeadLetters):
+    """Dead-letters as the shared consumer does, and counts them per source for /sync."""
+
+    def __init__(self, settings: Settings, state: SyncState):
+        super().__init__(settings)
+        self.state = state
+
+    def send(self, record, reason: str) -> None:
+        super().send(record, reason)
+        try:
+            self.state.dead_lettered(topic_school(self.settings, record.topic),
+                                     entity_of_topic(self.settings, record.topic))
+        except PyMongoError:  # the record is in the DLQ; only the count is missed
+            log.warning("could not count a dead letter of %s", record.topic)
+
+
+class FeedError(RuntimeError):
+    """A school's feed or digest could not be read."""
+
+
+class FeedClient:
+    """Reads a school's `GET /changes` and `GET /digest` as this school's `partner` service.
+
+    `http_get(url, params, headers) -> (status, json)` is injectable, so tests can
+    serve a feed from a Flask test client.
+    """
+
+    def __init__(self, settings: Settings, http_get=None, timeout: float = 10.0):
+        self.settings = settings
+        self.keyring = KeyRing(settings.keys_dir, settings.school)
+        self.timeout = timeout
+        self.http_get = http_get or self._requests_get
+        self.session = requests.Session()
+        self._token = None
+        self._token_expires = 0.0
+
+    def _requests_get(self, url: str, params: dict, headers: dict):
+        response = self.session.get(url, params=params, headers=headers, timeout=self.timeout)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return response.status_code, body
+
+    def _auth(self) -> dict:
+        if self._token is None or time.time() > self._token_expires - TOKEN_REFRESH_SECONDS:
+            ttl = self.settings.token_ttl_seconds
+            self._token = issue_token(self.keyring.private_key(), self.settings.school, "partner", ttl_seconds=ttl)
+            self._token_expires = time.time() + ttl
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def get(self, school: str, entity: str, path: str, params: dict | None = None) -> dict:
+        try:
+            url = self.settings.school_url(school, entity) + path
+        except (ConfigError, KeyError) as exc:
+            raise FeedError(f"no {entity} service is configured for {school}") from exc
+        try:
+            status, body = self.http_get(url, params or {}, self._auth())
+        except requests.RequestException as exc:
+            raise FeedError(f"{url}: {exc.__class__.__name__}") from exc
+        if status != 200 or not isinstance(body, dict):
+            raise FeedError(f"{url} answered {status}")
+        return body
+
+    def changes(self, school: str, entity: str, since: int, limit: int = FEED_PAGE) -> dict:
+        return self.get(school, entity, "/changes", {"since": since, "limit": limit})
+
+    def digest(self, school: str, entity: str) -> dict:
+        return self.get(school, entity, "/digest")
+
+
+class Catchup:
+    """Catch-up from change feeds and periodic digest checks, for every school and entity kind."""
+
+    def __init__(self, settings: Settings, db, feed: FeedClient, clock: Callable[[], str] = now_iso,
+                 digest_interval: float | None = None):
+        self.settings = settings
+        self.model = ReadModel(db)
+        self.state = SyncState(db)
+        self.feed = feed
+        self.clock = clock
+        self.digest_interval = digest_interval if digest_interval is not None else settings.catalog_digest_seconds
+        self.sources = [(school, entity) for school in settings.school_ids for entity in TOPIC_ENTITIES]
+        self._requests: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+        self.wake = threading.Event()
+
+    # requests come from the consumer thread; the sync thread serves them
+
+    def request(self, school: str, entity: str, reason: str) -> None:
+        with self._lock:
+            self._requests.setdefault((school, entity), reason)
+        self.wake.set()
+
+    def _take_requests(self) -> dict:
+        with self._lock:
+            taken, self._requests = self._requests, {}
+        self.wake.clear()
+        return taken
+
+    def catch_up(self, school: str, entity: str, full: bool = False, reason: str = "") -> dict:
+        """Apply the school's feed from `synced_seq` (or from 0, dropping what it no longer has, when full)."""
+        kind = ENTITY_OF_TOPIC[entity]
+        since = 0 if full else int(self.state.get(school, entity).get("synced_seq", 0))
+        started = time.monotonic()
+        applied = invalid = refused = removed = 0
+        seen: set[str] = set()
+        last_seq = since
+        for _ in range(MAX_FEED_PAGES):
+            page = self.feed.changes(school, entity, last_seq)
+            now = self.clock()
+            docs = []
+            for change in page.get("changes", []):
+                try:
+                    doc = entry(_feed_change(kind, school, change), now)
+                except (InvalidEvent, KeyError, TypeError, ValueError) as exc:
+                    invalid += 1
+                    log.warning("feed of %s/%s: refusing %s: %s", school, entity, change.get("id"), exc)
+                    continue
+                if doc["visible"]:
+                    seen.add(doc["_id"])
+                docs.append(doc)
+            done, foreign = self.model.apply_many(kind, docs)
+            applied += done
+            refused += foreign
+            last_seq = int(page["last_seq"])
+            if not page.get("next"):
+                break
+        if full:
+            # what the source no longer has at all; entries applied after the feed's head stay
+            for held in self.model.held(school, kind):
+                if held["_id"] not in seen and held.get("seq", 0) <= last_seq:
+                    removed += self.model.tombstone(kind, held, self.clock())
+            self.state.update(school, entity, synced_seq=last_seq)
+        else:
+            self.state.advance(school, entity, last_seq)
+        seconds = time.monotonic() - started
+        report = {"at": self.clock(), "reason": reason, "full": full, "since": since, "last_seq": last_seq,
+                  "applied": applied, "removed": removed, "invalid": invalid + refused,
+                  "seconds": round(seconds, 3)}
+        self.state.update(school, entity, last_catchup=report, error=None)
+        log.info("caught up %s/%s (%s): since=%d last_seq=%d applied=%d removed=%d invalid=%d in %.2fs",
+                 school, entity, reason or "requested", since, last_seq, applied, removed, invalid + refused,
+                 seconds)
+        return report
+
+    def _digests(self, school: str, entity: str) -> tuple[dict, dict]:
+        remote = self.feed.digest(school, entity)
+        local = self.model.digest(school, ENTITY_OF_TOPIC[entity])
+        return local, remote
+
+    def check_digest(self, school: str, entity: str) -> str:
+        """Compare with the source's digest; on a difference catch up, then re-sync in full if needed."""
+        local, remote = self._digests(school, entity)
+        result = "equal"
+        if not _same(local, remote):
+            self.catch_up(school, entity, reason="digest differs")
+            local, remote = self._digests(school, entity)
+            if not _same(local, remote):
+                # events in flight can make a difference that heals by itself: look once more
+                time.sleep(0.5)
+                local, remote = self._digests(school, entity)
+            if not _same(local, remote):
+                self.catch_up(school, entity, full=True, reason="digest differs after catch-up")
+                local, remote = self._digests(school, entity)
+            result = "repaired" if _same(local, remote) else "differs"
+        if result != "differs":
+            self.state.advance(school, entity, int(remote.get("last_seq", 0)))
+        self.state.update(school, entity, source_last_seq=int(remote.get("last_seq", 0)), error=None,
+                          last_digest_check={"at": self.clock(), "result": result, "local": local,
+                                             "remote": {k: remote.get(k) for k in ("count", "sha256", "last_seq")}})
+        if result != "equal":
+            log.warning("digest of %s/%s: %s (local %s, source %s)", school, entity, result, local, remote)
+        return result
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Catch up every source at start, then serve requests and check digests periodically."""
+        for school, entity in self.sources:
+            self.request(school, entity, "start")
+        next_check = {source: time.monotonic() + self.digest_interval for source in self.sources}
+        while not stop.is_set():
+            for (school, entity), reason in self._take_requests().items():
+                if not self._guarded(school, entity, lambda: self.catch_up(school, entity, reason=reason)):
+                    next_check[(school, entity)] = min(next_check[(school, entity)], time.monotonic() + 1)
+            now = time.monotonic()
+            for source, due in next_check.items():
+                if stop.is_set():
+                    break
+                if due <= now:
+                    self._guarded(*source, lambda s=source: self.check_digest(*s))
+                    next_check[source] = time.monotonic() + self.digest_interval
+            self.wake.wait(max(0.05, min(next_check.values()) - time.monotonic()))
+
+    def _guarded(self, school: str, entity: str, step) -> bool:
+        try:
+            step()
+            return True
+        except FeedError as exc:
+            # a school (or a service not deployed yet) is away: tried again at the next check
+            log.info("sync of %s/%s: %s", school, entity, exc)
+            self._record_error(school, entity, str(exc))
+        except PyMongoError as exc:
+            log.warning("sync of %s/%s: database unavailable (%s)", school, entity, exc.__class__.__name__)
+        return False
+
+    def _record_error(self, school: str, entity: str, detail: str) -> None:
+        try:
+            self.state.update(school, entity, error={"at": self.clock(), "detail": detail})
+        except PyMongoError:
+            pass
+
+
+def _same(local: dict, remote: dict) -> bool:
+    return local.get("count") == remote.get("count") and local.get("sha256") == remote.get("sha256")
+
+
+def _feed_change(kind: str, school: str, change: dict) -> Change:
+    type_ = change["type"] if change.get("visible") else f"{kind}.withdrawn.v1"
+    return Change(kind=kind, entity_id=str(change["id"]), school=school, version=int(change["version"]),
+                  seq=int(change["seq"]), type=type_, body=change.get("state") or {})
+
+
+class OffsetMonitor:
+    """Watches the consumer's partitions for signs that the broker lost what it held.
+
+    Called after each poll (cheap: at most every `interval` seconds). A newly
+    assigned partition without a committed offset (first start, or the broker
+    forgot the group) and a position beyond the high watermark seen in fetch
+    responses (the broker restarted empty: it never reports out-of-range) both
+    ask the sync thread to catch that source up from its feed; the latter also
+    rewinds the partition to the beginning so new events are read again.
+    """
+
+    def __init__(self, settings: Settings, catchup: Catchup, interval: float = 1.0):
+        self.settings = settings
+        self.catchup = catchup
+        self.interval = interval
+        self.known: set = set()
+        self.next_at = 0.0
+        self.resets = 0
+
+    def _source(self, topic: str) -> tuple[str, str]:
+        return topic_school(self.settings, topic), entity_of_topic(self.settings, topic)
+
+    def __call__(self, consumer) -> None:
+        if consumer is None or time.monotonic() < self.next_at:
+            return
+        self.next_at = time.monotonic() + self.interval
+        assignment = set(consumer.assignment())
+        for tp in assignment - self.known:
+            try:
+                committed = consumer.committed(tp)
+            except Exception:  # the coordinator may be away; the next check sees the partition again
+                continue
+            self.known.add(tp)
+            if committed is None:
+                self.catchup.request(*self._source(tp.topic), "no committed offset")
+        self.known &= assignment
+        for tp in assignment:
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = consumer.position(tp, timeout_ms=200)
+            except Exception:
+                continue
+            if position is not None and position > highwater:
+                log.warning("%s[%d]: position %d beyond the broker's end %d: the broker lost data; "
+                            "rewinding and catching up from the feed", tp.topic, tp.partition, position, highwater)
+                self.resets += 1
+                consumer.seek_to_beginning(tp)
+                self.catchup.request(*self._source(tp.topic), "offset beyond the broker's end")
+

@@ -1,0 +1,61 @@
+"""The catalog worker: consumes every school's events, catches up from feeds, checks digests.
+
+Run with `python -m services.catalog.worker`. Two loops: the consumer (own and
+every partner's courses, faculty and visits topics, through the shared
+EventConsumer: source check, signature, DLQ, commit after apply) and the sync
+loop (catch-up from change feeds, periodic digest checks).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from services.catalog.model import TOPIC_ENTITIES
+from services.catalog.store import ReadModel, SyncState
+from services.catalog.sync import Catchup, CountedDeadLetters, FeedClient, OffsetMonitor, apply_event
+from shared.config import Settings
+from shared.consumer import EventConsumer
+from shared.logs import configure_logging
+from shared.mongo import connect, database
+from shared.worker import retry_until_done, run_loops, stop_on_signals
+
+log = logging.getLogger(__name__)
+
+
+def topics(settings: Settings) -> list[str]:
+    """Every school's topics of the kinds the catalog keeps; a new school is configuration only."""
+    return [settings.topic(entity, school) for school in settings.school_ids for entity in TOPIC_ENTITIES]
+
+
+def group_id(settings: Settings) -> str:
+    # one broker cluster serves every school: each school's catalog is its own group
+    return f"{settings.kafka_topic_prefix}{settings.school}.catalog"
+
+
+def build(settings: Settings, db, feed: FeedClient | None = None) -> tuple[EventConsumer, Catchup, OffsetMonitor]:
+    """The consumer, the sync loop and the offset monitor that links them."""
+    model = ReadModel(db)
+    catchup = Catchup(settings, db, feed or FeedClient(settings))
+    monitor = OffsetMonitor(settings, catchup)
+    consumer = EventConsumer(settings, group_id(settings), topics(settings), partial(apply_event, model),
+                             on_batch=lambda: monitor(consumer.consumer))
+    consumer.dead_letters = CountedDeadLetters(settings, SyncState(db))
+    return consumer, catchup, monitor
+
+
+def main() -> None:
+    settings = Settings.from_env(service="catalog")
+    configure_logging(settings.school, "catalog-worker", settings.log_level)
+    stop = stop_on_signals()
+    db = database(connect(settings), settings)
+    if not retry_until_done(ReadModel(db).ensure_indexes, "creating indexes", stop):
+        return
+    consumer, catchup, _ = build(settings, db)
+    log.info("catalog worker of %s started; consuming %d topics", settings.school, len(consumer.topics))
+    run_loops({"consumer": consumer.run_forever, "sync": catchup.run_forever}, stop)
+    log.info("catalog worker stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,296 @@
+"""The catalog's apply rules, search API and catch-up against the real MongoDB-protocol server."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from services.catalog.app import create_app
+from services.catalog.store import ReadModel
+from services.catalog.sync import Catchup, FeedClient, apply_event
+from shared.config import School
+from shared.events import InvalidEvent
+from shared.mongo import database
+from shared.outbox import digest_of
+from tests.catalogutil import course_body, event, faculty_body, visit_body
+from tests.samples import course
+
+ECNU, SDU = "ecnu-cto", "sdu-sie"
+
+
+@pytest.fixture
+def settings(make_settings, alliance):
+    schools = tuple(School(s.id, s.name, {"courses": f"http://{s.id}.test", "faculty": f"http://{s.id}.test",
+                                          "visits": f"http://{s.id}.test"}) for s in alliance)
+    return make_settings(SDU, "catalog", schools=schools)
+
+
+@pytest.fixture
+def db(settings, mongo_client):
+    db = database(mongo_client, settings)
+    ReadModel(db).ensure_indexes()
+    return db
+
+
+@pytest.fixture
+def model(db):
+    return ReadModel(db)
+
+
+@pytest.fixture
+def client(settings, mongo_client, db):
+    app = create_app(settings, client=mongo_client)
+    app.config["TESTING"] = True
+    return app.test_client()
+
+
+def apply(model, body, type_="course.published.v1", school=ECNU, **kwargs):
+    return apply_event(model, event(body, type_, school=school, **kwargs), school)
+
+
+def test_a_newer_version_replaces_the_entry_and_a_replay_changes_nothing(model):
+    body = course_body(ECNU)
+    assert apply(model, body) == "applied"
+    updated = course_body(ECNU, body["id"], version=2, hours=60)
+    assert apply(model, updated, "course.updated.v1", seq=2) == "applied"
+    assert apply(model, updated, "course.updated.v1", seq=2) == "stale"
+    # the older event arriving late (a partition or a re-send) is stale: it hits the held newer version
+    assert apply(model, body, seq=1) == "stale"
+    held = model.get("course", body["id"])
+    assert held["version"] == 2 and held["hours"] == 60 and held["seq"] == 2
+
+
+def test_a_withdrawal_leaves_a_tombstone_that_an_older_replay_cannot_resurrect(model):
+    body = course_body(ECNU)
+    apply(model, body)
+    tombstone = {"id": body["id"], "school": ECNU, "version": 2, "status": "withdrawn", "visibility": "alliance"}
+    assert apply(model, tombstone, "course.withdrawn.v1", seq=2) == "applied"
+    assert model.get("course", body["id"]) is None
+    assert apply(model, body, seq=1) == "stale"
+    assert model.get("course", body["id"]) is None
+    stone = model.collection("course").find_one({"_id": body["id"]})
+    assert stone["visible"] is False and stone["version"] == 2 and "title" not in stone
+
+
+def test_a_switch_to_school_only_visibility_removes_the_entry(model):
+    body = course_body(ECNU)
+    apply(model, body)
+    apply(model, course_body(ECNU, body["id"], version=2, visibility="school"), "course.updated.v1", seq=2)
+    assert model.get("course", body["id"]) is None
+
+
+def test_a_withdrawal_of_an_unknown_course_is_kept_so_its_late_publication_stays_dropped(model):
+    entity_id = str(uuid.uuid4())
+    apply(model, {"id": entity_id, "school": ECNU, "version": 3}, "course.withdrawn.v1", seq=3)
+    assert apply(model, course_body(ECNU, entity_id, version=2), seq=2) == "stale"
+    assert model.get("course", entity_id) is None
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"title": 42}, "title"),
+    ({"credits": "three"}, "credits"),
+    ({"languages": ["english"]}, "languages"),
+    ({"id": "not-a-uuid"}, "id"),
+    ({"id": str(uuid.uuid4())}, "differs from the event subject"),
+    ({"version": 7}, "version"),
+])
+def test_a_poison_course_body_is_invalid(model, change, reason):
+    good = event(course_body(ECNU))
+    poisoned = replace(good, data={**good.data, **change})
+    with pytest.raises(InvalidEvent, match=reason):
+        apply_event(model, poisoned, ECNU)
+    assert model.collection("course").count_documents({}) == 0
+
+
+def test_a_body_about_another_school_is_refused(model):
+    # sdu-sie's topic and source, but the course says it belongs to ecnu-cto
+    body = course_body(ECNU)
+    with pytest.raises(InvalidEvent, match="cannot come from"):
+        apply_event(model, event(body, school=SDU), SDU)
+    assert model.collection("course").find_one({"_id": body["id"]}) is None
+
+
+def test_an_id_held_for_another_school_is_never_taken_over(model):
+    body = course_body(ECNU)
+    apply(model, body)
+    forged = course_body(SDU, body["id"], version=9, title={"en": "Taken over"})
+    with pytest.raises(InvalidEvent, match="belongs to"):
+        apply(model, forged, school=SDU)
+    assert model.get("course", body["id"])["title"]["en"] == body["title"]["en"]
+
+
+def test_a_course_event_from_another_service_is_refused(model):
+    with pytest.raises(InvalidEvent, match="service"):
+        apply(model, course_body(ECNU), service="visits")
+
+
+def test_unknown_fields_are_tolerated_and_other_kinds_ignored(model):
+    body = course_body(ECNU, accreditation={"aacsb": True})
+    assert apply(model, body) == "applied"
+    assert "accreditation" not in model.get("course", body["id"])
+    assert apply(model, {"id": str(uuid.uuid4())}, "slot_request.created.v1", service="visits") == "ignored"
+
+
+def test_the_local_digest_equals_the_source_digest_function(model):
+    a, b = course_body(ECNU), course_body(ECNU)
+    apply(model, a)
+    apply(model, b)
+    apply(model, course_body(ECNU, b["id"], version=2), "course.updated.v1", seq=3)
+    assert model.digest(ECNU, "course") == digest_of([(a["id"], 1), (b["id"], 2)])
+    assert model.digest(SDU, "course") == digest_of([])
+
+
+def test_search_finds_courses_by_text_in_both_languages_with_filters_and_facets(model, client):
+    mem = course_body(ECNU, code="MEM-1", credits=3)
+    exec_ = course_body(SDU, code="EXE-1", programme="EMBA", credits=2, languages=["zh"], delivery="hybrid",
+                        title={"en": "Leading Digital Transformation", "zh": "数字化转型领导力"},
+                        offerings=[{"term": "2027-autumn", "starts_on": "2027-09-01", "ends_on": "2027-12-20"}])
+    apply(model, mem)
+    apply(model, exec_, school=SDU)
+    page = client.get("/courses?q=转型").get_json()
+    assert [c["code"] for c in page["items"]] == ["EXE-1"] and page["items"][0]["own"] is True
+    page = client.get("/courses?q=technology strategy").get_json()
+    assert [c["code"] for c in page["items"]] == ["MEM-1"] and page["items"][0]["own"] is False
+    page = client.get("/courses?programme=MEM").get_json()
+    assert page["total"] == 1
+    # a facet counts its values under the other filters, so alternatives stay visible
+    assert {r["value"]: r["count"] for r in page["facets"]["programme"]} == {"MEM": 1, "EMBA": 1}
+    assert {r["value"]: r["count"] for r in page["facets"]["school"]} == {ECNU: 1}
+    assert {r["value"]: r["count"] for r in page["facets"]["language"]} == {"en": 1, "zh": 1}
+    assert client.get("/courses?credits_min=2.5").get_json()["total"] == 1
+    assert client.get("/courses?term=2027-autumn").get_json()["items"][0]["code"] == "EXE-1"
+    assert client.get("/courses?eqf_level=7&isced_f=0413&language=zh&delivery=hybrid").get_json()["total"] == 1
+    bad = client.get("/courses?credits_min=lots&$where=1")
+    assert bad.status_code == 422 and bad.mimetype == "application/problem+json"
+
+
+def test_search_pages_by_keyset_without_repeats(model, client):
+    for i in range(7):
+        apply(model, course_body(ECNU, code=f"P-{i}", credits=1 + i % 3))
+    seen, url = [], "/courses?sort=-credits&limit=3&facets=false"
+    for _ in range(5):
+        page = client.get(url).get_json()
+        seen += [c["code"] for c in page["items"]]
+        if not page["next"]:
+            break
+        url = page["next"].replace("http://localhost", "")
+    assert sorted(seen) == [f"P-{i}" for i in range(7)] and len(seen) == 7
+
+
+def test_a_course_is_read_with_its_instructors_and_its_school_upcoming_visits(model, client):
+    teacher = faculty_body(ECNU)
+    body = course_body(ECNU, instructors=[teacher["id"]])
+    apply(model, body)
+    apply(model, teacher, "faculty.published.v1", service="faculty")
+    apply(model, visit_body(SDU), "visit.published.v1", school=SDU, service="visits")
+    apply(model, visit_body(ECNU, starts_on="2001-01-01", ends_on="2001-01-02"), "visit.published.v1",
+          service="visits")
+    detail = client.get(f"/courses/{body['id']}").get_json()
+    assert [p["name"]["zh"] for p in detail["instructor_profiles"]] == ["李伟"]
+    # the sdu-sie visit invites ecnu-cto; the past ecnu-cto visit is not upcoming
+    assert [v["school"] for v in detail["visits"]] == [SDU]
+    assert [s["kind"] for s in detail["visits"][0]["open_slots"]] == ["guest_lecture"]
+    assert detail["visits"][0]["open_slots"][0]["open_places"] == 1
+    missing = client.get(f"/courses/{uuid.uuid4()}")
+    assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
+
+
+def test_reading_can_be_configured_to_need_a_student_token_of_the_school(make_settings, mongo_client, auth):
+    app = create_app(make_settings(SDU, "catalog", catalog_read_token=True), client=mongo_client)
+    client = app.test_client()
+    assert client.get("/courses").status_code == 401
+    assert client.get("/courses", headers=auth(ECNU, "student")).status_code == 403
+    assert client.get("/courses", headers=auth(SDU, "student")).status_code == 200
+
+
+class FeedFromApp:
+    """A partner's change feed served by its Flask app's test client."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def __call__(self, url, params, headers):
+        path = "/" + url.split("/", 3)[3]
+        response = self.client.get(path, query_string=params, headers=headers)
+        return response.status_code, response.get_json()
+
+
+@pytest.fixture
+def courses_source(make_settings, mongo_client):
+    """ecnu-cto's courses service and its relay, run in-process."""
+    from services.courses.app import create_app as create_courses
+    from services.courses.worker import SPEC
+    from shared.worker import make_relay
+
+    settings = make_settings(ECNU, "courses")
+    app = create_courses(settings, client=mongo_client)
+    relay = make_relay(settings, database(mongo_client, settings), SPEC)
+    relay.setup()
+    yield app.test_client(), relay
+    relay._drop_producer()
+
+
+def drain(relay):
+    for _ in range(100):
+        if relay.run_once() == 0:
+            return
+    raise AssertionError("the relay never ran out of work")
+
+
+def test_catch_up_from_the_feed_then_a_full_resync_drops_what_the_source_no_longer_has(
+        settings, db, model, courses_source, auth):
+    source, relay = courses_source
+    ids = [source.post("/courses", json=course(code=f"C-{i}"), headers=auth()).get_json()["id"] for i in range(5)]
+    drain(relay)
+    catchup = Catchup(settings, db, FeedClient(settings, http_get=FeedFromApp(source)), digest_interval=1)
+    report = catchup.catch_up(ECNU, "courses", reason="test")
+    assert report["applied"] == 5 and report["last_seq"] >= 5
+    source.delete(f"/courses/{ids[0]}", headers={**auth(), "If-Match": '"1"'})
+    source.put(f"/courses/{ids[1]}", json=course(code="C-1", hours=99), headers={**auth(), "If-Match": '"1"'})
+    drain(relay)
+    assert catchup.catch_up(ECNU, "courses", reason="test")["applied"] == 2
+    assert model.get("course", ids[0]) is None and model.get("course", ids[1])["hours"] == 99
+    # an entry the source never had (e.g. from before the source was restored) goes with a full re-sync
+    stray = course_body(ECNU)
+    apply(model, stray, seq=1)
+    assert catchup.check_digest(ECNU, "courses") == "repaired"
+    assert model.get("course", stray["id"]) is None
+    partner = auth(SDU, "partner")
+    remote = source.get("/digest", headers=partner).get_json()
+    assert model.digest(ECNU, "course") == {k: remote[k] for k in ("count", "sha256")}
+    assert catchup.check_digest(ECNU, "courses") == "equal"
+    status = catchup.state.get(ECNU, "courses")
+    assert status["synced_seq"] == remote["last_seq"] and status["last_digest_check"]["result"] == "equal"
+
+
+
+def test_sync_status_and_metrics_show_each_source(model, client, db):
+    from services.catalog.store import SyncState
+
+    apply(model, course_body(ECNU), seq=4)
+    SyncState(db).update(ECNU, "courses", source_last_seq=6)
+    SyncState(db).dead_lettered(ECNU, "courses")
+    sources = {(s["school"], s["entity"]): s for s in client.get("/sync").get_json()["sources"]}
+    assert set(sources) == {(s, e) for s in (ECNU, SDU) for e in ("courses", "faculty", "visits")}
+    ecnu = sources[(ECNU, "courses")]
+    assert (ecnu["applied_seq"], ecnu["lag"], ecnu["dead_lettered"], ecnu["own"]) == (4, 2, 1, False)
+    assert sources[(SDU, "courses")]["own"] is True
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert ('catalog_sync_lag{entity="courses",school="sdu-sie",service="catalog",source_school="ecnu-cto"} 2.0'
+            in metrics or 'catalog_sync_lag{school="sdu-sie",service="catalog",source_school="ecnu-cto",'
+            'entity="courses"} 2.0' in metrics), metrics
+
+
+def test_the_page_renders_cards_and_a_course_in_both_languages(model, client):
+    body = course_body(ECNU)
+    apply(model, body)
+    page = client.get("/?q=strategy&lang=zh")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "技术战略与创新管理" in html and "合作院校" in html
+    assert 'lang="zh-Hans"' in html
+    english = client.get(f"/course/{body['id']}").get_data(as_text=True)
+    assert "Technology Strategy and Innovation Management" in english and "Instructors" in english
+    assert client.get("/?credits_min=lots").status_code == 200
+    assert client.get(f"/course/{uuid.uuid4()}").status_code == 404
