@@ -24,6 +24,16 @@ def now_iso() -> str:
     return iso(utc_now())
 
 
+def time_key(text: str) -> int:
+    """2026-11-24T00:03:48.859Z -> 20261124000348859: what to sort and page by.
+
+    The embedded server compares strings that look like date-times to the second
+    only, so keyset pages over the ISO text would skip or repeat rows written in
+    the same second; the integer compares exactly everywhere.
+    """
+    return int("".join(ch for ch in text if ch.isdigit()))
+
+
 def write_order() -> int:
     """Microseconds since the epoch: orders the outbox's pending writes."""
     return time.time_ns() // 1000

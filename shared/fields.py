@@ -110,6 +110,14 @@ def _bad_uuid():
     raise ValidationError("Not a UUID.")
 
 
+class Cursor(fields.String):
+    """A page cursor from a `next` link: URL-safe base64, so a valid query line stays short."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=[validate.Length(1, 512), validate.Regexp(r"^[A-Za-z0-9_-]+$")],
+                         metadata={"description": "From a `next` link", **kwargs.pop("metadata", {})}, **kwargs)
+
+
 def unique_items(items) -> None:
     """A list validator: no item twice."""
     seen = [repr(i) for i in items]

@@ -9,6 +9,8 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# gunicorn answers longer request lines itself, with an HTML 414; every valid query fits in 8 KiB
+limit_request_line = 8190
 
 
 def child_exit(server, worker):

@@ -12,8 +12,10 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import request
+from marshmallow import Schema, fields, validate
 
 from shared.errors import Problem
+from shared.fields import Cursor
 
 MAX_CURSOR_CHARS = 512
 
@@ -58,3 +60,11 @@ def next_link(cursor: str) -> str:
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
     args.append(("cursor", cursor))
     return f"{request.base_url}?{urlencode(args)}"
+
+
+class PageQuerySchema(Schema):
+    """The paging parameters of every list endpoint; a service's query schema adds filters and `sort`."""
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100),
+                           metadata={"description": "Page size, at most 100"})
+    cursor = Cursor()

@@ -10,7 +10,7 @@ from services.courses.api import blp
 from services.courses.store import COLLECTION, CourseStore
 from shared.config import Settings
 from shared.feed import feed_blueprint
-from shared.outbox import ChangeLog, unpublished_filter
+from shared.outbox import ChangeLog, outbox_gauges
 from shared.web import create_base_app
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, client=None) -> Flask:
     api.register_blueprint(feed_blueprint("courses"))
     db = app.extensions["db"]
     _ensure_indexes(db)
-    app.extensions["metric_sources"].append(lambda: _outbox_gauges(db))
+    app.extensions["metric_sources"].append(lambda: outbox_gauges(db, COLLECTION))
     return app
 
 
@@ -39,8 +39,3 @@ def _ensure_indexes(db) -> None:
     except Exception:  # the database may be down at start-up; the worker creates them too
         log.warning("could not create indexes at start-up; the worker will")
 
-
-def _outbox_gauges(db):
-    backlog = db.command("count", COLLECTION, query=unpublished_filter())["n"]
-    yield "outbox_backlog", "Entities written but not yet published", backlog
-    yield "outbox_last_published_sequence", "The highest sequence in the change log", ChangeLog(db).head()

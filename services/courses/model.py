@@ -8,6 +8,7 @@ the record with status `withdrawn`.
 from __future__ import annotations
 
 import uuid
+from shared.clock import time_key
 from shared.errors import Problem
 
 ENTITY = "course"
@@ -27,7 +28,7 @@ def new_course(data: dict, school: str, now: str, course_id: str | None = None) 
         raise Problem(422, "invalid-status", "A course cannot be created withdrawn",
                       "create it as draft or published", errors=[{"pointer": "/status", "detail": "withdrawn"}])
     doc = {"_id": course_id or str(uuid.uuid4()), "school": school, "version": 1,
-           "created_at": now, "updated_at": now}
+           "created_at": now, "updated_at": now, "updated_key": time_key(now)}
     doc.update({k: data[k] for k in WRITABLE if k in data})
     doc["search_text"] = search_text(doc)
     return doc
@@ -40,12 +41,13 @@ def replacement(data: dict, now: str) -> tuple[dict, list[str]]:
     """
     fields = {k: data[k] for k in WRITABLE if k in data}
     fields["updated_at"] = now
+    fields["updated_key"] = time_key(now)
     fields["search_text"] = search_text(fields)
     return fields, [k for k in WRITABLE if k not in data]
 
 
 def withdrawn_fields(now: str) -> dict:
-    return {"status": "withdrawn", "updated_at": now}
+    return {"status": "withdrawn", "updated_at": now, "updated_key": time_key(now)}
 
 
 def search_text(doc: dict) -> str:

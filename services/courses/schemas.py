@@ -11,6 +11,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from services.courses.model import DELIVERY_MODES, STATUSES, VISIBILITIES
 from shared.fields import EntityId, Integer, IsoDate, LangMap, LanguageTag, Number, unique_items
+from shared.pagination import PageQuerySchema
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$", error="1-32 letters, digits, '.', '_' or '-'.")
 PROGRAMME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9 _-]{0,39}$", error="1-40 letters, digits, spaces, '_' or '-'.")
@@ -78,7 +79,7 @@ class CourseSchema(CourseInSchema):
     updated_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
-class CourseQuerySchema(Schema):
+class CourseQuerySchema(PageQuerySchema):
     """Filters, sort and paging of GET /courses."""
 
     q = fields.String(validate=validate.Length(1, 200), metadata={"description": "Free text in title, "
@@ -93,9 +94,6 @@ class CourseQuerySchema(Schema):
     visibility = fields.String(validate=validate.OneOf(VISIBILITIES))
     sort = fields.String(load_default="code", validate=validate.OneOf(
         ["code", "-code", "title", "-title", "credits", "-credits", "updated_at", "-updated_at"]))
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100),
-                           metadata={"description": "Page size, at most 100"})
-    cursor = fields.String(validate=validate.Length(1, 512), metadata={"description": "From a `next` link"})
 
 
 class CoursePageSchema(Schema):

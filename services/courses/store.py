@@ -15,13 +15,13 @@ COLLECTION = "courses"
 class CourseStore(EntityStore):
     collection_name = COLLECTION
     entity = "course"
-    sort_fields = {"code": "code", "title": "title.en", "credits": "credits", "updated_at": "updated_at"}
+    sort_fields = {"code": "code", "title": "title.en", "credits": "credits", "updated_at": "updated_key"}
 
     def ensure_indexes(self) -> None:
         super().ensure_indexes()
         # one database per school, so a unique code here is unique within the school
         self.collection.create_index([("code", ASCENDING)], unique=True)
-        self.collection.create_index([("updated_at", ASCENDING)])
+        self.collection.create_index([("updated_key", ASCENDING)])
         self.collection.create_index([("programme", ASCENDING)])
 
     def duplicate(self, doc: dict) -> Problem:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 
+from shared.clock import time_key
 from shared.errors import Problem
 
 ENTITY = "faculty"
@@ -59,7 +60,7 @@ def touched(now: str) -> dict:
     seconds, so a page cursor inside a busy second would skip or repeat rows;
     2026-11-24T00:17:01.005Z becomes 20261124001701005, which compares exactly everywhere.
     """
-    return {"updated_at": now, "updated_key": int("".join(ch for ch in now if ch.isdigit()))}
+    return {"updated_at": now, "updated_key": time_key(now)}
 
 
 def ensure_changeable(doc: dict) -> None:

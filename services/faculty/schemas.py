@@ -22,6 +22,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from services.faculty.model import STATUSES, VISIBILITIES, is_isced_code, normalise_keyword
 from shared.fields import EntityId, IsoDate, LangMap, LanguageTag, unique_items
+from shared.pagination import PageQuerySchema
 
 PLAIN_TEXT = validate.Regexp(r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$", error="Text on one line, not blank.")
 PHONE = validate.Regexp(r"^\+?[0-9][0-9 ()-]{4,29}$", error="A phone number such as '+86 21 6223 3333'.")
@@ -117,7 +118,7 @@ class FacultySchema(_ServiceSetFields, FacultyInSchema):
     """A profile as the API returns it; the private fields only to the school's coordinators."""
 
 
-class FacultyQuerySchema(Schema):
+class FacultyQuerySchema(PageQuerySchema):
     """Filters, sort and paging of GET /faculty."""
 
     q = fields.String(validate=validate.Length(1, 200),
@@ -130,11 +131,6 @@ class FacultyQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     visibility = fields.String(validate=validate.OneOf(VISIBILITIES))
     sort = fields.String(load_default="name", validate=validate.OneOf(SORTS))
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100),
-                           metadata={"description": "Page size, at most 100"})
-    # cursors are URL-safe base64: documenting that keeps every valid query line within gunicorn's 4 KiB limit
-    cursor = fields.String(validate=[validate.Length(1, 512), validate.Regexp(r"^[A-Za-z0-9_-]+$")],
-                           metadata={"description": "From a `next` link"})
 
 
 class FacultyPageSchema(Schema):
