@@ -111,14 +111,15 @@ def course_search_text(doc: dict) -> str:
 
 
 def open_places(slot: dict) -> int | None:
-    """Places left in a slot, from whichever count the host's body carries; None when unknown."""
+    """Places left in a slot, from whichever count the host's body carries; None when it carries none."""
     if str(slot.get("status", "open")).lower() not in ("open", "available", ""):
         return 0
     if "remaining" in slot:
         return slot["remaining"]
-    if "capacity" not in slot:
+    taken = slot.get("approved", slot.get("taken"))
+    if taken is None or "capacity" not in slot:
         return None
-    return max(0, slot["capacity"] - slot.get("approved", slot.get("taken", 0)))
+    return max(0, slot["capacity"] - taken)
 
 
 def visit_view(visit: dict) -> dict:

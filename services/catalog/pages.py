@@ -67,8 +67,9 @@ def index():
     check_read_access()
     query, invalid = _query_from_args()
     result = search(current_app.extensions["db"], current_app.extensions["settings"].school, query)
+    filtering = any(k in query for k in (*FILTERS, "credits_min", "credits_max"))
     return render_template("index.html", query=query, invalid=invalid, result=result, filters=FILTERS,
-                           sorts=PAGE_SORTS, **_context(lang))
+                           filtering=filtering, sorts=PAGE_SORTS, **_context(lang))
 
 
 @pages.get("/course/<uuid:course_id>")
