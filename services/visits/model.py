@@ -147,11 +147,6 @@ def outcome(refused: str | None, overlapping: bool, seat: bool) -> tuple[str, st
     return (APPROVED, None) if seat else (WAITLISTED, None)
 
 
-def requester_status(current: str, decided: str) -> str:
-    """The status a requester shows once the host's decision arrives: a withdrawal made here stands."""
-    return WITHDRAWN if current == WITHDRAWN else decided
-
-
 def after_slot_change(decision_status: str, decided_hash: str | None, slot: dict | None,
                       visit_cancelled: bool) -> tuple[str, str | None] | None:
     """What a visit change does to a decision on one of its slots: (status, reason), or None for no change."""

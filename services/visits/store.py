@@ -178,9 +178,14 @@ class SeatStore:
 
     def set_capacity(self, visit_id: str, slot_id: str, capacity: int) -> None:
         """Create the slot's seat document, or follow a changed capacity."""
-        self.collection.update_one(
-            {"_id": self.key(visit_id, slot_id)},
-            {"$set": {"capacity": capacity}, "$setOnInsert": {"count": 0, "holders": {}}}, upsert=True)
+        for _ in range(2):
+            try:
+                self.collection.update_one(
+                    {"_id": self.key(visit_id, slot_id)},
+                    {"$set": {"capacity": capacity}, "$setOnInsert": {"count": 0, "holders": {}}}, upsert=True)
+                return
+            except DuplicateKeyError:  # created by a concurrent upsert: now it exists, set it again
+                continue
 
     def take(self, visit_id: str, slot_id: str, capacity: int, request_id: str) -> bool:
         """Give this request a seat if one is free; True also when it already holds one."""

@@ -1,0 +1,324 @@
+"""The slot-request workflow between two schools, each with its visits app and worker, on the real servers.
+
+ecnu-cto hosts visits; sdu-sie's faculty request slots through their own
+school's service. Each school's worker loops (relays, consumers,
+reconciliation) run in threads of this process and stop at teardown.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from confluent_kafka import Producer
+
+from services.visits import model
+from services.visits.app import create_app
+from services.visits.store import SeatStore
+from services.visits.workflow import Host
+from services.visits.worker import worker_loops
+from shared.mongo import database
+from shared.worker import run_loops
+from tests.kafkautil import read_topic, read_until
+from tests.visit_samples import slot, visit
+
+HOST, REQUESTER = "ecnu-cto", "sdu-sie"
+DEADLINE = 60.0
+
+
+class School:
+    """One school's visits service: its Flask test client, database, and worker threads."""
+
+    def __init__(self, make_settings, mongo_client, school: str):
+        self.settings = make_settings(school, "visits")
+        self.app = create_app(self.settings, client=mongo_client)
+        self.db = database(mongo_client, self.settings)
+        self.workers: list[tuple[threading.Event, threading.Thread]] = []
+
+    @property
+    def client(self):
+        return self.app.test_client()
+
+    def start_worker(self) -> None:
+        stop = threading.Event()
+        loops = worker_loops(self.settings, self.db)
+        thread = threading.Thread(target=run_loops, args=(loops, stop), daemon=True)
+        thread.start()
+        self.workers.append((stop, thread))
+
+    def stop_workers(self) -> None:
+        for stop, _ in self.workers:
+            stop.set()
+        for _, thread in self.workers:
+            thread.join(20)
+
+
+@pytest.fixture
+def schools(make_settings, mongo_client):
+    host = School(make_settings, mongo_client, HOST)
+    requester = School(make_settings, mongo_client, REQUESTER)
+    yield host, requester
+    host.stop_workers()
+    requester.stop_workers()
+
+
+@pytest.fixture
+def running(schools):
+    for school in schools:
+        school.start_worker()
+    return schools
+
+
+def wait_until(predicate, timeout: float = DEADLINE, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {timeout}s")
+
+
+def publish_visit(host: School, auth, doc=None) -> dict:
+    response = host.client.post("/visits", json=doc or visit(), headers=auth(HOST))
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def request_slot(requester: School, auth, visit_doc: dict, slot_index: int = 0, faculty_id: str | None = None,
+                 **changes) -> dict:
+    faculty_id = faculty_id or str(uuid.uuid4())
+    body = {"visit_id": visit_doc["id"], "host_school": HOST, "slot_id": visit_doc["slots"][slot_index]["id"],
+            "faculty_id": faculty_id, "motivation": "Guest lecture on venture finance.", **changes}
+    response = requester.client.post("/slot-requests", json=body, headers=auth(REQUESTER, "faculty", faculty_id))
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def status_at_requester(requester: School, auth, request_id: str) -> dict:
+    return requester.client.get(f"/slot-requests/{request_id}", headers=auth(REQUESTER)).get_json()
+
+
+def await_status(requester: School, auth, request_id: str, *statuses: str) -> dict:
+    return wait_until(lambda: (lambda r: r if r["status"] in statuses else None)(
+        status_at_requester(requester, auth, request_id)), what=f"request {request_id} {statuses}")
+
+
+def decision_at_host(host: School, auth, request_id: str) -> dict:
+    return host.client.get(f"/slot-decisions/{request_id}", headers=auth(HOST)).get_json()
+
+
+def test_a_request_made_at_the_requester_is_decided_by_the_host_and_seen_at_the_requester(running, auth,
+                                                                                          kafka_bootstrap):
+    host, requester = running
+    published = publish_visit(host, auth)
+    made = request_slot(requester, auth, published)
+    assert made["status"] == "pending"
+    seen = await_status(requester, auth, made["id"], "approved")
+    decision = decision_at_host(host, auth, made["id"])
+    assert decision["status"] == "approved" and decision["requester_school"] == REQUESTER
+    assert decision["slot_hash"] == seen["slot_hash"] == model.slot_hash(published["slots"][0])
+    assert decision["slot"]["starts_at"] == "2027-04-13T09:00:00+08:00" and seen["decided_at"]
+    records = read_topic(kafka_bootstrap, host.settings.topic("slot-decisions"), expect=1)
+    assert [m.key().decode() for m in records] == [made["id"]]
+    # requests the host must decline, each with its reason
+    missing = request_slot(requester, auth, {**published, "id": str(uuid.uuid4())})
+    unknown_slot = request_slot(requester, auth, {**published, "slots": [{"id": str(uuid.uuid4())}]})
+    for made_now, reason in ((missing, model.VISIT_NOT_FOUND), (unknown_slot, model.SLOT_NOT_FOUND)):
+        declined = await_status(requester, auth, made_now["id"], "declined")
+        assert declined["reason"] == reason
+
+
+def test_a_cancelled_visit_declines_its_requests(running, auth):
+    host, requester = running
+    published = publish_visit(host, auth, visit(invited=["all"]))
+    cancelled = host.client.delete(f"/visits/{published['id']}", headers={**auth(HOST), "If-Match": '"1"'})
+    assert cancelled.status_code == 200
+    made = request_slot(requester, auth, published)
+    assert await_status(requester, auth, made["id"], "declined")["reason"] == model.VISIT_CANCELLED
+
+
+def test_a_school_not_invited_is_declined(schools):
+    host, _ = schools
+    published = {"_id": str(uuid.uuid4()), **visit(), "school": HOST, "version": 1}
+    published["slots"] = model.with_slot_ids(published["slots"])
+    host.db["visits"].insert_one(published)
+    request = {"id": str(uuid.uuid4()), "school": "later-member", "host_school": HOST,
+               "visit_id": published["_id"], "slot_id": published["slots"][0]["id"],
+               "faculty_id": str(uuid.uuid4()), "withdrawn": False}
+    decision = Host(host.db, HOST).on_request(request, 1)
+    assert (decision["status"], decision["reason"]) == ("declined", model.NOT_INVITED)
+
+
+def test_fifty_concurrent_requests_for_two_seats_end_with_exactly_two_approved(schools, auth):
+    host, requester = schools
+    host.start_worker()
+    host.start_worker()  # two consumers in the host's group decide concurrently
+    requester.start_worker()
+    published = publish_visit(host, auth)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        made = list(pool.map(lambda _: request_slot(requester, auth, published), range(50)))
+    ids = [m["id"] for m in made]
+
+    def all_decided():
+        page = requester.client.get("/slot-requests?limit=100", headers=auth(REQUESTER)).get_json()["items"]
+        return page if all(r["status"] != "pending" for r in page) and len(page) == 50 else None
+
+    decided = wait_until(all_decided, what="every request decided at the requester")
+    counts = {s: sum(r["status"] == s for r in decided) for s in ("approved", "waitlisted")}
+    assert counts == {"approved": 2, "waitlisted": 48}
+    at_host = [decision_at_host(host, auth, i) for i in ids]
+    assert sum(d["status"] == "approved" for d in at_host) == 2
+    # each request decided once: its first decision is version 1, and none was taken twice
+    assert {d["version"] for d in at_host} == {1}
+    seat = SeatStore(host.db).get(published["id"], published["slots"][0]["id"])
+    assert seat["count"] == 2 and sorted(seat["holders"]) == sorted(d["id"] for d in at_host
+                                                                    if d["status"] == "approved")
+
+
+def test_concurrent_decisions_of_repeated_requests_never_exceed_capacity(schools):
+    host, _ = schools
+    hosting = Host(host.db, HOST)
+    published = {"_id": str(uuid.uuid4()), **visit(), "school": HOST, "version": 1}
+    published["slots"] = model.with_slot_ids(published["slots"])
+    host.db["visits"].insert_one(published)
+    slot_id = published["slots"][0]["id"]
+    requests = [{"id": str(uuid.uuid4()), "school": REQUESTER, "host_school": HOST, "visit_id": published["_id"],
+                 "slot_id": slot_id, "faculty_id": str(uuid.uuid4()), "withdrawn": False} for _ in range(50)]
+    # every request delivered twice, all at once
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        list(pool.map(lambda r: hosting.on_request(r, 1), requests + requests))
+    decisions = [host.db["slot_decisions"].find_one({"_id": r["id"]}) for r in requests]
+    assert sum(d["status"] == "approved" for d in decisions) == 2
+    assert sum(d["status"] == "waitlisted" for d in decisions) == 48
+    assert {d["version"] for d in decisions} == {1}
+    seat = SeatStore(host.db).get(published["_id"], slot_id)
+    assert seat["count"] == 2 and len(seat["holders"]) == 2
+
+
+def _replay(bootstrap: str, records, poison_key: bytes, topic: str) -> None:
+    """Send these records again, then a poison record with the same key: its dead letter marks them consumed."""
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for msg in records:
+        producer.produce(topic, key=msg.key(), value=msg.value(), headers=msg.headers(), partition=msg.partition())
+    partition = records[-1].partition()
+    producer.produce(topic, key=poison_key, value=b"{}", headers=[("ce_specversion", b"1.0")], partition=partition)
+    assert producer.flush(10) == 0
+
+
+def test_duplicate_and_reordered_deliveries_change_nothing(running, auth, kafka_bootstrap):
+    host, requester = running
+    published = publish_visit(host, auth)
+    made = request_slot(requester, auth, published, slot_index=1)
+    waiting = request_slot(requester, auth, published, slot_index=1)
+    approved = await_status(requester, auth, made["id"], "approved")
+    await_status(requester, auth, waiting["id"], "waitlisted")
+    gone = requester.client.delete(f"/slot-requests/{made['id']}",
+                                   headers={**auth(REQUESTER), "If-Match": f'"{approved["version"]}"'})
+    assert gone.status_code == 200
+    await_status(requester, auth, waiting["id"], "approved")
+    wait_until(lambda: decision_at_host(host, auth, made["id"])["status"] == "withdrawn", what="withdrawn at host")
+    before_host = [decision_at_host(host, auth, i) for i in (made["id"], waiting["id"])]
+    before_requester = [status_at_requester(requester, auth, i) for i in (made["id"], waiting["id"])]
+
+    # the requester's events (submitted, withdrawn), again and out of order: withdrawn, submitted
+    request_topic = requester.settings.topic("slot-requests")
+    sent = [m for m in read_topic(kafka_bootstrap, request_topic, expect=3) if m.key().decode() == made["id"]]
+    assert len(sent) == 2
+    _replay(kafka_bootstrap, [sent[1], sent[0], sent[0]], made["id"].encode(), request_topic)
+    # the host's decisions on the first request (approved, withdrawn), again and out of order
+    decision_topic = host.settings.topic("slot-decisions")
+    decided = [m for m in read_topic(kafka_bootstrap, decision_topic, expect=4) if m.key().decode() == made["id"]]
+    assert len(decided) == 2
+    _replay(kafka_bootstrap, [decided[1], decided[0]], made["id"].encode(), decision_topic)
+
+    # the poison records reach the dead-letter topics only after the replays before them were handled
+    assert read_until(kafka_bootstrap, host.settings.dlq_topic, lambda r: len(r) >= 1, 30)
+    assert read_until(kafka_bootstrap, requester.settings.dlq_topic, lambda r: len(r) >= 1, 30)
+    assert [decision_at_host(host, auth, i) for i in (made["id"], waiting["id"])] == before_host
+    assert [status_at_requester(requester, auth, i) for i in (made["id"], waiting["id"])] == before_requester
+    assert status_at_requester(requester, auth, made["id"])["status"] == "withdrawn"
+
+
+def test_withdrawing_an_approved_request_promotes_the_first_waitlisted(running, auth, kafka_bootstrap):
+    host, requester = running
+    published = publish_visit(host, auth)
+    first = request_slot(requester, auth, published, slot_index=1)
+    approved = await_status(requester, auth, first["id"], "approved")
+    second = request_slot(requester, auth, published, slot_index=1)
+    await_status(requester, auth, second["id"], "waitlisted")
+    third = request_slot(requester, auth, published, slot_index=1)
+    await_status(requester, auth, third["id"], "waitlisted")
+    # the faculty member withdraws with their own token
+    mine = auth(REQUESTER, "faculty", first["faculty_id"])
+    stale = requester.client.delete(f"/slot-requests/{first['id']}", headers={**mine, "If-Match": '"1"'})
+    assert stale.status_code == 412  # the decision moved the version
+    gone = requester.client.delete(f"/slot-requests/{first['id']}",
+                                   headers={**mine, "If-Match": f'"{approved["version"]}"'})
+    assert gone.status_code == 200 and gone.get_json()["status"] == "withdrawn"
+    promoted = await_status(requester, auth, second["id"], "approved")
+    assert promoted["reason"] is None
+    assert decision_at_host(host, auth, second["id"])["version"] == 2  # waitlisted, then approved
+    assert status_at_requester(requester, auth, third["id"])["status"] == "waitlisted"
+    wait_until(lambda: decision_at_host(host, auth, first["id"])["status"] == "withdrawn", what="withdrawn at host")
+    assert status_at_requester(requester, auth, first["id"])["status"] == "withdrawn"
+    # the host's coordinator declines the promoted one by hand: the next in line moves up
+    decision = decision_at_host(host, auth, second["id"])
+    declined = host.client.put(f"/slot-decisions/{second['id']}", json={"status": "declined", "note": "Full week"},
+                               headers={**auth(HOST), "If-Match": f'"{decision["version"]}"'})
+    assert declined.status_code == 200 and declined.get_json()["reason"] == "declined-by-host"
+    assert await_status(requester, auth, second["id"], "declined")["reason"] == "declined-by-host"
+    await_status(requester, auth, third["id"], "approved")
+
+
+def test_a_faculty_member_is_refused_an_overlapping_slot(running, auth):
+    host, requester = running
+    published = publish_visit(host, auth, visit(slots=[
+        slot("seminar", "2027-04-13", "09:00", "11:00"), slot("workshop", "2027-04-13", "10:30", "12:00"),
+        slot("panel", "2027-04-13", "11:00", "12:00")]))
+    faculty_id = str(uuid.uuid4())
+    first = request_slot(requester, auth, published, 0, faculty_id)
+    await_status(requester, auth, first["id"], "approved")
+    overlapping = request_slot(requester, auth, published, 1, faculty_id)
+    adjacent = request_slot(requester, auth, published, 2, faculty_id)
+    assert await_status(requester, auth, overlapping["id"], "declined")["reason"] == model.OVERLAP
+    assert await_status(requester, auth, adjacent["id"], "approved")["reason"] is None
+    # a colleague may take the overlapping slot
+    colleague = request_slot(requester, auth, published, 1)
+    await_status(requester, auth, colleague["id"], "approved")
+    # approving the overlap by hand is refused too
+    decision = decision_at_host(host, auth, overlapping["id"])
+    refused = host.client.put(f"/slot-decisions/{overlapping['id']}", json={"status": "approved"},
+                              headers={**auth(HOST), "If-Match": f'"{decision["version"]}"'})
+    assert refused.status_code == 409 and refused.get_json()["reason"] == model.OVERLAP
+
+
+def test_a_slot_change_asks_approvals_to_reconfirm(running, auth, kafka_bootstrap):
+    host, requester = running
+    published = publish_visit(host, auth)
+    moved = request_slot(requester, auth, published, 0)
+    kept = request_slot(requester, auth, published, 1)
+    await_status(requester, auth, moved["id"], "approved")
+    await_status(requester, auth, kept["id"], "approved")
+    slots = [dict(s) for s in published["slots"]]
+    slots[0].update(starts_at="2027-04-13T14:00:00+08:00", ends_at="2027-04-13T16:00:00+08:00")
+    changed = host.client.put(f"/visits/{published['id']}", json=visit(slots=slots),
+                              headers={**auth(HOST), "If-Match": '"1"'})
+    assert changed.status_code == 200
+    asked = await_status(requester, auth, moved["id"], "reconfirm")
+    assert asked["slot_hash"] == model.slot_hash(changed.get_json()["slots"][0]) != model.slot_hash(slots[1])
+    assert decision_at_host(host, auth, moved["id"])["slot"]["starts_at"] == "2027-04-13T14:00:00+08:00"
+    assert status_at_requester(requester, auth, kept["id"])["status"] == "approved"
+    # the requester accepts the new time
+    accepted = requester.client.post(f"/slot-requests/{moved['id']}/reconfirmation",
+                                     headers={**auth(REQUESTER), "If-Match": f'"{asked["version"]}"'})
+    assert accepted.status_code == 200, accepted.get_json()
+    again = await_status(requester, auth, moved["id"], "approved")
+    assert again["slot_hash"] == asked["slot_hash"]
+    # cancelling the visit declines what it approved
+    version = host.client.get(f"/visits/{published['id']}", headers=auth(HOST)).get_json()["version"]
+    host.client.delete(f"/visits/{published['id']}", headers={**auth(HOST), "If-Match": f'"{version}"'})
+    assert await_status(requester, auth, kept["id"], "declined")["reason"] == model.VISIT_CANCELLED
