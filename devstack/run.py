@@ -24,7 +24,7 @@ from shared.auth import ensure_dev_keys
 from shared.config import REPO_ROOT, SERVICE_PORT_OFFSETS, load_alliance
 
 # the services that exist so far, in start order
-SERVICES = ("courses", "faculty")
+SERVICES = ("courses", "faculty", "visits")
 
 
 def _port_env(name: str, default: int) -> int:
