@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 from shared.auth import require
 from shared.outbox import ChangeLog
@@ -51,8 +51,8 @@ def feed_blueprint(entities: str) -> Blueprint:
     class Changes(MethodView):
         decorators = [require("partner", "coordinator", partner_schools=True)]
 
-        @blp.arguments(ChangesQuery, location="query")
-        @blp.response(200, ChangesPageSchema)
+        @blp.arguments(ChangesQuery(), location="query", unknown=RAISE)
+        @blp.response(200, ChangesPageSchema())
         @blp.doc(security=[{"bearerAuth": []}])
         def get(self, query):
             """List the latest state of each entity changed after a sequence, in sequence order."""
@@ -67,7 +67,7 @@ def feed_blueprint(entities: str) -> Blueprint:
     class Digest(MethodView):
         decorators = [require("partner", "coordinator", partner_schools=True)]
 
-        @blp.response(200, DigestSchema)
+        @blp.response(200, DigestSchema())
         @blp.doc(security=[{"bearerAuth": []}])
         def get(self):
             """Count and hash the (id, version) pairs of the entities partners may see."""

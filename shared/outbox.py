@@ -26,7 +26,7 @@ from typing import Callable
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from shared.clock import now_iso, write_order
 from shared.config import Settings
@@ -109,6 +109,30 @@ class ChangeLog:
                 {"$set": {"current": False}},
             )
         return _change(entry)
+
+    def append_batch(self, first_seq: int, entries: list[tuple], now: str) -> list[tuple[dict, "Change"]]:
+        """Append (id, version, type, visible, state) entries under first_seq, first_seq + 1...
+
+        One insert and one update for the whole batch; after a crash that left some of
+        these versions logged already, falls back to append() one by one, which reuses them.
+        Returns ({"_id", "version"}, change) pairs.
+        """
+        docs = [{"_id": first_seq + i, "seq": first_seq + i, "entity_id": entity_id, "version": version,
+                 "type": type_, "visible": visible, "state": state, "time": now, "current": True}
+                for i, (entity_id, version, type_, visible, state) in enumerate(entries)]
+        try:
+            self.changes.insert_many(docs, ordered=True)
+        except BulkWriteError:
+            return [({"_id": d["entity_id"], "version": d["version"]},
+                     self.append(d["seq"], d["entity_id"], d["version"], d["type"], d["visible"], d["state"], now))
+                    for d in docs]
+        later = [d["entity_id"] for d in docs if d["version"] > 1]
+        if later:
+            self.changes.update_many(
+                {"entity_id": {"$in": later}, "current": True, "seq": {"$lt": first_seq}},
+                {"$set": {"current": False}},
+            )
+        return [({"_id": d["entity_id"], "version": d["version"]}, _change(d)) for d in docs]
 
     def current_entries(self, entity_ids) -> dict[tuple[str, int], Change]:
         """The latest entry of each of these entities, by (id, version): one query for a batch."""
@@ -267,23 +291,22 @@ class Relay:
                 else:
                     to_number.append((doc, type_, visible, body))
         if to_number:
-            first = self.log.allocate(len(to_number))
-            for offset, (doc, type_, visible, body) in enumerate(to_number):
-                change = self.log.append(first + offset, doc["_id"], doc["version"], type_, visible, body, now)
-                outgoing.append((doc, change))
+            outgoing.extend(self.log.append_batch(
+                self.log.allocate(len(to_number)),
+                [(doc["_id"], doc["version"], type_, visible, body) for doc, type_, visible, body in to_number], now,
+            ))
         outgoing.sort(key=lambda pair: pair[1].seq)
         futures = []
         for doc, change in outgoing:
             event = Event(type=change.type, source=self.source, subject=change.entity_id, sequence=change.seq,
-                          entityversion=change.version, data=change.state,
-                          time=change.time)
+                          entityversion=change.version, data=change.state, time=change.time)
             key, value, headers = to_record(self.signer(event))
             futures.append((doc, change, self.producer.send(self.topic, key=key, value=value, headers=headers)))
         self.producer.flush(timeout=10)
-        if not self.topic_exists(self.topic):
+        if futures and not self.topic_exists(self.topic):
             # the broker was reset during the batch and may have acknowledged records it dropped
             raise BrokerReset(f"topic {self.topic} vanished while publishing")
-        done = 0
+        acknowledged = {True: [], False: []}
         failure = None
         for doc, change, future in futures:
             try:
@@ -291,11 +314,11 @@ class Relay:
             except Exception as exc:  # this one stays pending; the ones that were acknowledged are marked
                 failure = failure or exc
                 continue
-            self._mark(doc, change.version, change.visible, change.seq)
-            done += 1
-        for doc in silent:
-            self._mark(doc, doc["version"], False, None)
-            done += 1
+            acknowledged[change.visible].append((doc["_id"], change.version))
+        acknowledged[False].extend((doc["_id"], doc["version"]) for doc in silent)
+        for visible, published in acknowledged.items():
+            self._mark(published, visible)
+        done = len(acknowledged[True]) + len(acknowledged[False])
         self.published_total += done - len(silent)
         if failure is not None:
             raise failure
@@ -303,17 +326,22 @@ class Relay:
             log.info("published %d %s events up to seq=%d", len(futures), self.spec.entity, outgoing[-1][1].seq)
         return done
 
-    def _mark(self, doc: dict, version: int, visible: bool, seq: int | None) -> None:
-        published = {"published_version": version, "public_visible": visible}
-        if seq is not None:
-            published["published_seq"] = seq
-        result = self.entities.update_one(
-            {"_id": doc["_id"], "version": version}, {"$set": published, "$unset": {"pending_since": ""}}
+    def _mark(self, published: list[tuple[str, int]], visible: bool) -> None:
+        """Clear the pending marker of these (id, version) pairs, in two writes whatever their number.
+
+        `public_visible` records what partners now hold, which decides the type of the
+        entity's next event; an entity written again meanwhile stays pending but gets it too.
+        """
+        if not published:
+            return
+        self.entities.update_many(
+            {"$or": [{"_id": entity_id, "version": version} for entity_id, version in published]},
+            {"$set": {"public_visible": visible}, "$unset": {"pending_since": ""}},
         )
-        if result.matched_count == 0:
-            # a newer version was written meanwhile: it stays pending, but its event type
-            # must follow from what partners now hold
-            self.entities.update_one({"_id": doc["_id"], "version": {"$gt": version}}, {"$set": published})
+        self.entities.update_many(
+            {"_id": {"$in": [entity_id for entity_id, _ in published]}, **unpublished_filter()},
+            {"$set": {"public_visible": visible}},
+        )
 
     def run_forever(self, stop: threading.Event) -> None:
         backoff = 0.5

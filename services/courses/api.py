@@ -50,8 +50,8 @@ def _visible_filter() -> dict:
 class Courses(MethodView):
     decorators = [require(*READERS, partner_schools=True)]
 
-    @blp.arguments(CourseQuerySchema, location="query", unknown=RAISE)
-    @blp.response(200, CoursePageSchema)
+    @blp.arguments(CourseQuerySchema(), location="query", unknown=RAISE)
+    @blp.response(200, CoursePageSchema())
     @blp.doc(security=SECURITY)
     def get(self, query):
         """List courses, filtered and sorted, one page at a time."""
@@ -63,8 +63,8 @@ class Courses(MethodView):
         return _store().page(criteria, query["sort"], query["limit"], query.get("cursor"))
 
     @require("coordinator")
-    @blp.arguments(CourseInSchema)
-    @blp.response(201, CourseSchema)
+    @blp.arguments(CourseInSchema())
+    @blp.response(201, CourseSchema())
     @blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_HEADER_DOC])
     def post(self, data):
         """Create a course of this school."""
@@ -77,7 +77,7 @@ class Courses(MethodView):
 class Course(MethodView):
     decorators = [require(*READERS, partner_schools=True)]
 
-    @blp.response(200, CourseSchema)
+    @blp.response(200, CourseSchema())
     @blp.doc(security=SECURITY)
     def get(self, course_id):
         """Read one course."""
@@ -85,8 +85,8 @@ class Course(MethodView):
         return course, 200, {"ETag": etag(course["version"])}
 
     @require("coordinator")
-    @blp.arguments(CourseInSchema)
-    @blp.response(200, CourseSchema)
+    @blp.arguments(CourseInSchema())
+    @blp.response(200, CourseSchema())
     @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
     def put(self, data, course_id):
         """Replace a course; needs If-Match with its current ETag."""
@@ -97,7 +97,7 @@ class Course(MethodView):
         return course, 200, {"ETag": etag(course["version"])}
 
     @require("coordinator")
-    @blp.response(200, CourseSchema)
+    @blp.response(200, CourseSchema())
     @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
     def delete(self, course_id):
         """Withdraw a course: it stays readable with status withdrawn, and partners drop it."""

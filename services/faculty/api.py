@@ -64,8 +64,8 @@ def _written(profile: dict | None, faculty_id: str):
 class FacultyList(MethodView):
     decorators = [require(*READERS, partner_schools=True)]
 
-    @blp.arguments(FacultyQuerySchema, location="query", unknown=RAISE)
-    @blp.response(200, FacultyPageSchema)
+    @blp.arguments(FacultyQuerySchema(), location="query", unknown=RAISE)
+    @blp.response(200, FacultyPageSchema())
     @blp.doc(security=SECURITY)
     def get(self, query):
         """List faculty profiles, filtered and sorted, one page at a time."""
@@ -80,8 +80,8 @@ class FacultyList(MethodView):
         return page
 
     @require("coordinator")
-    @blp.arguments(FacultyInSchema)
-    @blp.response(201, FacultySchema)
+    @blp.arguments(FacultyInSchema())
+    @blp.response(201, FacultySchema())
     @blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_HEADER_DOC])
     def post(self, data):
         """Create a faculty profile of this school."""
@@ -95,7 +95,7 @@ class FacultyList(MethodView):
 class FacultyProfile(MethodView):
     decorators = [require(*READERS, partner_schools=True)]
 
-    @blp.response(200, FacultySchema)
+    @blp.response(200, FacultySchema())
     @blp.doc(security=SECURITY)
     def get(self, faculty_id):
         """Read one faculty profile; contact details only for the school's coordinators."""
@@ -103,8 +103,8 @@ class FacultyProfile(MethodView):
         return profile, 200, {"ETag": etag(profile["version"])}
 
     @require("coordinator")
-    @blp.arguments(FacultyInSchema)
-    @blp.response(200, FacultySchema)
+    @blp.arguments(FacultyInSchema())
+    @blp.response(200, FacultySchema())
     @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
     def put(self, data, faculty_id):
         """Replace a faculty profile; needs If-Match with its current ETag."""
@@ -113,7 +113,7 @@ class FacultyProfile(MethodView):
         return _written(_store().replace(str(faculty_id), version, fields, unset, where=CHANGEABLE), str(faculty_id))
 
     @require("coordinator")
-    @blp.response(200, FacultySchema)
+    @blp.response(200, FacultySchema())
     @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
     def delete(self, faculty_id):
         """Withdraw a faculty profile: it stays readable to coordinators, and partners drop it."""
