@@ -112,3 +112,16 @@ def test_dev_keys_are_created_once_and_kept(tmp_path):
     ensure_dev_keys(tmp_path, ["ecnu-cto"])
     assert (tmp_path / "ecnu-cto.key").read_bytes() == first
     assert (tmp_path / "ecnu-cto.key").stat().st_mode & 0o077 == 0
+
+
+def test_a_cached_token_is_refused_once_it_expires(keys):
+    keyring = ring(keys)
+    fresh = issue_token(keyring.private_key(), "ecnu-cto", "student", ttl_seconds=60)
+    principal = verify_token(fresh, keyring, SCHOOLS)
+    assert keyring.verified[fresh][0] == principal
+    # a token that was verified while valid and has expired since
+    expired = issue_token(keyring.private_key(), "ecnu-cto", "student", ttl_seconds=60, now=time.time() - 3600)
+    keyring.verified[expired] = (principal, time.time() - 3540)
+    refused(expired, keys, "expired")
+    with pytest.raises(Problem):
+        verify_token(expired, keyring, SCHOOLS)
