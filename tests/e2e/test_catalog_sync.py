@@ -1,0 +1,237 @@
+"""Two schools' courses and catalog services as real processes: events, catch-up, resets, forgeries.
+
+One stack for the module (gunicorn web + worker of courses and catalog at both
+schools, on free loopback ports); each test uses its own course codes, so they
+do not see each other's courses. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+from kafka import KafkaProducer
+
+from shared.auth import KeyRing, issue_token
+from shared.events import Event, sign, source_of, to_record
+from tests.kafkautil import read_until
+from tests.processes import free_port_base, service_processes, write_alliance
+from tests.samples import course
+
+pytestmark = pytest.mark.slow
+ECNU, SDU = "ecnu-cto", "sdu-sie"
+WAIT = 45
+
+
+class Stack:
+    def __init__(self, services: dict, keys_dir, prefix: str, bootstrap: str):
+        self.services = services  # (school, service) -> ServiceProcesses
+        self.keys_dir = keys_dir
+        self.prefix = prefix
+        self.bootstrap = bootstrap
+
+    def url(self, school: str, service: str) -> str:
+        return self.services[(school, service)].url
+
+    def auth(self, school: str, role: str) -> dict:
+        token = issue_token(KeyRing(self.keys_dir, school).private_key(), school, role)
+        return {"Authorization": f"Bearer {token}"}
+
+    def create(self, school: str, **fields) -> dict:
+        response = requests.post(f"{self.url(school, 'courses')}/courses", json=course(**fields),
+                                 headers=self.auth(school, "coordinator"), timeout=10)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def put(self, school: str, doc: dict, **fields) -> dict:
+        response = requests.put(f"{self.url(school, 'courses')}/courses/{doc['id']}", json=course(**fields),
+                                headers={**self.auth(school, "coordinator"), "If-Match": f'"{doc["version"]}"'},
+                                timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def withdraw(self, school: str, doc: dict) -> dict:
+        response = requests.delete(f"{self.url(school, 'courses')}/courses/{doc['id']}",
+                                   headers={**self.auth(school, "coordinator"), "If-Match": f'"{doc["version"]}"'},
+                                   timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def search(self, school: str, **params) -> dict:
+        response = requests.get(f"{self.url(school, 'catalog')}/courses", params={"limit": 100, **params},
+                                timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def codes(self, school: str, tag: str) -> dict[str, int]:
+        """Code -> version of the courses tagged `tag` in `school`'s catalog."""
+        return {c["code"]: c["version"] for c in self.search(school, q=tag, facets="false")["items"]}
+
+    def source_digest(self, school: str) -> dict:
+        return requests.get(f"{self.url(school, 'courses')}/digest", headers=self.auth(SDU, "partner"),
+                            timeout=10).json()
+
+    def sync_entry(self, catalog_school: str, source_school: str, entity: str = "courses") -> dict:
+        sources = requests.get(f"{self.url(catalog_school, 'catalog')}/sync", timeout=10).json()["sources"]
+        return next(s for s in sources if s["school"] == source_school and s["entity"] == entity)
+
+    def produce(self, school: str, event: Event, signer: str | None = None) -> None:
+        """Put an event on `school`'s courses topic, signed with `signer`'s key (a forger's, say)."""
+        key, value, headers = to_record(sign(event, KeyRing(self.keys_dir, signer or school).private_key()))
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap)
+        try:
+            producer.send(f"{self.prefix}{school}.courses.v1", key=key, value=value, headers=headers).get(10)
+        finally:
+            producer.close()
+
+
+def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.25)
+    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
+
+
+@pytest.fixture(scope="module")
+def stack(mongo_uri, broker, run_dir, keys_dir):
+    prefix = f"e{uuid.uuid4().hex[:8]}_"
+    bases = {ECNU: free_port_base(), SDU: None}
+    bases[SDU] = next(b for b in iter(free_port_base, None) if abs(b - bases[ECNU]) > 4)
+    alliance = write_alliance(run_dir / f"{prefix}alliance.json", bases)
+    services = {}
+    try:
+        for school, base in bases.items():
+            for service, offset in (("courses", 1), ("catalog", 0)):
+                svc = service_processes(school, service, base + offset, mongo_uri, broker.bootstrap, run_dir,
+                                        alliance, keys_dir, prefix)
+                svc.env.update({"CATALOG_DIGEST_SECONDS": "2", "LOG_LEVEL": "INFO"})
+                services[(school, service)] = svc
+                svc.start_worker()
+                svc.start_web(workers=1)
+        yield Stack(services, keys_dir, prefix, broker.bootstrap)
+    finally:
+        for svc in services.values():
+            svc.stop()
+
+
+def test_a_course_created_at_one_school_is_found_updated_and_withdrawn_at_the_partner(stack):
+    created = stack.create(ECNU, code="LIFE-1", title={"en": "Lifecycle Course", "zh": "生命周期课程"})
+    found = wait_until(lambda: stack.codes(SDU, "life-") == {"LIFE-1": 1}, WAIT, "the course at the partner")
+    assert found
+    hit = stack.search(SDU, q="生命周期")["items"]
+    assert [c["id"] for c in hit] == [created["id"]] and hit[0]["own"] is False and hit[0]["school"] == ECNU
+    # its own school's catalog shows it too, as its own
+    wait_until(lambda: [c["own"] for c in stack.search(ECNU, q="life-")["items"]] == [True], WAIT, "own catalog")
+
+    updated = stack.put(ECNU, created, code="LIFE-1", title={"en": "Lifecycle Course, revised"}, credits=4)
+    wait_until(lambda: stack.codes(SDU, "life-") == {"LIFE-1": 2}, WAIT, "the update at the partner")
+    detail = requests.get(f"{stack.url(SDU, 'catalog')}/courses/{created['id']}", timeout=10).json()
+    assert detail["title"] == {"en": "Lifecycle Course, revised"} and detail["credits"] == 4
+
+    stack.withdraw(ECNU, updated)
+    wait_until(lambda: stack.codes(SDU, "life-") == {}, WAIT, "the withdrawal at the partner")
+    assert requests.get(f"{stack.url(SDU, 'catalog')}/courses/{created['id']}", timeout=10).status_code == 404
+
+
+def test_a_school_only_course_never_appears_at_the_partner(stack):
+    hidden = stack.create(ECNU, code="HIDE-1", visibility="school")
+    stack.create(ECNU, code="HIDE-2", status="draft")
+    # a shared course written after them: once it is there, the hidden ones had their chance
+    stack.create(ECNU, code="HIDE-3")
+    wait_until(lambda: "HIDE-3" in stack.codes(SDU, "hide-"), WAIT, "the shared marker course")
+    time.sleep(1)
+    assert stack.codes(SDU, "hide-") == {"HIDE-3": 1}
+    assert requests.get(f"{stack.url(SDU, 'catalog')}/courses/{hidden['id']}", timeout=10).status_code == 404
+
+
+def _dlq_reasons(stack, school: str, timeout: float, done) -> list[str]:
+    records = read_until(stack.bootstrap, f"{stack.prefix}{school}.dlq",
+                         lambda rs: done([dict(r.headers()).get("dlq_reason", b"").decode() for r in rs]), timeout)
+    return [dict(r.headers()).get("dlq_reason", b"").decode() for r in records]
+
+
+def test_a_poison_event_is_dead_lettered_and_the_next_good_event_is_applied(stack):
+    good = stack.create(ECNU, code="POI-1")
+    wait_until(lambda: "POI-1" in stack.codes(SDU, "poi-"), WAIT, "the course")
+    dead_before = stack.sync_entry(SDU, ECNU)["dead_lettered"]
+    # correctly signed by ecnu-cto, same key (so same partition) as the course, but the body is poison
+    poison = Event(type="course.updated.v1", source=source_of(ECNU, "courses"), subject=good["id"], sequence=10**9,
+                   entityversion=50, data={"id": good["id"], "school": ECNU, "credits": "many"})
+    stack.produce(ECNU, poison)
+    stack.put(ECNU, good, code="POI-1", hours=3)
+    wait_until(lambda: stack.codes(SDU, "poi-") == {"POI-1": 2}, WAIT, "the good event after the poison")
+    reasons = _dlq_reasons(stack, SDU, WAIT, lambda rs: any("does not validate" in r for r in rs))
+    assert any("the course body does not validate" in r for r in reasons), reasons
+    wait_until(lambda: stack.sync_entry(SDU, ECNU)["dead_lettered"] > dead_before, WAIT, "the DLQ count")
+
+
+def test_forged_events_are_refused(stack):
+    target = stack.create(ECNU, code="FRG-1", title={"en": "The genuine title"})
+    wait_until(lambda: "FRG-1" in stack.codes(SDU, "frg-"), WAIT, "the genuine course")
+    forged_body = {**course(code="FRG-1", title={"en": "Forged"}), "id": target["id"], "school": ECNU,
+                   "version": 99}
+    about = dict(subject=target["id"], sequence=10**9, entityversion=99, data=forged_body, type="course.updated.v1")
+    # sdu-sie publishing, on its own topic and with its own key, about ecnu-cto's course
+    stack.produce(SDU, Event(source=source_of(SDU, "courses"), **about))
+    # sdu-sie's event on ecnu-cto's topic
+    stack.produce(ECNU, Event(source=source_of(SDU, "courses"), **about), signer=SDU)
+    # claiming to be ecnu-cto, signed with another key
+    stack.produce(ECNU, Event(source=source_of(ECNU, "courses"), **about), signer=SDU)
+    expected = ("cannot come from", "differs from the topic's school", "signature does not verify")
+    reasons = _dlq_reasons(stack, SDU, WAIT, lambda rs: all(any(e in r for r in rs) for e in expected))
+    for phrase in expected:
+        assert any(phrase in r for r in reasons), (phrase, reasons)
+    detail = requests.get(f"{stack.url(SDU, 'catalog')}/courses/{target['id']}", timeout=10).json()
+    assert detail["title"] == {"en": "The genuine title"} and detail["version"] == 1
+    # ecnu-cto's own catalog refused them too
+    _dlq_reasons(stack, ECNU, WAIT, lambda rs: all(any(e in r for r in rs) for e in expected))
+    own = requests.get(f"{stack.url(ECNU, 'catalog')}/courses/{target['id']}", timeout=10).json()
+    assert own["version"] == 1
+
+
+def test_a_stopped_catalog_worker_catches_up_when_restarted(stack):
+    first = stack.create(ECNU, code="STOP-0")
+    wait_until(lambda: "STOP-0" in stack.codes(SDU, "stop-"), WAIT, "the first course")
+    catalog = stack.services[(SDU, "catalog")]
+    catalog.worker.stop(timeout=15)
+    try:
+        for i in range(1, 6):
+            stack.create(ECNU, code=f"STOP-{i}")
+        stack.withdraw(ECNU, stack.put(ECNU, first, code="STOP-0", hours=5))
+        target = stack.source_digest(ECNU)
+        time.sleep(1)
+        assert "STOP-5" not in stack.codes(SDU, "stop-")
+    finally:
+        catalog.start_worker()
+    expected = {f"STOP-{i}": 1 for i in range(1, 6)}
+    wait_until(lambda: stack.codes(SDU, "stop-") == expected, WAIT, "catch-up after the restart")
+    wait_until(lambda: stack.sync_entry(SDU, ECNU)["applied_seq"] >= target["last_seq"], WAIT, "applied sequence")
+
+
+def test_after_a_broker_reset_the_catalog_converges_to_the_source_with_equal_digests(stack, broker):
+    before = [stack.create(ECNU, code=f"RST-{i}") for i in range(3)]
+    wait_until(lambda: len(stack.codes(SDU, "rst-")) == 3, WAIT, "the courses before the reset")
+    broker.restart()
+    stack.create(ECNU, code="RST-3")
+    stack.put(ECNU, before[0], code="RST-0", hours=7)
+    stack.withdraw(ECNU, before[1])
+    expected = {"RST-0": 2, "RST-2": 1, "RST-3": 1}
+    wait_until(lambda: stack.codes(SDU, "rst-") == expected, 90, "convergence after the reset")
+
+    def digests_equal():
+        source = stack.source_digest(ECNU)
+        check = stack.sync_entry(SDU, ECNU)["last_digest_check"] or {}
+        local = check.get("local") or {}
+        return (check.get("result") in ("equal", "repaired") and local.get("sha256") == source["sha256"]
+                and local.get("count") == source["count"])
+
+    wait_until(digests_equal, 60, "equal digests after the reset")
+    # and the partner's events flow again through the new broker
+    stack.create(ECNU, code="RST-4")
+    wait_until(lambda: "RST-4" in stack.codes(SDU, "rst-"), WAIT, "a new course after the reset")
