@@ -85,7 +85,15 @@ class VisitSchema(VisitInSchema):
     updated_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
-class VisitQuerySchema(Schema):
+class PageQuerySchema(Schema):
+    """Paging of every list: a page size and the cursor of a `next` link."""
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100),
+                           metadata={"description": "Page size, at most 100"})
+    cursor = fields.String(validate=validate.Length(1, 512), metadata={"description": "From a `next` link"})
+
+
+class VisitQuerySchema(PageQuerySchema):
     """Filters, sort and paging of GET /visits."""
 
     status = fields.String(validate=validate.OneOf(STATUSES))
@@ -94,8 +102,6 @@ class VisitQuerySchema(Schema):
     starts_until = IsoDate(metadata={"description": "Visits starting on or before this date"})
     sort = fields.String(load_default="starts_on", validate=validate.OneOf(
         ["starts_on", "-starts_on", "updated_at", "-updated_at"]))
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    cursor = fields.String(validate=validate.Length(1, 512), metadata={"description": "From a `next` link"})
 
 
 class VisitPageSchema(Schema):
@@ -149,7 +155,7 @@ class SlotRequestEventSchema(Schema):
     version = fields.Integer(required=True, validate=validate.Range(1, 2**62))
 
 
-class SlotRequestQuerySchema(Schema):
+class SlotRequestQuerySchema(PageQuerySchema):
     """Filters, sort and paging of GET /slot-requests."""
 
     status = fields.String(validate=validate.OneOf(REQUEST_STATUSES))
@@ -158,8 +164,6 @@ class SlotRequestQuerySchema(Schema):
     faculty_id = EntityId()
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(
         ["created_at", "-created_at", "updated_at", "-updated_at"]))
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    cursor = fields.String(validate=validate.Length(1, 512), metadata={"description": "From a `next` link"})
 
 
 class SlotRequestPageSchema(Schema):
@@ -218,7 +222,7 @@ class DecisionInSchema(Schema):
     note = fields.String(validate=validate.Length(max=1000))
 
 
-class DecisionQuerySchema(Schema):
+class DecisionQuerySchema(PageQuerySchema):
     """Filters, sort and paging of GET /slot-decisions."""
 
     status = fields.String(validate=validate.OneOf(REQUEST_STATUSES))
@@ -227,8 +231,6 @@ class DecisionQuerySchema(Schema):
     requester_school = fields.String(validate=SCHOOL_ID)
     sort = fields.String(load_default="queued_at", validate=validate.OneOf(
         ["queued_at", "-queued_at", "updated_at", "-updated_at"]))
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    cursor = fields.String(validate=validate.Length(1, 512))
 
 
 class DecisionPageSchema(Schema):

@@ -40,6 +40,17 @@ _REQUEST_EVENT = SlotRequestEventSchema()
 _DECISION_EVENT = DecisionEventSchema()
 
 
+def event_body(schema, event: Event, topic_school: str) -> dict:
+    """The validated body of a partner's event about its own entity; InvalidEvent (dead letter) if it is not."""
+    try:
+        body = schema.load(event.data)
+    except ValidationError as exc:
+        raise InvalidEvent(f"invalid {event.type} body: {exc.messages}") from None
+    if body["id"] != event.subject or body["school"] != topic_school:
+        raise InvalidEvent("the body's id or school differs from the event's subject or source school")
+    return body
+
+
 def slot_snapshot(slot: dict) -> dict:
     return {k: slot[k] for k in ("kind", "starts_at", "ends_at", "capacity")}
 
@@ -59,12 +70,7 @@ class Host:
 
     def apply_request_event(self, event: Event, topic_school: str) -> None:
         """Apply a partner's slot_request event; InvalidEvent for one that cannot be accepted."""
-        try:
-            body = _REQUEST_EVENT.load(event.data)
-        except ValidationError as exc:
-            raise InvalidEvent(f"invalid slot request body: {exc.messages}") from None
-        if body["id"] != event.subject or body["school"] != topic_school:
-            raise InvalidEvent("the request's id or school differs from the event's subject or source")
+        body = event_body(_REQUEST_EVENT, event, topic_school)
         if body["host_school"] != self.school:
             return  # a request to another host
         self.on_request(body, event.entityversion)
@@ -317,12 +323,7 @@ class Requester:
 
     def apply_decision_event(self, event: Event, topic_school: str) -> None:
         """Apply a host's slot_decision event to the request it answers, if it is newer than the one held."""
-        try:
-            body = _DECISION_EVENT.load(event.data)
-        except ValidationError as exc:
-            raise InvalidEvent(f"invalid slot decision body: {exc.messages}") from None
-        if body["id"] != event.subject or body["school"] != topic_school:
-            raise InvalidEvent("the decision's id or school differs from the event's subject or source")
+        body = event_body(_DECISION_EVENT, event, topic_school)
         if body["requester_school"] != self.school:
             return  # a decision for another school's request
         fields = {"status": body["status"], "reason": body.get("reason"), "slot_hash": body.get("slot_hash"),
