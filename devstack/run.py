@@ -19,12 +19,12 @@ import sys
 import threading
 from pathlib import Path
 
-from devstack import servers
+from devstack import seed, servers
 from shared.auth import ensure_dev_keys
 from shared.config import REPO_ROOT, SERVICE_PORT_OFFSETS, load_alliance
 
 # the services that exist so far, in start order
-SERVICES = ("courses", "faculty", "visits")
+SERVICES = ("courses", "faculty", "visits", "catalog")
 
 
 def _port_env(name: str, default: int) -> int:
@@ -80,6 +80,12 @@ def main() -> int:
                 started.append(servers.start_worker(school.id, service, env, log_dir))
                 started.append(servers.start_web(school.id, service, port, env, log_dir, web_workers))
                 say(f"{school.id} {service}: {school.urls[service]}  (docs: {school.urls[service]}/docs)")
+        if not stop.is_set() and "courses" in services:
+            # first start only: a school whose courses service holds nothing gets a sample catalog
+            seed.seed(schools, keys_dir, services, say)
+        if not stop.is_set() and "catalog" in services:
+            for school in schools:
+                say(f"open {school.urls['catalog']}/ to browse {school.id}'s catalog (add ?lang=zh for Chinese)")
         if not stop.is_set():
             say("ready. Get a token: make token SCHOOL=ecnu-cto ROLE=coordinator. Logs: " + str(log_dir))
             say("Ctrl-C stops everything.")

@@ -54,7 +54,7 @@ def course_detail(db, own_school: str, course_id: str) -> dict:
         raise CourseSearch(db).not_found()
     course["own"] = course["school"] == own_school
     course["instructor_profiles"] = model.profiles(course.get("instructors", []))
-    course["visits"] = [visit_view(v) for v in model.upcoming_visits(course["school"])]
+    course["visits"] = [visit_view(v) for v in model.upcoming_visits(course["school"], own_school)]
     return course
 
 

@@ -28,6 +28,8 @@ FACETS = {"school": "school", "programme": "programme", "language": "languages",
           "eqf_level": "eqf_level", "isced_f": "isced_f", "term": "terms"}
 MAX_FACET_VALUES = 50
 MAX_UPCOMING = 1000
+# a visit's `invited` holding this invites every partner
+ALL_PARTNERS = "all"
 
 
 class ReadModel:
@@ -122,14 +124,22 @@ class ReadModel:
         found = {d["_id"]: d for d in self.collection("faculty").find({"_id": {"$in": ids}, "visible": True})}
         return [found[i] for i in ids if i in found]
 
-    def upcoming_visits(self, school: str, today: str | None = None, limit: int = 20) -> list[dict]:
-        """Visits hosted by `school`, or to which it is invited, that have not ended."""
+    def upcoming_visits(self, school: str, reader: str, today: str | None = None, limit: int = 20) -> list[dict]:
+        """Visits that have not ended, hosted by `school` or inviting it, that `reader`'s school may see.
+
+        A visit is public to its host and its invited schools ("all": every partner).
+        """
         today = today or date.today().isoformat()
         # filtered here rather than with $or: the embedded server drops the other conditions of an
         # $or query when an index covers one of its branches
         upcoming = self.collection("visit").find({"visible": True, "ends_on": {"$gte": today}},
                                                  sort=[("starts_on", ASCENDING)], limit=MAX_UPCOMING)
-        return [v for v in upcoming if v["school"] == school or school in v.get("invited", [])][:limit]
+        return [v for v in upcoming if _involves(v, school) and _involves(v, reader)][:limit]
+
+
+def _involves(visit: dict, school: str) -> bool:
+    invited = visit.get("invited", [])
+    return visit["school"] == school or school in invited or ALL_PARTNERS in invited
 
 
 class CourseSearch(EntityStore):
