@@ -91,6 +91,9 @@ def check(settings: Settings, keyring: KeyRing, record) -> Event:
     school = topic_school(settings, record.topic)
     if event.school != school:
         raise InvalidEvent(f"source school {event.school!r} differs from the topic's school {school!r}")
+    owner = event.data.get("school")
+    if owner is not None and owner != school:
+        raise InvalidEvent(f"the entity belongs to school {owner!r}, not to the topic's school {school!r}")
     public_key = keyring.public_key(school)
     if public_key is None:
         raise InvalidEvent(f"no public key is configured for school {school!r}")
