@@ -59,7 +59,7 @@ class IsoDate(fields.String):
     """A calendar date YYYY-MM-DD between 2000 and 2100, stored as that string (it sorts)."""
 
     def __init__(self, **kwargs):
-        super().__init__(metadata={"format": "date", "pattern": r"^(20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$",
+        super().__init__(metadata={"format": "date", "description": "YYYY-MM-DD, years 2000 to 2100",
                                    **kwargs.pop("metadata", {})}, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
