@@ -8,6 +8,7 @@ ids and JSON logs; body size and content-type checks; /healthz, /readyz,
 
 from __future__ import annotations
 
+import functools
 import http
 import json
 import logging
@@ -18,11 +19,13 @@ import swagger_ui_bundle
 from flask import Flask, g, request, send_from_directory
 from flask_smorest import Api
 from marshmallow import Schema, fields
+from pymongo.errors import PyMongoError
 
 from shared import errors, metrics
 from shared.auth import KeyRing
 from shared.config import Settings
 from shared.errors import PROBLEM_CONTENT_TYPE, Problem, problem_response
+from shared.feed import feed_blueprint
 from shared.logs import configure_logging
 from shared.mongo import connect, database, ping
 
@@ -161,3 +164,24 @@ def _init_health(app: Flask) -> None:
             return problem_response(503, "database-unavailable", "The database is unreachable; retry shortly",
                                     headers={"Retry-After": "2"})
         return {"status": "ready"}
+
+
+def create_write_service_app(settings: Settings, title: str, description: str, blueprint, feed_entities: str,
+                             ensure_indexes, gauges=(), client=None) -> Flask:
+    """The app of a write service: its blueprint, the change feed, indexes and outbox gauges.
+
+    `ensure_indexes(db)` runs at start-up so the first request finds them; when the
+    database is down then, the worker creates them. `gauges` are functions of the
+    database that yield (name, help, value) for /metrics.
+    """
+    app, api = create_base_app(settings, title=title, description=description, client=client)
+    api.register_blueprint(blueprint)
+    api.register_blueprint(feed_blueprint(feed_entities))
+    db = app.extensions["db"]
+    try:
+        ensure_indexes(db)
+    except PyMongoError:
+        log.warning("could not create indexes at start-up; the worker will")
+    for gauge in gauges:
+        app.extensions["metric_sources"].append(functools.partial(gauge, db))
+    return app
