@@ -92,7 +92,8 @@ class Load:
         self.created_at: dict[str, float] = {}  # course id -> monotonic time of its first 2xx
         self.keys: list[str] = []
         self.outcomes: collections.Counter = collections.Counter()  # "201", "503", "ConnectionError"...
-        self.problems: collections.Counter = collections.Counter()  # (status, content type, problem type)
+        # (status, content type, problem type, Retry-After) of the answers that were not 2xx
+        self.problems: collections.Counter = collections.Counter()
         self.timeline: list[tuple[float, str]] = []
         self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
         self.counter = 0
@@ -154,7 +155,7 @@ class Load:
                 except ValueError:
                     ptype = "(not JSON)"
                 with self.lock:
-                    self.problems[(response.status_code, ctype, ptype)] += 1
+                    self.problems[(response.status_code, ctype, ptype, response.headers.get("Retry-After"))] += 1
                 time.sleep(self.retry_pause)
         session.close()
 
@@ -428,7 +429,7 @@ def test_b_database_killed_during_writes_answers_503_then_recovers_with_every_20
                          lambda rs: {m.key().decode() for m in rs} >= ids, 60)
     report("b", {
         "answers": dict(load.outcomes), "writes_accepted": len(ids),
-        "problems": {f"{s} {c} {t}": n for (s, c, t), n in load.problems.items()},
+        "problems": {" ".join(map(str, k)): n for k, n in load.problems.items()},
         "first_503_seconds_after_kill": round(first_503 - killed_at, 2) if first_503 else None,
         "server_down_seconds": round(restarted_at - killed_at, 2),
         "server_restart_seconds": round(restarted_at - restart_began, 2),
@@ -441,7 +442,7 @@ def test_b_database_killed_during_writes_answers_503_then_recovers_with_every_20
     assert load.outcomes["503"] > 0, "no request met the outage; the drill proves nothing"
     # never a 500, never an unanswered request: 201 or 503 only
     assert set(load.outcomes) <= {"201", "503"}, load.outcomes
-    assert set(load.problems) == {(503, "application/problem+json", PROBLEM_DB_DOWN)}, load.problems
+    assert set(load.problems) == {(503, "application/problem+json", PROBLEM_DB_DOWN, "2")}, load.problems
     assert ready_during and {r[0] for r in ready_during} == {503}
     assert {r[2] for r in ready_during} == {PROBLEM_DB_DOWN}
     # recovers by itself, without restarting the web or the worker
