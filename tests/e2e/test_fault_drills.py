@@ -502,6 +502,7 @@ def test_c_catalog_worker_killed_mid_burst_converges_after_restart(
     at_kill = held()
     burst.join(60)
     wait_until(lambda: backlog(src_db) == 0, 60, "the relay publishing the whole burst")
+    published_at = time.monotonic()
     assert held() == at_kill, "a killed worker kept applying"
     started.append(catalog.start_worker())
     restarted_at = time.monotonic()
@@ -514,6 +515,7 @@ def test_c_catalog_worker_killed_mid_burst_converges_after_restart(
     client.close()
     report("c", {
         "burst": total, "held_at_kill": at_kill, "seconds_from_burst_to_kill": round(killed_at - burst_at, 2),
+        "relay_published_burst_seconds": round(published_at - burst_at, 2),
         "converged_seconds_after_restart": round(converged_at - restarted_at, 2), "held_after": held_after,
         "feed_catchup_error": (state.get("error") or {}).get("detail"),
     })
