@@ -1,11 +1,13 @@
 """docs/asyncapi.yaml: a valid AsyncAPI 3.0 document that names every event type and matches the code.
 
 Validation is twofold. The document is checked against the official AsyncAPI 3.0.0 JSON Schema
-(tests/unit/data/asyncapi-3.0.0-schema.json, from the @asyncapi/specs package; no AsyncAPI 3
-validator on PyPI installs and works offline: the Python parsers found either cover 2.x only or
-look for their schema files in the working directory) with jsonschema_rs. The rules that JSON
-Schema cannot express are checked here: every $ref resolves, an operation's messages belong to its
-channel, every address parameter is declared, every event type of docs/events.md has a message.
+(tests/unit/data/asyncapi-3.0.0-schema.json, from the @asyncapi/specs package) with jsonschema_rs.
+The AsyncAPI validators tried from PyPI were not usable: pydantic-asyncapi 0.3.2 installs and has
+v3 models, but refuses any Kafka message binding (valid per the specification), and
+asyncapi-python-parser-jonaslagoni 0.5.0 reads its JSON Schemas from a path relative to the working
+directory that its package does not ship. The rules JSON Schema cannot express are checked here:
+every $ref resolves, an operation's messages belong to its channel, every address parameter is
+declared, every event type of docs/events.md has a message.
 """
 
 from __future__ import annotations
