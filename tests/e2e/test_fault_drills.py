@@ -313,11 +313,17 @@ def test_a_broker_killed_under_steady_writes_loses_no_accepted_course(
     bootstrap = f"{servers.HOST}:{port}"
     svc = service_processes(ECNU, "courses", bases[ECNU] + 1, mongo_uri, bootstrap, run_dir, alliance, keys_dir,
                             prefix)
+    # ecnu-cto's own catalog, consuming from the same broker: the end-to-end check of "nothing lost"
+    catalog = service_processes(ECNU, "catalog", bases[ECNU], mongo_uri, bootstrap, run_dir, alliance, keys_dir,
+                                prefix)
+    catalog.env["CATALOG_DIGEST_SECONDS"] = "2"
     started.append(svc.start_worker())
     started.append(svc.start_web(workers=2))
+    started.append(catalog.start_worker())
     topic = f"{prefix}{ECNU}.courses.v1"
     client = MongoClient(mongo_uri, tz_aware=True)
     db = courses_db(client, prefix)
+    cat_db = courses_db(client, prefix, service="catalog")
     monitor = BacklogMonitor(db).start()
     load = Load(f"{svc.url}/courses", auth(keys_dir), rate=25, tag="DRA").start()
     try:
@@ -339,8 +345,16 @@ def test_a_broker_killed_under_steady_writes_loses_no_accepted_course(
     finally:
         load.stop()
     wait_until(lambda: backlog(db) == 0, 60, "the relay draining the outbox after the restart")
+    drained = monitor.drained_after(restarted_at) or time.monotonic()
     monitor.stop()
     ids = load.ids()
+
+    def held() -> set[str]:
+        return {d["_id"] for d in cat_db["courses"].find({"school": ECNU, "visible": True}, {"_id": 1})}
+
+    wait_until(lambda: held() >= ids, 60, "ecnu-cto's catalog holding every accepted course")
+    catalog_complete = time.monotonic()
+    catalog_state = cat_db["sync"].find_one({"_id": f"{ECNU}/courses"}) or {}
     created_during_outage = {i for i, t in load.created_at.items() if killed_at <= t < restarted_at}
     after_kill = {i for i, t in load.created_at.items() if t >= killed_at}
     new_topic = read_until(bootstrap, topic, lambda rs: {m.key().decode() for m in rs} >= after_kill, 60)
@@ -353,15 +367,17 @@ def test_a_broker_killed_under_steady_writes_loses_no_accepted_course(
     feed = requests.get(f"{svc.url}/changes", params={"since": 0, "limit": 1000}, headers=auth(keys_dir),
                         timeout=10).json()
     in_feed = {c["id"] for c in feed["changes"]}
-    drained = monitor.drained_after(restarted_at)
+    held_final = held()
     report("a", {
         "writes_answered_201": load.outcomes["201"], "other_answers": {k: v for k, v in load.outcomes.items()
                                                                        if k != "201"},
         "created_while_broker_down": len(created_during_outage), "backlog_at_restart": pending_at_restart,
         "backlog_peak": monitor.peak(), "broker_restart_seconds": round(restarted_at - restart_began, 2),
-        "backlog_drained_seconds_after_restart": round(drained - restarted_at, 2) if drained else None,
+        "backlog_drained_seconds_after_restart": round(drained - restarted_at, 2),
         "read_from_old_broker": len(seen_before), "read_from_new_broker": len(on_new),
         "missing_from_topic": len(missing), "change_log_entries": sum(logged.values()),
+        "catalog_held": len(held_final), "catalog_complete_after_restart": round(catalog_complete - restarted_at, 2),
+        "catalog_last_catchup": {k: catalog_state.get("last_catchup", {}).get(k) for k in ("reason", "applied")},
     })
     client.close()
     assert set(load.outcomes) == {"201"}, load.outcomes  # the web never talks to Kafka
@@ -375,6 +391,8 @@ def test_a_broker_killed_under_steady_writes_loses_no_accepted_course(
     assert after_kill <= on_new
     assert missing <= ids - after_kill and missing <= in_feed, missing
     assert len(missing) <= 5, f"{len(missing)} acknowledged events lost with the broker's memory"
+    # and the consumer ends up with every accepted course, once (events, then its feed catch-up)
+    assert held_final == ids
 
 
 # --- b: the MongoDB-protocol server killed during writes --------------------------------------------
