@@ -201,7 +201,10 @@ class Catchup:
         report = {"at": self.clock(), "reason": reason, "full": full, "since": since, "last_seq": last_seq,
                   "applied": applied, "removed": removed, "invalid": invalid + refused,
                   "seconds": round(seconds, 3)}
-        self.state.update(school, entity, last_catchup=report, error=None, source_last_seq=last_seq)
+        if applied or removed or invalid or refused or full:
+            # a no-op catch-up (nothing was missing) does not hide the last one that repaired something
+            self.state.update(school, entity, last_catchup=report)
+        self.state.update(school, entity, error=None, source_last_seq=last_seq)
         log.info("caught up %s/%s (%s): since=%d last_seq=%d applied=%d removed=%d invalid=%d in %.2fs",
                  school, entity, reason or "requested", since, last_seq, applied, removed, invalid + refused,
                  seconds)
