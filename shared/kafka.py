@@ -17,6 +17,11 @@ from shared.config import Settings
 
 log = logging.getLogger(__name__)
 
+# kafka-python backs off exponentially up to 30 s between reconnects by default, so a
+# client could sit idle for half a minute after the broker is back; a short cap keeps
+# recovery within about a second of the broker's return
+RECONNECT = {"reconnect_backoff_ms": 50, "reconnect_backoff_max_ms": 1000}
+
 
 def make_producer(settings: Settings) -> KafkaProducer:
     """A producer that waits for all in-sync replicas and fails fast when the broker is away."""
@@ -35,6 +40,7 @@ def make_producer(settings: Settings) -> KafkaProducer:
         max_block_ms=3000,
         request_timeout_ms=5000,
         delivery_timeout_ms=10000,
+        **RECONNECT,
     )
 
 
@@ -44,6 +50,7 @@ def ensure_topics(settings: Settings, topics) -> None:
         bootstrap_servers=settings.kafka_bootstrap,
         client_id=f"{settings.school}-{settings.service}-admin",
         request_timeout_ms=5000,
+        **RECONNECT,
     )
     try:
         existing = set(admin.list_topics())
@@ -72,6 +79,7 @@ def make_consumer(settings: Settings, group_id: str, topics, **overrides) -> Kaf
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         max_poll_records=200,
+        **RECONNECT,
     )
     options.update(overrides)
     consumer = KafkaConsumer(**options)
@@ -96,7 +104,7 @@ class TopicWatch:
             if self.admin is None:
                 self.admin = KafkaAdminClient(
                     bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=5000,
-                    client_id=f"{self.settings.school}-{self.settings.service}-watch",
+                    client_id=f"{self.settings.school}-{self.settings.service}-watch", **RECONNECT,
                 )
             return topic in self.admin.list_topics()
         except Exception:
