@@ -64,13 +64,21 @@ class KeyRing:
         # Ed25519 verification costs more than the rest of a typical request's checks
         self.verified: dict[str, tuple["Principal", float]] = {}
 
-    def public_key(self, school: str):
+    def public_keys(self, school: str) -> list:
+        """Every public key the school may sign with: `<school>.pub`, then any `<school>.<name>.pub`.
+
+        Several keys let a school rotate: partners add its next key first, then the
+        school switches its private key, then the old public key is removed.
+        """
         if school not in self._public:
-            path = self.keys_dir / f"{school}.pub"
-            try:
-                self._public[school] = serialization.load_pem_public_key(path.read_bytes())
-            except (OSError, ValueError):
-                return None
+            keys = []
+            paths = [self.keys_dir / f"{school}.pub"] + sorted(self.keys_dir.glob(f"{school}.*.pub"))
+            for path in paths:
+                try:
+                    keys.append(serialization.load_pem_public_key(path.read_bytes()))
+                except (OSError, ValueError):
+                    continue
+            self._public[school] = keys
         return self._public[school]
 
     def private_key(self):
@@ -143,14 +151,11 @@ def _verify(token: str, keyring: KeyRing, known_schools) -> tuple[Principal, flo
         raise _unauthenticated(f"tokens must be signed with {ALGORITHM}")
     if not isinstance(issuer, str) or issuer not in known_schools:
         raise _unauthenticated("the token's issuer is not a school of the alliance")
-    key = keyring.public_key(issuer)
-    if key is None:
+    keys = keyring.public_keys(issuer)
+    if not keys:
         raise _unauthenticated("no public key is configured for the token's issuer")
     try:
-        claims = jwt.decode(
-            token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=issuer, leeway=LEEWAY_SECONDS,
-            options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub"]},
-        )
+        claims = _decode_with_any(token, keys, issuer)
     except jwt.ExpiredSignatureError:
         raise _unauthenticated("the token has expired") from None
     except jwt.ImmatureSignatureError:
@@ -165,6 +170,23 @@ def _verify(token: str, keyring: KeyRing, known_schools) -> tuple[Principal, flo
         raise _unauthenticated("a faculty token needs a faculty_id claim")
     principal = Principal(school=issuer, role=role, subject=str(claims["sub"]), faculty_id=faculty_id)
     return principal, float(claims["exp"])
+
+
+def _decode_with_any(token: str, keys: list, issuer: str) -> dict:
+    """Decode with the first of the issuer's keys whose signature verifies."""
+    for key in keys[:-1]:
+        try:
+            return _decode(token, key, issuer)
+        except jwt.InvalidSignatureError:
+            continue
+    return _decode(token, keys[-1], issuer)
+
+
+def _decode(token: str, key, issuer: str) -> dict:
+    return jwt.decode(
+        token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=issuer, leeway=LEEWAY_SECONDS,
+        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub"]},
+    )
 
 
 def _unauthenticated(detail: str) -> Problem:

@@ -94,10 +94,10 @@ def check(settings: Settings, keyring: KeyRing, record) -> Event:
     owner = event.data.get("school")
     if owner is not None and owner != school:
         raise InvalidEvent(f"the entity belongs to school {owner!r}, not to the topic's school {school!r}")
-    public_key = keyring.public_key(school)
-    if public_key is None:
+    public_keys = keyring.public_keys(school)
+    if not public_keys:
         raise InvalidEvent(f"no public key is configured for school {school!r}")
-    verify(event, public_key)
+    verify(event, public_keys)
     return event
 
 

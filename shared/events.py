@@ -147,8 +147,8 @@ def sign(event: Event, private_key) -> Event:
     return replace(event, extensions={**event.extensions, SIGNATURE_ATTR: signature})
 
 
-def verify(event: Event, public_key) -> None:
-    """Raise InvalidEvent unless the event carries a valid signature by `public_key`."""
+def verify(event: Event, public_keys) -> None:
+    """Raise InvalidEvent unless the event carries a valid signature by one of `public_keys`."""
     import base64
 
     from cryptography.exceptions import InvalidSignature
@@ -158,6 +158,13 @@ def verify(event: Event, public_key) -> None:
         raise InvalidEvent("the event is not signed")
     try:
         raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
-        public_key.verify(raw, signing_payload(event))
-    except (InvalidSignature, ValueError):
-        raise InvalidEvent("the signature does not verify with the source school's key") from None
+    except ValueError:
+        raise InvalidEvent("the signature is not base64url") from None
+    payload = signing_payload(event)
+    for public_key in public_keys if isinstance(public_keys, (list, tuple)) else [public_keys]:
+        try:
+            public_key.verify(raw, payload)
+            return
+        except InvalidSignature:
+            continue
+    raise InvalidEvent("the signature does not verify with the source school's key")

@@ -125,3 +125,22 @@ def test_a_cached_token_is_refused_once_it_expires(keys):
     refused(expired, keys, "expired")
     with pytest.raises(Problem):
         verify_token(expired, keyring, SCHOOLS)
+
+
+def test_a_school_rotating_keys_is_accepted_with_both_during_the_switch(tmp_path):
+    ensure_dev_keys(tmp_path, SCHOOLS)
+    old_ring = KeyRing(tmp_path, "ecnu-cto")
+    old_token = issue_token(old_ring.private_key(), "ecnu-cto", "coordinator")
+    # the next key is published to every service first, beside the current one
+    from cryptography.hazmat.primitives import serialization
+
+    next_key = Ed25519PrivateKey.generate()
+    (tmp_path / "ecnu-cto.next.pub").write_bytes(next_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    verifier = KeyRing(tmp_path, "sdu-sie")
+    new_token = issue_token(next_key, "ecnu-cto", "coordinator")
+    assert verify_token(old_token, verifier, SCHOOLS).school == "ecnu-cto"
+    assert verify_token(new_token, verifier, SCHOOLS).school == "ecnu-cto"
+    stranger = issue_token(Ed25519PrivateKey.generate(), "ecnu-cto", "coordinator")
+    with pytest.raises(Problem):
+        verify_token(stranger, verifier, SCHOOLS)

@@ -71,3 +71,11 @@ def test_a_signed_event_verifies_and_any_change_breaks_it():
         verify(parsed, Ed25519PrivateKey.generate().public_key())
     with pytest.raises(InvalidEvent, match="not signed"):
         verify(event(), key.public_key())
+
+
+def test_an_event_signed_with_a_school_next_key_verifies_during_a_rotation():
+    current, upcoming = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    parsed = from_record(*to_record(sign(event(), upcoming)))
+    verify(parsed, [current.public_key(), upcoming.public_key()])
+    with pytest.raises(InvalidEvent, match="signature"):
+        verify(parsed, [current.public_key()])
