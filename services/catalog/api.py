@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -27,6 +29,17 @@ def check_read_access() -> None:
         raise Problem(403, "forbidden", "The token does not allow this",
                       f"reading this catalog needs a token of {settings.school} with role "
                       f"{', '.join(READ_ROLES)}")
+
+
+def readers(view):
+    """Check read access before the query is even parsed (401/403 before 422)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        check_read_access()
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 def _db():
@@ -86,20 +99,22 @@ def sync_status(db, settings) -> list[dict]:
 
 @blp.route("/courses")
 class Courses(MethodView):
+    decorators = [readers]
+
     @blp.arguments(SearchQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, SearchPageSchema)
     def get(self, query):
         """Search the shared courses of every school, with facet counts."""
-        check_read_access()
         return search(_db(), current_app.extensions["settings"].school, query)
 
 
 @blp.route("/courses/<uuid:course_id>")
 class Course(MethodView):
+    decorators = [readers]
+
     @blp.response(200, CourseDetailSchema)
     def get(self, course_id):
         """Read one course with its instructors and its school's upcoming visits."""
-        check_read_access()
         return course_detail(_db(), current_app.extensions["settings"].school, str(course_id))
 
 
