@@ -156,9 +156,10 @@ class Catchup:
         self.wake.set()
 
     def _take_requests(self) -> dict:
+        # cleared first: a request made while these are served wakes the next wait at once
+        self.wake.clear()
         with self._lock:
             taken, self._requests = self._requests, {}
-        self.wake.clear()
         return taken
 
     def catch_up(self, school: str, entity: str, full: bool = False, reason: str = "") -> dict:
