@@ -14,6 +14,7 @@ import pytest
 import requests
 from kafka import KafkaProducer
 
+from devstack import servers
 from shared.auth import KeyRing, issue_token
 from shared.events import Event, sign, source_of, to_record
 from tests.kafkautil import read_until
@@ -23,6 +24,10 @@ from tests.samples import course
 pytestmark = pytest.mark.slow
 ECNU, SDU = "ecnu-cto", "sdu-sie"
 WAIT = 45
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    servers.wait_for(predicate, timeout, what=what)
 
 
 class Stack:
@@ -87,17 +92,6 @@ class Stack:
             producer.close()
 
 
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
-
-
 @pytest.fixture(scope="module")
 def stack(mongo_uri, broker, run_dir, keys_dir):
     prefix = f"e{uuid.uuid4().hex[:8]}_"
@@ -122,8 +116,7 @@ def stack(mongo_uri, broker, run_dir, keys_dir):
 
 def test_a_course_created_at_one_school_is_found_updated_and_withdrawn_at_the_partner(stack):
     created = stack.create(ECNU, code="LIFE-1", title={"en": "Lifecycle Course", "zh": "生命周期课程"})
-    found = wait_until(lambda: stack.codes(SDU, "life-") == {"LIFE-1": 1}, WAIT, "the course at the partner")
-    assert found
+    wait_until(lambda: stack.codes(SDU, "life-") == {"LIFE-1": 1}, WAIT, "the course at the partner")
     hit = stack.search(SDU, q="生命周期")["items"]
     assert [c["id"] for c in hit] == [created["id"]] and hit[0]["own"] is False and hit[0]["school"] == ECNU
     # its own school's catalog shows it too, as its own
