@@ -50,6 +50,12 @@ class Stack:
         assert response.status_code == 201, response.text
         return response.json()
 
+    def post(self, school: str, service: str, path: str, body: dict) -> dict:
+        response = requests.post(f"{self.url(school, service)}{path}", json=body,
+                                 headers=self.auth(school, "coordinator"), timeout=10)
+        assert response.status_code == 201, response.text
+        return response.json()
+
     def put(self, school: str, doc: dict, **fields) -> dict:
         response = requests.put(f"{self.url(school, 'courses')}/courses/{doc['id']}", json=course(**fields),
                                 headers={**self.auth(school, "coordinator"), "If-Match": f'"{doc["version"]}"'},
@@ -100,14 +106,16 @@ def stack(mongo_uri, broker, run_dir, keys_dir):
     alliance = write_alliance(run_dir / f"{prefix}alliance.json", bases)
     services = {}
     try:
-        for school, base in bases.items():
-            for service, offset in (("courses", 1), ("catalog", 0)):
-                svc = service_processes(school, service, base + offset, mongo_uri, broker.bootstrap, run_dir,
-                                        alliance, keys_dir, prefix)
-                svc.env.update({"CATALOG_DIGEST_SECONDS": "2", "LOG_LEVEL": "INFO"})
-                services[(school, service)] = svc
-                svc.start_worker()
-                svc.start_web(workers=1)
+        # faculty and visits run at ecnu-cto only: sdu-sie's catalog reads them as a partner's
+        plan = [(ECNU, "faculty", 2), (ECNU, "visits", 3)]
+        plan += [(school, service, offset) for school in bases for service, offset in (("courses", 1), ("catalog", 0))]
+        for school, service, offset in plan:
+            svc = service_processes(school, service, bases[school] + offset, mongo_uri, broker.bootstrap, run_dir,
+                                    alliance, keys_dir, prefix)
+            svc.env.update({"CATALOG_DIGEST_SECONDS": "2", "LOG_LEVEL": "INFO"})
+            services[(school, service)] = svc
+            svc.start_worker()
+            svc.start_web(workers=1)
         yield Stack(services, keys_dir, prefix, broker.bootstrap)
     finally:
         for svc in services.values():
@@ -130,6 +138,31 @@ def test_a_course_created_at_one_school_is_found_updated_and_withdrawn_at_the_pa
     stack.withdraw(ECNU, updated)
     wait_until(lambda: stack.codes(SDU, "life-") == {}, WAIT, "the withdrawal at the partner")
     assert requests.get(f"{stack.url(SDU, 'catalog')}/courses/{created['id']}", timeout=10).status_code == 404
+
+
+def test_a_partner_course_is_shown_with_its_instructors_and_its_school_visits(stack):
+    from devstack.seed import FACULTY, Seeder
+
+    profile = {k: v for k, v in FACULTY[ECNU][0].items() if k != "key"}
+    teacher = stack.post(ECNU, "faculty", "/faculty", {**profile, "email": "zhang@example.edu",
+                                                       "visibility": "alliance"})
+    created = stack.create(ECNU, code="TEAM-1", instructors=[teacher["id"]])
+    visit = stack.post(ECNU, "visits", "/visits", Seeder((), stack.keys_dir, ()).visit(ECNU, [teacher["id"]]))
+    url = f"{stack.url(SDU, 'catalog')}/courses/{created['id']}"
+
+    def composed():
+        response = requests.get(url, timeout=10)
+        detail = response.json() if response.status_code == 200 else {}
+        return (detail.get("instructor_profiles") and detail.get("visits")) and detail
+
+    wait_until(composed, WAIT, "the course with its instructor and visit at the partner")
+    detail = composed()
+    assert [p["name"]["zh"] for p in detail["instructor_profiles"]] == [profile["name"]["zh"]]
+    assert detail["instructor_profiles"][0]["title"] == {"en": profile["title"]}
+    assert [v["id"] for v in detail["visits"]] == [visit["id"]]
+    assert len(detail["visits"][0]["open_slots"]) == len(visit["slots"])
+    page = requests.get(f"{stack.url(SDU, 'catalog')}/course/{created['id']}?lang=zh", timeout=10).text
+    assert profile["name"]["zh"] in page and visit["theme"]["zh"] in page
 
 
 def test_a_school_only_course_never_appears_at_the_partner(stack):
