@@ -43,11 +43,13 @@ token: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.run
 
-## Debian packages the tests need: docker-compose (to check docker-compose.yml) and chromium (browser tests)
+## Debian packages the tests need: docker-compose (to check docker-compose.yml), chromium (browser tests)
+## and a CJK font (so the Chinese pages in the browser tests' screenshots are legible)
 system-deps:
 	@missing=""; \
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || missing="$$missing fonts-wqy-zenhei"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
