@@ -11,7 +11,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from services.visits.model import APPROVED, DECLINED, REQUEST_STATUSES, SLOT_KINDS, STATUSES, parse_moment
-from shared.fields import EntityId, IsoDate, IsoDateTime, LangMap, unique_items
+from shared.fields import EntityId, Integer, IsoDate, IsoDateTime, LangMap, unique_items
 
 SCHOOL_ID = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$", error="A school id such as 'ecnu-cto'.")
 PLACE = validate.Length(1, 200)
@@ -29,8 +29,8 @@ class SlotSchema(Schema):
     title = LangMap(max_length=300)
     starts_at = IsoDateTime(required=True, metadata={"example": "2027-04-13T09:00:00+08:00"})
     ends_at = IsoDateTime(required=True, metadata={"example": "2027-04-13T11:00:00+08:00"})
-    capacity = fields.Integer(required=True, validate=validate.Range(1, 1000),
-                              metadata={"description": "How many visiting faculty the slot takes"})
+    capacity = Integer(required=True, validate=validate.Range(1, 1000),
+                       metadata={"description": "How many visiting faculty the slot takes"})
 
     @validates_schema
     def _times_in_order(self, data, **kwargs):

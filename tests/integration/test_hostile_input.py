@@ -97,3 +97,46 @@ def test_hostile_input_gets_a_clear_problem_and_changes_nothing(
     assert db["courses"].count_documents({}) == 0, "hostile input stored something"
     assert db["changes"].count_documents({}) == 0, "hostile input reached the change log"
     report.append((name, method, path, status, problem["type"].rsplit(":", 1)[1]))
+
+
+# the same request checks stand in front of every service: a sample of the list above, per service
+EVERY_SERVICE = [
+    ("faculty", "POST", "/faculty"), ("visits", "POST", "/visits"), ("visits", "POST", "/slot-requests"),
+]
+GENERIC = [
+    ("body over the size limit", JSON, b'{"x": "' + b"x" * 300_000 + b'"}', 413),
+    ("form-encoded body", "application/x-www-form-urlencoded", b"a=b", 415),
+    ("malformed JSON", JSON, b'{"a": ', 400),
+    ("invalid UTF-8", JSON, b'{"a": "\xff"}', 400),
+    ("lone surrogate escape", JSON, b'{"a": "\\ud800"}', 400),
+    ("deeply nested value", JSON, b"[" * 5000 + b"]" * 5000, 400),
+    ("$-prefixed top-level key", JSON, b'{"$set": {"school": "sdu-sie"}}', 422),
+    ("JSON array instead of object", JSON, b"[]", 422),
+]
+
+
+@pytest.mark.parametrize("service, method, path", EVERY_SERVICE, ids=[f"{m} {p}" for _, m, p in EVERY_SERVICE])
+@pytest.mark.parametrize("name, content_type, raw, status", GENERIC, ids=[g[0] for g in GENERIC])
+def test_every_write_service_refuses_hostile_bodies_and_stores_nothing(
+        make_settings, mongo_client, auth, service, method, path, name, content_type, raw, status):
+    import importlib
+
+    app = importlib.import_module(f"services.{service}.app").create_app(make_settings("ecnu-cto", service),
+                                                                       client=mongo_client)
+    role = auth("ecnu-cto", "coordinator")
+    response = app.test_client().open(path, method=method, data=raw, headers={**role, "Content-Type": content_type})
+    assert response.status_code == status, (name, response.get_data(as_text=True)[:300])
+    assert response.mimetype == "application/problem+json"
+    db = app.extensions["db"]
+    assert all(db[c].count_documents({}) == 0 for c in db.list_collection_names() if not c.startswith("system"))
+
+
+@pytest.mark.parametrize("query", ["?$where=1", "?school[$ne]=x", "?limit=99999999999999999999", "?cursor=%00",
+                                   "?credits_min=nan", "?q=" + "x" * 5000])
+def test_the_catalog_search_refuses_hostile_queries(make_settings, mongo_client, query):
+    from services.catalog.app import create_app
+
+    app = create_app(make_settings("ecnu-cto", "catalog"), client=mongo_client)
+    response = app.test_client().get(f"/courses{query}")
+    assert response.status_code in (400, 422), (query, response.status_code)
+    assert response.mimetype == "application/problem+json"
