@@ -134,11 +134,6 @@ class ChangeLog:
             )
         return [({"_id": d["entity_id"], "version": d["version"]}, _change(d)) for d in docs]
 
-    def current_entries(self, entity_ids) -> dict[tuple[str, int], Change]:
-        """The latest entry of each of these entities, by (id, version): one query for a batch."""
-        cursor = self.changes.find({"entity_id": {"$in": list(entity_ids)}, "current": True})
-        return {(e["entity_id"], e["version"]): _change(e) for e in cursor}
-
     def head(self) -> int:
         """The highest sequence in the log (0 when empty)."""
         last = self.changes.find_one({}, sort=[("seq", DESCENDING)], projection={"seq": 1})
@@ -251,9 +246,8 @@ class Relay:
         return self.entities.database.command("count", self.entities.name, query=unpublished_filter())["n"]
 
     def _connect(self) -> None:
-        if self.producer is not None and not self.topic_exists(self.topic):
-            log.warning("relay: topic %s is gone (broker reset?); recreating it and the producer", self.topic)
-            self._drop_producer()
+        # a topic lost in a broker reset since the last batch is caught by the check after the
+        # send (BrokerReset), which drops the producer: the next batch recreates both
         if self.producer is None:
             self.topic_setup([self.topic])
             self.producer = self.producer_factory()
@@ -279,17 +273,13 @@ class Relay:
         outgoing = []  # (doc, change)
         silent = []  # hidden entities never seen by partners: nothing to send
         to_number = []
-        logged = self.log.current_entries([doc["_id"] for doc in batch])
         for doc in batch:
-            existing = logged.get((doc["_id"], doc["version"]))
-            if existing:
-                outgoing.append((doc, existing))
+            type_, visible, body = describe(self.spec, doc)
+            if type_ is None:
+                silent.append(doc)
             else:
-                type_, visible, body = describe(self.spec, doc)
-                if type_ is None:
-                    silent.append(doc)
-                else:
-                    to_number.append((doc, type_, visible, body))
+                # a version logged before a crash is found by append_batch, which reuses its entry
+                to_number.append((doc, type_, visible, body))
         if to_number:
             outgoing.extend(self.log.append_batch(
                 self.log.allocate(len(to_number)),
@@ -334,10 +324,12 @@ class Relay:
         """
         if not published:
             return
-        self.entities.update_many(
+        marked = self.entities.update_many(
             {"$or": [{"_id": entity_id, "version": version} for entity_id, version in published]},
             {"$set": {"public_visible": visible}, "$unset": {"pending_since": ""}},
         )
+        if marked.matched_count == len(published):
+            return
         self.entities.update_many(
             {"_id": {"$in": [entity_id for entity_id, _ in published]}, **unpublished_filter()},
             {"$set": {"public_visible": visible}},
