@@ -128,6 +128,16 @@ class EntityStore:
             sort.lstrip("-")]), last["_id"]))}
 
 
+def value_range(filters: dict, low: str, high: str) -> dict:
+    """{"$gte": filters[low], "$lte": filters[high]} with whichever bounds were given (maybe none)."""
+    bounds = {}
+    if low in filters:
+        bounds["$gte"] = filters[low]
+    if high in filters:
+        bounds["$lte"] = filters[high]
+    return bounds
+
+
 def field_value(doc: dict, dotted: str):
     value = doc
     for part in dotted.split("."):

@@ -6,7 +6,7 @@ import re
 
 from pymongo import ASCENDING
 
-from shared.entities import EntityStore
+from shared.entities import EntityStore, value_range
 from shared.errors import Problem
 
 COLLECTION = "courses"
@@ -39,11 +39,7 @@ def criteria_from(filters: dict) -> dict:
         query["languages"] = filters["language"]
     if "term" in filters:
         query["offerings.term"] = filters["term"]
-    credits = {}
-    if "credits_min" in filters:
-        credits["$gte"] = filters["credits_min"]
-    if "credits_max" in filters:
-        credits["$lte"] = filters["credits_max"]
+    credits = value_range(filters, "credits_min", "credits_max")
     if credits:
         query["credits"] = credits
     if "q" in filters:

@@ -21,7 +21,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.visits import model
 from shared.clock import write_order
-from shared.entities import EntityStore
+from shared.entities import EntityStore, value_range
 from shared.errors import Problem
 
 VISITS = "visits"
@@ -61,11 +61,7 @@ def visit_criteria(filters: dict) -> dict:
         query["status"] = filters["status"]
     if "kind" in filters:
         query["slots.kind"] = filters["kind"]
-    starts = {}
-    if "starts_from" in filters:
-        starts["$gte"] = filters["starts_from"]
-    if "starts_until" in filters:
-        starts["$lte"] = filters["starts_until"]
+    starts = value_range(filters, "starts_from", "starts_until")
     if starts:
         query["starts_on"] = starts
     return query

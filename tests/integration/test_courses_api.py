@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from tests.paging import all_pages
 from tests.samples import COURSE, course
 
 PROBLEM = "application/problem+json"
@@ -195,17 +196,7 @@ def _catalogue(n: int, seed: int = 7) -> list[dict]:
 
 
 def _pages(client, headers, query: str, limit: int) -> list[dict]:
-    items, url, pages = [], f"/courses?{query}&limit={limit}" if query else f"/courses?limit={limit}", 0
-    while url:
-        response = client.get(url.replace("http://localhost", ""), headers=headers)
-        assert response.status_code == 200, response.get_json()
-        body = response.get_json()
-        assert len(body["items"]) <= limit
-        items.extend(body["items"])
-        url = body["next"]
-        pages += 1
-        assert pages < 1000
-    return items
+    return all_pages(client, headers, "/courses", query, limit)
 
 
 def test_filters_search_sort_and_pagination_return_exactly_the_right_courses(client, auth):

@@ -9,6 +9,7 @@ import pytest
 from services.faculty.model import PRIVATE as PRIVATE_FIELDS
 from tests.faculty_samples import FACULTY, PRIVATE, profile
 from tests.integration.test_courses_api import assert_problem
+from tests.paging import all_pages
 
 
 @pytest.fixture
@@ -202,17 +203,7 @@ def _profiles(n: int, seed: int = 11) -> list[dict]:
 
 
 def _pages(client, headers, query: str, limit: int) -> list[dict]:
-    items, url, pages = [], f"/faculty?{query}&limit={limit}", 0
-    while url:
-        response = client.get(url.replace("http://localhost", ""), headers=headers)
-        assert response.status_code == 200, response.get_json()
-        body = response.get_json()
-        assert len(body["items"]) <= limit
-        items.extend(body["items"])
-        url = body["next"]
-        pages += 1
-        assert pages < 1000
-    return items
+    return all_pages(client, headers, "/faculty", query, limit)
 
 
 def test_filters_search_sort_and_pagination_return_exactly_the_right_profiles(client, auth):
