@@ -20,9 +20,7 @@ Run alone: python -m bench.run catalog_sync
 
 from __future__ import annotations
 
-import json
 import random
-import statistics
 import sys
 import tempfile
 import threading
@@ -33,123 +31,26 @@ from pathlib import Path
 import requests
 from pymongo import MongoClient
 
+from bench._common import ECNU, SDU, Alliance, course_doc, ms, percentile, raw_insert_rate, wait  # noqa: F401
 from devstack import servers
 from services.courses.model import new_course
 from services.courses.store import CourseStore
-from shared.auth import KeyRing, ensure_dev_keys, issue_token
 from shared.clock import now_iso
-from shared.config import Settings, load_alliance
+from shared.config import Settings
 
-DOC = "docs/benchmarks-catalog.md"
-ECNU, SDU = "ecnu-cto", "sdu-sie"
+DOC = "docs/benchmarks.md"
 SAMPLES = 40
 LOAD_PER_SECOND = 20
 BULK = 10_000
 SEARCH_SAMPLES = 15
-PROGRAMMES = ("MEM", "ExecEd", "MBA", "DBA")
-WORDS = ("strategy", "innovation", "finance", "operations", "leadership", "data", "supply", "quality",
-         "project", "platform", "venture", "marketing")
-ZH = ("战略", "创新", "金融", "运营", "领导力", "数据", "供应链", "质量", "项目", "平台", "创业", "营销")
-
+# the raw numbers of the last main(), for bench/run.py's plots (seconds)
+RESULTS: dict = {}
 
 STARTED = time.monotonic()
 
 
 def log(message: str) -> None:
     print(f"[catalog_sync +{time.monotonic() - STARTED:5.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def course_doc(i: int, rng: random.Random) -> dict:
-    a, b = rng.sample(range(len(WORDS)), 2)
-    return {
-        "code": f"B-{i:05d}", "title": {"en": f"{WORDS[a].title()} and {WORDS[b].title()} {i}",
-                                         "zh": f"{ZH[a]}与{ZH[b]} {i}"},
-        "description": {"en": f"A course on {WORDS[a]} and {WORDS[b]} for engineering managers."},
-        "programme": rng.choice(PROGRAMMES), "credits": rng.choice((1, 1.5, 2, 3, 4, 6)),
-        "eqf_level": rng.choice((6, 7, 8)), "isced_f": rng.choice(("0413", "0613", "0788", "0542")),
-        "languages": rng.choice((["en"], ["zh"], ["zh", "en"])),
-        "delivery": rng.choice(("in_person", "online", "hybrid")), "hours": 32, "learning_outcomes": [],
-        "prerequisites": [], "instructors": [], "visibility": "alliance", "status": "published",
-        "offerings": [{"term": rng.choice(("2027-spring", "2027-autumn")), "starts_on": "2027-03-01",
-                       "ends_on": "2027-06-30", "places": 40}],
-    }
-
-
-def percentile(values, p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
-
-
-def ms(values, p) -> str:
-    return f"{percentile(values, p) * 1000:.0f}"
-
-
-class Alliance:
-    """Both schools' courses and catalog processes on one MongoDB and one broker."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.log_dir = root / "log"
-        self.mongo_port, self.kafka_port = servers.free_port(), servers.free_port()
-        self.keys = root / "keys"
-        ensure_dev_keys(self.keys, (ECNU, SDU))
-        bases = {ECNU: servers.free_port(), SDU: servers.free_port()}
-        while abs(bases[ECNU] - bases[SDU]) < 5 or any(servers.port_open(b + i) for b in bases.values()
-                                                       for i in range(2)):
-            bases = {ECNU: servers.free_port(), SDU: servers.free_port()}
-        self.alliance = root / "alliance.json"
-        self.alliance.write_text(json.dumps({"schools": [{"id": s, "name": {"en": s}, "port_base": b}
-                                                         for s, b in bases.items()]}))
-        self.schools = load_alliance(self.alliance, servers.HOST)
-        self.procs: dict[tuple, servers.Proc] = {}
-        self.servers: list[servers.Proc] = []
-        self.envs: dict[tuple, dict] = {}
-
-    def url(self, school: str, service: str) -> str:
-        return next(s for s in self.schools if s.id == school).urls[service]
-
-    def start(self) -> None:
-        self.servers.append(servers.start_mongo(self.root / "mongo", self.mongo_port, self.log_dir))
-        self.broker = servers.start_broker(self.kafka_port, self.log_dir)
-        for school in (ECNU, SDU):
-            for service in ("courses", "catalog"):
-                env = servers.service_env(school, service, self.mongo_port, self.kafka_port, self.root,
-                                          self.alliance, self.keys, {"LOG_LEVEL": "WARNING",
-                                                                     "CATALOG_DIGEST_SECONDS": "30"})
-                self.envs[(school, service)] = env
-                self.start_worker(school, service)
-                port = int(self.url(school, service).rsplit(":", 1)[1])
-                self.procs[(school, service, "web")] = servers.start_web(school, service, port, env, self.log_dir, 2)
-
-    def start_worker(self, school: str, service: str) -> None:
-        self.procs[(school, service, "worker")] = servers.start_worker(school, service, self.envs[(school, service)],
-                                                                       self.log_dir)
-
-    def stop_worker(self, school: str, service: str) -> None:
-        self.procs.pop((school, service, "worker")).stop(timeout=15)
-
-    def restart_broker(self) -> None:
-        self.broker.kill()
-        self.broker = servers.start_broker(self.kafka_port, self.log_dir)
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.stop(timeout=15)
-        self.broker.kill()
-        for proc in self.servers:
-            proc.stop(timeout=15)
-
-    def token(self, school: str, role: str) -> dict:
-        return {"Authorization": "Bearer " + issue_token(KeyRing(self.keys, school).private_key(), school, role)}
-
-
-def wait(predicate, timeout: float, what: str, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise RuntimeError(f"{what}: not within {timeout}s")
 
 
 def sync_latencies(alliance: Alliance, session: requests.Session, tag: str, rng: random.Random,
@@ -201,27 +102,8 @@ def bulk_insert(alliance: Alliance, rng: random.Random) -> None:
     client.close()
 
 
-def raw_insert_rate(alliance: Alliance, rng: random.Random) -> dict:
-    """Documents per second inserted into a scratch collection of the same server: one by one, and in batches."""
-    client = MongoClient(servers.mongo_uri(alliance.mongo_port))
-    coll = client["bench_scratch"]["raw"]
-    docs = [{**new_course(course_doc(i, rng), ECNU, now_iso()), "_id": str(uuid.uuid4())} for i in range(BULK)]
-    started = time.perf_counter()
-    for doc in docs[: BULK // 2]:
-        coll.insert_one(doc)
-    one_by_one = (BULK // 2) / (time.perf_counter() - started)
-    started = time.perf_counter()
-    for i in range(BULK // 2, BULK, 1000):
-        coll.insert_many(docs[i:i + 1000], ordered=False)
-    batched = (BULK // 2) / (time.perf_counter() - started)
-    client.drop_database("bench_scratch")
-    client.close()
-    return {"one_by_one": one_by_one, "batched": batched}
-
-
-def held(alliance: Alliance, school: str) -> int:
-    sources = requests.get(alliance.url(SDU, "catalog") + "/sync", timeout=10).json()["sources"]
-    return next(s for s in sources if s["school"] == school and s["entity"] == "courses")
+def held(alliance: Alliance, school: str) -> dict:
+    return alliance.held(school)
 
 
 def search_latencies(alliance: Alliance) -> dict[str, list[float]]:
@@ -299,7 +181,7 @@ def main() -> dict[str, str]:
             catchup_rate = caught / catchup_seconds
             report = entry.get("last_catchup") or {}
             log("raw insert rate of the same server")
-            raw = raw_insert_rate(alliance, rng)
+            raw = raw_insert_rate(alliance.mongo_port, rng, BULK // 2, one_by_one=BULK // 2)
             log("search latency")
             searches = search_latencies(alliance)
             total = requests.get(alliance.url(SDU, "catalog") + "/courses", params={"facets": "false"},
@@ -308,6 +190,9 @@ def main() -> dict[str, str]:
             log("stopping")
             alliance.stop()
 
+    RESULTS.clear()
+    RESULTS.update({"sync_idle": idle, "sync_loaded": loaded, "load_rate": load_rate, "catchup_rate": catchup_rate,
+                    "raw": raw, "searches": searches, "total": total})
     sync = (
         "From the 201 of a POST /courses at ecnu-cto to the course being found by `GET /courses?q=<code>` on "
         "sdu-sie's catalog (polled every 10 ms): outbox relay -> Kafka -> catalog worker -> MongoDB -> search. "
