@@ -97,6 +97,7 @@ class Settings:
     alliance_config: Path = REPO_ROOT / "config" / "alliance.json"
     alliance_host: str = "127.0.0.1"
     schools: tuple[School, ...] = field(default_factory=tuple)
+    slot_request_resend_seconds: float = 30.0
     relay_batch_size: int = 200
     relay_idle_seconds: float = 0.05
     max_body_bytes: int = 256 * 1024
@@ -125,6 +126,7 @@ class Settings:
             keys_dir=Path(_env("KEYS_DIR", str(cls.keys_dir))),
             alliance_config=Path(_env("ALLIANCE_CONFIG", str(cls.alliance_config))),
             alliance_host=_env("ALLIANCE_HOST", cls.alliance_host),
+            slot_request_resend_seconds=_float("SLOT_REQUEST_RESEND_SECONDS", cls.slot_request_resend_seconds),
             relay_batch_size=_int("RELAY_BATCH_SIZE", cls.relay_batch_size),
             relay_idle_seconds=_float("RELAY_IDLE_SECONDS", cls.relay_idle_seconds),
             max_body_bytes=_int("MAX_BODY_BYTES", cls.max_body_bytes),

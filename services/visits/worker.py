@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from pymongo.errors import PyMongoError
 
@@ -20,6 +21,7 @@ from services.visits.model import DECISION_ENTITY, ENTITY, RECEIVED, REQUEST_ENT
 from services.visits.schemas import DecisionSchema, VisitSchema
 from services.visits.store import DECISIONS, REQUESTS, VISITS, DecisionStore, RequestStore, SeatStore, VisitStore
 from services.visits.workflow import Host, Requester
+from shared.clock import iso, utc_now
 from shared.config import Settings
 from shared.consumer import EventConsumer
 from shared.logs import configure_logging
@@ -79,6 +81,21 @@ def reconcile_loop(host: Host, idle_seconds: float = 0.2):
     return loop
 
 
+def resend_loop(requester: Requester, every_seconds: float):
+    """Every `every_seconds`, publish again the requests that have waited that long for a decision."""
+    def loop(stop: threading.Event) -> None:
+        while not stop.wait(every_seconds):
+            try:
+                cutoff = iso(utc_now() - timedelta(seconds=every_seconds))
+                resent = requester.resend_pending(cutoff)
+                if resent:
+                    log.info("re-sending %d slot requests still pending after %.0fs", resent, every_seconds)
+            except PyMongoError as exc:
+                log.warning("resend: database unavailable (%s); retrying", exc.__class__.__name__)
+
+    return loop
+
+
 def worker_loops(settings: Settings, db) -> dict:
     """Every loop of the worker, by name; tests run them in threads of their own."""
     relays = {f"relay-{spec.topic_entity}": make_relay(settings, db, spec) for spec in SPECS}
@@ -98,6 +115,7 @@ def worker_loops(settings: Settings, db) -> dict:
         "decide": requests.run_forever,
         "apply-decisions": decisions.run_forever,
         "reconcile": reconcile_loop(host),
+        "resend": resend_loop(requester, settings.slot_request_resend_seconds),
     }
 
 

@@ -29,6 +29,7 @@ from services.visits.store import DecisionStore, HoldStore, RequestStore, SeatSt
 from shared.clock import now_iso
 from shared.errors import Problem
 from shared.events import Event, InvalidEvent
+from shared.outbox import pending_marker
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,10 @@ class Host:
                 decision = self._write(decision, model.WITHDRAWN, None) or self.decisions.get(decision["_id"])
             else:
                 decision = self._decide(decision)
+        else:
+            # the requester sent it again: it has not seen the decision, which the broker may have
+            # lost; the relay sends the same decision event again (the requester keeps it once)
+            self.decisions.collection.update_one({"_id": decision["_id"]}, {"$set": pending_marker()})
         return self.settle(decision)
 
     def _follow(self, decision: dict, request: dict, version: int) -> dict:
@@ -320,6 +325,19 @@ class Requester:
         if written is None:
             raise self.requests.stale(request_id)
         return written
+
+    def resend_pending(self, older_than: str) -> int:
+        """Publish again the requests still pending that were last written before `older_than`.
+
+        A request the broker lost (a reset before the host read it) would otherwise stay
+        pending for ever; the host decides a request once and answers a repeat with its
+        decision again. Returns how many were re-armed for the relay.
+        """
+        result = self.requests.collection.update_many(
+            {"status": model.PENDING, "withdrawn": False, "updated_at": {"$lt": older_than}},
+            {"$set": pending_marker()},
+        )
+        return result.modified_count
 
     def apply_decision_event(self, event: Event, topic_school: str) -> None:
         """Apply a host's slot_decision event to the request it answers, if it is newer than the one held."""

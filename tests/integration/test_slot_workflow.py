@@ -7,6 +7,7 @@ reconciliation) run in threads of this process and stop at teardown.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -17,8 +18,8 @@ from confluent_kafka import Producer
 
 from services.visits import model
 from services.visits.app import create_app
-from services.visits.store import SeatStore
-from services.visits.workflow import Host
+from services.visits.store import DECISIONS, SeatStore
+from services.visits.workflow import Host, Requester
 from services.visits.worker import worker_loops
 from shared.mongo import database
 from shared.worker import run_loops
@@ -322,3 +323,30 @@ def test_a_slot_change_asks_approvals_to_reconfirm(running, auth, kafka_bootstra
     version = host.client.get(f"/visits/{published['id']}", headers=auth(HOST)).get_json()["version"]
     host.client.delete(f"/visits/{published['id']}", headers={**auth(HOST), "If-Match": f'"{version}"'})
     assert await_status(requester, auth, kept["id"], "declined")["reason"] == model.VISIT_CANCELLED
+
+
+def test_a_request_the_broker_lost_is_sent_again_and_decided(schools, auth, broker):
+    host, requester = schools
+    published = publish_visit(host, auth)
+    requester.start_worker()
+    made = request_slot(requester, auth, published)
+    topic = requester.settings.topic("slot-requests")
+    assert read_until(broker.bootstrap, topic, lambda r: len(r) >= 1, DEADLINE)
+    # the broker forgets the request before the host ever reads it
+    broker.restart()
+    host.start_worker()
+    time.sleep(2)
+    assert status_at_requester(requester, auth, made["id"])["status"] == "pending"
+    # what the worker's resend loop does every SLOT_REQUEST_RESEND_SECONDS
+    assert Requester(requester.db, REQUESTER).resend_pending("9999") == 1
+    await_status(requester, auth, made["id"], "approved")
+    assert Requester(requester.db, REQUESTER).resend_pending("9999") == 0
+    # a repeat of a decided request makes the host send the same decision again, and changes nothing else
+    host.stop_workers()
+    records = read_until(broker.bootstrap, topic, lambda r: len(r) >= 1, DEADLINE)
+    body = json.loads(records[-1].value())
+    decided = decision_at_host(host, auth, made["id"])
+    Host(host.db, HOST).on_request(body, 1)
+    again = host.db[DECISIONS].find_one({"_id": made["id"]})
+    assert again["pending_since"] > 0, "the decision was not re-armed for the relay"
+    assert decision_at_host(host, auth, made["id"]) == decided
