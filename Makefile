@@ -39,8 +39,9 @@ test-e2e: $(STAMP) system-deps
 token: $(STAMP)
 	@$(PY) -m devstack.token --school $(SCHOOL) --role $(ROLE) $(if $(FACULTY_ID),--faculty-id $(FACULTY_ID))
 
-## make bench: the benchmarks in bench/, their numbers written to docs/benchmarks.md
+## make bench: the benchmarks in bench/, their numbers and plots written to docs/benchmarks.md (needs the bench extra)
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench.run
 
 ## Debian packages the tests need: docker-compose (to check docker-compose.yml), chromium (browser tests)

@@ -136,11 +136,12 @@ class Alliance:
         port = int(self.url(school, service).rsplit(":", 1)[1])
         self.procs[(school, service, "web")] = servers.start_web(school, service, port, env, self.log_dir, 2)
 
-    def stop_service(self, school: str, service: str) -> None:
+    def stop_service(self, school: str, service: str, kill: bool = False) -> None:
+        """Stop its worker and web (SIGTERM; kill=True: SIGKILL, for a throw-away service)."""
         for part in ("worker", "web"):
             proc = self.procs.pop((school, service, part), None)
             if proc is not None:
-                proc.stop(timeout=15)
+                proc.kill() if kill else proc.stop(timeout=15)
 
     def start_worker(self, school: str, service: str) -> None:
         self.procs[(school, service, "worker")] = servers.start_worker(school, service, self.envs[(school, service)],

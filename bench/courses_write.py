@@ -49,6 +49,8 @@ PACED_WRITES = 150
 PACED_INTERVAL = 0.04
 WEB_WORKERS = 2
 TARGET_RATIO = 0.8
+# the raw numbers of the last main(), for bench/run.py's plots (latencies in milliseconds, rates per second)
+RESULTS: dict = {}
 DIAGNOSTICS = {
     "no-relay": "courses with its worker stopped (no outbox relay reading and marking the writes)",
     "quiet": "courses with LOG_LEVEL=WARNING (no JSON line per request), worker running",
@@ -268,6 +270,11 @@ def _bench(root: Path) -> dict:
                 consumer.kill()
         run.stop()
 
+    total = ROUNDS * PER_ROUND
+    RESULTS.clear()
+    RESULTS.update({"loaded": loaded, "paced": paced, "rate_a": total / sum(rounds_a),
+                    "rate_b": total / sum(rounds_b),
+                    "diag_rates": {v: total / sum(t) for v, t in rounds_diag.items()}})
     return report(rounds_a, rounds_b, rounds_diag, loaded, paced)
 
 

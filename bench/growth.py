@@ -114,7 +114,8 @@ def measure(alliance: Alliance, size: int) -> dict:
         raise RuntimeError(f"the catalog shows {total} courses, expected {size}")
     log(f"{size:,}: search latency, {SEARCH_SAMPLES[size]} requests per case")
     out["search"] = {name: timed(session, url, params, {}, SEARCH_SAMPLES[size]) for name, params in SEARCHES.items()}
-    alliance.stop_service(SDU, "catalog")
+    # a throw-away catalog: killed (a clean stop waits seconds for the consumer to leave its group)
+    alliance.stop_service(SDU, "catalog", kill=True)
     client = MongoClient(servers.mongo_uri(alliance.mongo_port))
     client.drop_database(Settings(school=SDU, service="catalog", mongodb_database_prefix=prefix).database_name)
     client.close()

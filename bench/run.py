@@ -9,7 +9,14 @@ The contract of a benchmark module, bench/<name>.py:
   it started before returning, and raises if the run is not valid (missing events, errors);
   it logs progress to stderr, never to stdout. Keep one module within about 2 minutes.
 - Optionally `DOC = "docs/<file>.md"`: the file its sections go to; by default
-  docs/benchmarks.md. Several modules may share one file.
+  docs/benchmarks.md, the one report every module of bench/ writes to.
+- Optionally a module-level `RESULTS: dict`, which main() fills with its raw numbers (samples,
+  rates). After the modules have run, bench/_plots.py draws PNG plots (matplotlib, Agg backend;
+  `pip install -e '.[bench]'`, which `make bench` does) from the RESULTS of the modules of this
+  run only, into docs/img/bench-*.png, and adds each plot as a section of the block of the module
+  whose numbers it shows; a plot of several modules' numbers goes into the `_summary` block and is
+  drawn only when all of them ran. A module without RESULTS gets no plot; without matplotlib no
+  plot is drawn and the tables are written as before.
 
 Each module's sections are written between `<!-- bench:<name> -->` and `<!-- /bench:<name> -->`
 markers, headed with the date and the machine. Running some modules only
@@ -35,7 +42,8 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DOC = "docs/benchmarks.md"
 HEADER = """# Benchmarks
 
-Written by `make bench` (bench/run.py); every number below comes from the run named in its block.
+Written by `make bench` (bench/run.py); every number and plot below comes from the run named in its
+block (the plots are drawn from the raw numbers of that run, docs/img/bench-*.png).
 Re-run with `make bench`, or one module with `.venv/bin/python -m bench.run <module>`.
 """
 _BLOCK = re.compile(r"<!-- bench:(?P<name>[\w]+) -->\n.*?<!-- /bench:(?P=name) -->\n", re.S)
@@ -58,9 +66,10 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-def render_block(name: str, sections: dict, seconds: float) -> str:
+def render_block(name: str, sections: dict, seconds: float, source: str = "") -> str:
+    source = source or f"`bench/{name}.py`, run"
     lines = [f"<!-- bench:{name} -->",
-             f"_`bench/{name}.py`, run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s "
+             f"_{source} {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s "
              f"on {machine()}._", ""]
     for title, body in sections.items():
         lines += [f"## {title}", "", body.strip(), ""]
@@ -81,6 +90,20 @@ def write_blocks(path: Path, blocks: dict[str, str]) -> str:
     return text
 
 
+def plots(results: dict) -> dict[str, dict[str, str]]:
+    """{block name: {section title: markdown}} of the plots drawn from these modules' RESULTS."""
+    results = {name: r for name, r in results.items() if r}
+    if not results:
+        return {}
+    try:
+        from bench import _plots
+
+        return _plots.draw(results, REPO / "docs" / "img")
+    except ImportError as exc:
+        print(f"[bench] no plots ({exc}): pip install -e '.[bench]'", file=sys.stderr, flush=True)
+        return {}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     available = discover()
@@ -88,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(available)}", file=sys.stderr)
         return 2
-    by_doc: dict[Path, dict[str, str]] = {}
+    run_started = time.monotonic()
+    done: dict[str, tuple] = {}  # name -> (module, sections, seconds)
     failed = []
     for name in argv or available:
         module = importlib.import_module(f"bench.{name}")
@@ -100,13 +124,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {name} failed: {exc.__class__.__name__}: {exc}", file=sys.stderr, flush=True)
             failed.append(name)
             continue
-        block = render_block(name, sections, time.monotonic() - started)
+        done[name] = (module, dict(sections), time.monotonic() - started)
+    figures = plots({name: getattr(module, "RESULTS", None) for name, (module, _, _) in done.items()})
+    by_doc: dict[Path, dict[str, str]] = {}
+    for name, (module, sections, seconds) in done.items():
+        block = render_block(name, {**sections, **figures.pop(name, {})}, seconds)
         print(block, flush=True)
         doc = REPO / getattr(module, "DOC", DEFAULT_DOC)
         by_doc.setdefault(doc, {})[name] = block
+    if "_summary" in figures:
+        block = render_block("_summary", figures.pop("_summary"), time.monotonic() - run_started,
+                             f"Drawn by bench/run.py from the raw numbers of the run of {', '.join(done)},")
+        print(block, flush=True)
+        by_doc.setdefault(REPO / DEFAULT_DOC, {})["_summary"] = block
     for doc, blocks in by_doc.items():
         write_blocks(doc, blocks)
         print(f"[bench] wrote {doc.relative_to(REPO)}", file=sys.stderr)
+    print(f"[bench] {len(done)} module(s) in {time.monotonic() - run_started:.0f} s"
+          + (f"; failed: {', '.join(failed)}" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
 
 
