@@ -85,7 +85,8 @@ def latency(results: dict, img_dir: Path) -> dict[str, str]:
 def throughput(cw: dict, img_dir: Path) -> dict[str, str]:
     plt = _pyplot()
     rates = [("A: courses\nPOST /courses", cw["rate_a"])]
-    rates += [(f"A {name}", rate) for name, rate in cw["diag_rates"].items()]
+    names = {"no-relay": "A, its worker\n(relay) stopped", "quiet": "A, LOG_LEVEL=WARNING\n(no request log)"}
+    rates += [(names.get(name, f"A {name}"), rate) for name, rate in cw["diag_rates"].items()]
     rates.append(("B: minimal\nFlask + pymongo", cw["rate_b"]))
     fig, ax = plt.subplots(figsize=(8, 4))
     colors = ["tab:blue"] + ["tab:cyan"] * len(cw["diag_rates"]) + ["tab:gray"]
@@ -122,6 +123,10 @@ def growth(results: dict, img_dir: Path) -> dict[str, str]:
                label="catch-up, its own report")
     right.plot(sizes, [results[s]["raw_rate"] for s in sizes], "s-", color="tab:gray",
                label="raw insert_many, same server")
+    for s in sizes:
+        right.annotate(f"{results[s]['catchup_rate'] / results[s]['raw_rate']:.2f} of raw",
+                       (s, results[s]["catchup_rate"]), textcoords="offset points", xytext=(0, -14), ha="center",
+                       fontsize=7)
     right.set_xscale("log")
     right.set_ylim(bottom=0)
     right.set_xlabel("courses")
