@@ -90,9 +90,9 @@ class Host:
                 decision = self._write(decision, model.WITHDRAWN, None) or self.decisions.get(decision["_id"])
             else:
                 decision = self._decide(decision)
-        else:
-            # the requester sent it again: it has not seen the decision, which the broker may have
-            # lost; the relay sends the same decision event again (the requester keeps it once)
+        elif version == decision["request_version"]:
+            # the requester sent its latest version again: it has not seen the decision, which the
+            # broker may have lost; the relay sends the same decision event again (kept once)
             self.decisions.collection.update_one({"_id": decision["_id"]}, {"$set": pending_marker()})
         return self.settle(decision)
 
