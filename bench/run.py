@@ -66,10 +66,12 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-def render_block(name: str, sections: dict, seconds: float, source: str = "") -> str:
+def render_block(name: str, sections: dict, seconds: float, source: str = "", at: datetime | None = None) -> str:
+    """The block of `name`; `at`: when it finished (default now)."""
     source = source or f"`bench/{name}.py`, run"
+    at = at or datetime.now(timezone.utc)
     lines = [f"<!-- bench:{name} -->",
-             f"_{source} {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s "
+             f"_{source} {at:%Y-%m-%d %H:%M} UTC in {seconds:.0f} s "
              f"on {machine()}._", ""]
     for title, body in sections.items():
         lines += [f"## {title}", "", body.strip(), ""]
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(available)}", file=sys.stderr)
         return 2
     run_started = time.monotonic()
-    done: dict[str, tuple] = {}  # name -> (module, sections, seconds)
+    done: dict[str, tuple] = {}  # name -> (module, sections, seconds, finished at)
     failed = []
     for name in argv or available:
         module = importlib.import_module(f"bench.{name}")
@@ -124,11 +126,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {name} failed: {exc.__class__.__name__}: {exc}", file=sys.stderr, flush=True)
             failed.append(name)
             continue
-        done[name] = (module, dict(sections), time.monotonic() - started)
-    figures = plots({name: getattr(module, "RESULTS", None) for name, (module, _, _) in done.items()})
+        done[name] = (module, dict(sections), time.monotonic() - started, datetime.now(timezone.utc))
+    figures = plots({name: getattr(module, "RESULTS", None) for name, (module, *_) in done.items()})
     by_doc: dict[Path, dict[str, str]] = {}
-    for name, (module, sections, seconds) in done.items():
-        block = render_block(name, {**sections, **figures.pop(name, {})}, seconds)
+    for name, (module, sections, seconds, at) in done.items():
+        block = render_block(name, {**sections, **figures.pop(name, {})}, seconds, at=at)
         print(block, flush=True)
         doc = REPO / getattr(module, "DOC", DEFAULT_DOC)
         by_doc.setdefault(doc, {})[name] = block
