@@ -163,9 +163,6 @@ class ChangeLog:
         )
         return digest_of(pairs)
 
-    def stats(self) -> dict:
-        return {"last_seq": self.head()}
-
 
 def digest_of(pairs) -> dict:
     """The digest a partner compares: the same function on both sides."""
@@ -236,7 +233,6 @@ class Relay:
         self.signer = signer
         self.clock = clock
         self.producer = None
-        self.published_total = 0
 
     def setup(self) -> None:
         ensure_outbox_indexes(self.entities)
@@ -309,7 +305,6 @@ class Relay:
         for visible, published in acknowledged.items():
             self._mark(published, visible)
         done = len(acknowledged[True]) + len(acknowledged[False])
-        self.published_total += done - len(silent)
         if failure is not None:
             raise failure
         if futures:
