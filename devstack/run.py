@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from devstack import seed, servers
 from shared.auth import ensure_dev_keys
-from shared.config import REPO_ROOT, SERVICE_PORT_OFFSETS, load_alliance
+from shared.config import REPO_ROOT, load_alliance
+from shared.worker import stop_on_signals
 
 # the services that exist so far, in start order
 SERVICES = ("courses", "faculty", "visits", "catalog")
@@ -57,9 +56,7 @@ def main() -> int:
     schools = load_alliance(alliance_path, servers.HOST)
     ensure_dev_keys(keys_dir, [s.id for s in schools])
 
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = stop_on_signals()
 
     started: list[servers.Proc] = []
     try:

@@ -9,6 +9,9 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# every web process of a host would share one control socket path (~/.gunicorn/gunicorn.ctl);
+# nothing here uses the control interface
+control_socket_disable = True
 # gunicorn answers longer request lines itself, with an HTML 414; every valid query fits in 8 KiB
 limit_request_line = 8190
 

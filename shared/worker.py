@@ -23,9 +23,14 @@ def stop_on_signals() -> threading.Event:
     """An event set by SIGTERM or SIGINT: loops finish their batch and return."""
     stop = threading.Event()
 
-    def _handler(signum, frame):
+    def _set(signum: int) -> None:
         log.info("signal %d: stopping", signum)
         stop.set()
+
+    def _handler(signum, frame):
+        # a handler runs in the main thread, which may be inside stop.wait() holding the event's
+        # non-reentrant lock: setting the event right here could deadlock, so another thread does it
+        threading.Thread(target=_set, args=(signum,), daemon=True).start()
 
     signal.signal(signal.SIGTERM, _handler)
     signal.signal(signal.SIGINT, _handler)
