@@ -66,3 +66,19 @@ def read_until(bootstrap: str, topic: str, done, timeout: float = 30.0) -> list:
             break
         time.sleep(0.3)
     return records
+
+
+def assert_lifecycle(records, entity_id: str, source: str, types: list[str]) -> list:
+    """The records are one entity's events of `types`, in order: key, subject, source, versions 1..n,
+    JSON content type and increasing sequences. Returns the parsed CloudEvents."""
+    assert len(records) == len(types)
+    events = [cloud_event(m) for m in records]
+    assert [e.get_type() for e in events] == types
+    for version, (msg, event) in enumerate(zip(records, events), start=1):
+        assert msg.key().decode() == entity_id == event.get_subject()
+        assert event.get_source() == source
+        assert event.get_extension("entityversion") in (version, str(version))
+        assert dict(msg.headers())["content-type"] == b"application/json"
+    sequences = [int(e.get_extension("sequence")) for e in events]
+    assert sequences == sorted(sequences) and len(set(sequences)) == len(types)
+    return events
