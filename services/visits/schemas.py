@@ -193,6 +193,8 @@ class DecisionSchema(Schema):
     slot_hash = fields.String(allow_none=True, metadata={"description": "SHA-256 of the slot decided on"})
     slot = fields.Nested(DecidedSlotSchema, allow_none=True)
     version = fields.Integer(required=True)
+    request_version = fields.Integer(required=True, metadata={
+        "description": "The newest version of the request the host has applied (the requester's acknowledgement)"})
     decided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     updated_at = fields.String(required=True, metadata={"format": "date-time"})
 
@@ -210,6 +212,8 @@ class DecisionEventSchema(Schema):
     reason = fields.String(allow_none=True, validate=validate.Length(max=100))
     slot_hash = fields.String(allow_none=True, validate=HASH)
     decided_at = fields.String(allow_none=True, validate=validate.Length(max=40))
+    # 0 from a host that does not send it yet: the requester then keeps re-sending its latest intent
+    request_version = fields.Integer(load_default=0, validate=validate.Range(0, 2**62))
 
 
 class DecisionInSchema(Schema):

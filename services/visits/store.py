@@ -23,6 +23,7 @@ from services.visits import model
 from shared.clock import write_order
 from shared.entities import EntityStore, value_range
 from shared.errors import Problem
+from shared.outbox import pending_marker
 
 VISITS = "visits"
 REQUESTS = "slot_requests"
@@ -103,6 +104,13 @@ class RequestStore(EntityStore):
                 return_document=ReturnDocument.AFTER)
         return changed
 
+    def acknowledge(self, request_id: str, host_school: str, request_version: int) -> None:
+        """The host has applied this request up to `request_version`: an intent it covers is answered."""
+        self.collection.update_one(
+            {"_id": request_id, "host_school": host_school, "awaiting_host": True,
+             "intent_version": {"$lte": request_version}},
+            {"$set": {"awaiting_host": False}})
+
 
 def request_criteria(filters: dict) -> dict:
     return {name: filters[name] for name in ("status", "visit_id", "host_school", "faculty_id") if name in filters}
@@ -138,10 +146,15 @@ class DecisionStore(EntityStore):
             # delivered again, or decided concurrently by another consumer: the stored one counts
             return self.get(request["id"])
 
-    def record_request_version(self, request_id: str, request_version: int) -> None:
-        """Remember a request event that changes no decision, so that an older one is not applied later."""
+    def record_request_version(self, request_id: str, request_version: int, republish: bool = False) -> None:
+        """Remember a request event that changes no decision, so that an older one is not applied later.
+
+        `republish` re-arms the decision for the relay: the same decision version goes out
+        again, now carrying this request version as the requester's acknowledgement.
+        """
+        fields = {"request_version": request_version, **(pending_marker() if republish else {})}
         self.collection.update_one({"_id": request_id, "request_version": {"$lt": request_version}},
-                                   {"$set": {"request_version": request_version}})
+                                   {"$set": fields})
 
     def first_waitlisted(self, visit_id: str, slot_id: str) -> dict | None:
         return self.collection.find_one({"visit_id": visit_id, "slot_id": slot_id, "status": model.WAITLISTED},

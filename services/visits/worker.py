@@ -46,7 +46,10 @@ def visit_view(doc: dict) -> dict:
 
 def request_view(doc: dict) -> dict:
     """What the host needs of a request: who asks for which slot, and whether it was withdrawn."""
-    return {"id": doc["_id"], **{k: doc.get(k) for k in REQUEST_FIELDS}}
+    view = {"id": doc["_id"], **{k: doc.get(k) for k in REQUEST_FIELDS}}
+    # the embedded server reads back a boolean written by $set as 0 or 1
+    view["withdrawn"] = bool(view["withdrawn"])
+    return view
 
 
 def decision_view(doc: dict) -> dict | None:
@@ -82,14 +85,15 @@ def reconcile_loop(host: Host, idle_seconds: float = 0.2):
 
 
 def resend_loop(requester: Requester, every_seconds: float):
-    """Every `every_seconds`, publish again the requests that have waited that long for a decision."""
+    """Every `every_seconds`, publish again the requests whose latest intent has waited that long for the host."""
     def loop(stop: threading.Event) -> None:
         while not stop.wait(every_seconds):
             try:
                 cutoff = iso(utc_now() - timedelta(seconds=every_seconds))
-                resent = requester.resend_pending(cutoff)
+                resent = requester.resend_unanswered(cutoff)
                 if resent:
-                    log.info("re-sending %d slot requests still pending after %.0fs", resent, every_seconds)
+                    log.info("re-sending %d slot requests the host has not answered after %.0fs", resent,
+                             every_seconds)
             except PyMongoError as exc:
                 log.warning("resend: database unavailable (%s); retrying", exc.__class__.__name__)
 

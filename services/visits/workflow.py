@@ -52,6 +52,11 @@ def event_body(schema, event: Event, topic_school: str) -> dict:
     return body
 
 
+def awaiting_host(intent_version: int) -> dict:
+    """The fields of a request whose intent at this version the host has yet to answer (see resend_unanswered)."""
+    return {"awaiting_host": True, "intent_version": intent_version}
+
+
 def slot_snapshot(slot: dict) -> dict:
     return {k: slot[k] for k in ("kind", "starts_at", "ends_at", "capacity")}
 
@@ -107,7 +112,9 @@ class Host:
             written = self._reconfirm(decision, version)
             if written is not None:
                 return written
-        self.decisions.record_request_version(decision["_id"], version)
+        # nothing to decide; the decision is sent again all the same, carrying this request version,
+        # so that the requester knows its intent arrived and stops re-sending it
+        self.decisions.record_request_version(decision["_id"], version, republish=decision["version"] > 0)
         return self.decisions.get(decision["_id"])
 
     def _decide(self, decision: dict) -> dict:
@@ -291,7 +298,8 @@ class Requester:
         now = self.clock()
         return {"_id": request_id, "school": self.school, **data, "status": model.PENDING, "reason": None,
                 "slot_hash": None, "decided_at": None, "decision_version": 0, "withdrawn": False,
-                "confirmed_slot_hash": None, "version": 1, "created_at": now, "updated_at": now}
+                "confirmed_slot_hash": None, "version": 1, "created_at": now, "updated_at": now,
+                **awaiting_host(1)}
 
     def withdraw(self, request_id: str, expected_version: int) -> dict:
         """Withdraw a request; the host frees its seat, if it held one, and promotes its waitlist."""
@@ -299,7 +307,8 @@ class Requester:
         if request["status"] not in model.WITHDRAWABLE:
             raise Problem(409, "not-withdrawable", "This request cannot be withdrawn",
                           f"the request is {request['status']}")
-        fields = {"status": model.WITHDRAWN, "withdrawn": True, "updated_at": self.clock()}
+        fields = {"status": model.WITHDRAWN, "withdrawn": True, "updated_at": self.clock(),
+                  **awaiting_host(expected_version + 1)}
         return self._replace(request_id, expected_version, fields)
 
     def reconfirm(self, request_id: str, expected_version: int) -> dict:
@@ -308,7 +317,8 @@ class Requester:
         if request["status"] != model.RECONFIRM:
             raise Problem(409, "not-awaiting-reconfirmation", "This request does not await re-confirmation",
                           f"the request is {request['status']}")
-        fields = {"confirmed_slot_hash": request["slot_hash"], "updated_at": self.clock()}
+        fields = {"confirmed_slot_hash": request["slot_hash"], "updated_at": self.clock(),
+                  **awaiting_host(expected_version + 1)}
         return self._replace(request_id, expected_version, fields)
 
     def _current(self, request_id: str, expected_version: int) -> dict:
@@ -326,17 +336,18 @@ class Requester:
             raise self.requests.stale(request_id)
         return written
 
-    def resend_pending(self, older_than: str) -> int:
-        """Publish again the requests still pending that were last written before `older_than`.
+    def resend_unanswered(self, older_than: str) -> int:
+        """Publish again the requests whose latest intent the host has not answered, last written before `older_than`.
 
-        A request the broker lost (a reset before the host read it) would otherwise stay
-        pending for ever; the host decides a request once and answers a repeat with its
-        decision again. Returns how many were re-armed for the relay.
+        An intent is the request itself, its withdrawal or its re-confirmation. One the
+        broker lost (a reset before the host read it) would otherwise never reach the host:
+        the request would stay pending, or the host would keep the seat of a withdrawn one.
+        The host applies each request version once and answers a repeat of the latest with
+        its decision again, which carries the request version it has applied
+        (`acknowledge`). Returns how many were re-armed for the relay.
         """
         result = self.requests.collection.update_many(
-            {"status": model.PENDING, "withdrawn": False, "updated_at": {"$lt": older_than}},
-            {"$set": pending_marker()},
-        )
+            {"awaiting_host": True, "updated_at": {"$lt": older_than}}, {"$set": pending_marker()})
         return result.modified_count
 
     def apply_decision_event(self, event: Event, topic_school: str) -> None:
@@ -350,4 +361,5 @@ class Requester:
             known = self.requests.get(body["id"])
             if known is None or known["host_school"] != topic_school:
                 raise InvalidEvent(f"no request {body['id']} of {self.school} to host {topic_school}")
-            # else: a decision no newer than the one held, nothing to do
+            # else: a decision no newer than the one held; it may still answer a newer intent
+        self.requests.acknowledge(body["id"], topic_school, body["request_version"])

@@ -18,7 +18,7 @@ from confluent_kafka import Producer
 
 from services.visits import model
 from services.visits.app import create_app
-from services.visits.store import DECISIONS, SeatStore
+from services.visits.store import DECISIONS, REQUESTS, SeatStore
 from services.visits.workflow import Host, Requester
 from services.visits.worker import worker_loops
 from shared.mongo import database
@@ -344,9 +344,9 @@ def test_a_request_the_broker_lost_is_sent_again_and_decided(schools, auth, brok
     time.sleep(2)
     assert status_at_requester(requester, auth, made["id"])["status"] == "pending"
     # what the worker's resend loop does every SLOT_REQUEST_RESEND_SECONDS
-    assert Requester(requester.db, REQUESTER).resend_pending("9999") == 1
+    assert Requester(requester.db, REQUESTER).resend_unanswered("9999") == 1
     await_status(requester, auth, made["id"], "approved")
-    assert Requester(requester.db, REQUESTER).resend_pending("9999") == 0
+    assert Requester(requester.db, REQUESTER).resend_unanswered("9999") == 0
     # a repeat of a decided request makes the host send the same decision again, and changes nothing else
     host.stop_workers()
     records = read_until(broker.bootstrap, topic, lambda r: len(r) >= 1, DEADLINE)
@@ -356,3 +356,54 @@ def test_a_request_the_broker_lost_is_sent_again_and_decided(schools, auth, brok
     again = host.db[DECISIONS].find_one({"_id": made["id"]})
     assert again["pending_since"] > 0, "the decision was not re-armed for the relay"
     assert decision_at_host(host, auth, made["id"]) == decided
+
+
+def test_a_withdrawal_the_broker_lost_is_sent_again_and_frees_the_seat(schools, auth, broker):
+    host, requester = schools
+    published = publish_visit(host, auth)
+    for school in schools:
+        school.start_worker()
+    made = request_slot(requester, auth, published, slot_index=1)
+    approved = await_status(requester, auth, made["id"], "approved")
+    waiting = request_slot(requester, auth, published, slot_index=1)
+    await_status(requester, auth, waiting["id"], "waitlisted")
+    # the host answered both: nothing is left to send again
+    assert Requester(requester.db, REQUESTER).resend_unanswered("9999") == 0
+    # the host stops reading; the withdrawal is published, then the broker forgets it
+    host.stop_workers()
+    topic = requester.settings.topic("slot-requests")
+    gone = requester.client.delete(f"/slot-requests/{made['id']}",
+                                   headers={**auth(REQUESTER), "If-Match": f'"{approved["version"]}"'})
+    assert gone.status_code == 200
+    sent = read_until(broker.bootstrap, topic, lambda r: len(r) >= 3, DEADLINE)
+    assert len(sent) == 3
+    withdrawal = [json.loads(m.value()) for m in sent if m.key().decode() == made["id"]][-1]
+    assert withdrawal["withdrawn"] is True  # a JSON boolean, as the event schema says
+    broker.restart()
+    host.start_worker()
+    time.sleep(2)
+    assert decision_at_host(host, auth, made["id"])["status"] == "approved", "the host saw the lost withdrawal"
+    # what the worker's resend loop does every SLOT_REQUEST_RESEND_SECONDS
+    assert Requester(requester.db, REQUESTER).resend_unanswered("9999") == 1
+    wait_until(lambda: decision_at_host(host, auth, made["id"])["status"] == "withdrawn", what="withdrawn at host")
+    # the seat it freed goes to the waitlist, and the withdrawal's answer stops the re-sending
+    await_status(requester, auth, waiting["id"], "approved")
+    wait_until(lambda: not requester.db[REQUESTS].find_one({"_id": made["id"]})["awaiting_host"],
+               what="the withdrawal answered")
+    assert status_at_requester(requester, auth, made["id"])["status"] == "withdrawn"
+
+
+def test_a_withdrawal_that_changes_no_decision_is_still_answered(schools):
+    host, _ = schools
+    hosting = Host(host.db, HOST)
+    request = {"id": str(uuid.uuid4()), "school": REQUESTER, "host_school": HOST, "visit_id": str(uuid.uuid4()),
+               "slot_id": str(uuid.uuid4()), "faculty_id": str(uuid.uuid4()), "withdrawn": False}
+    declined = hosting.on_request(request, 1)
+    assert declined["status"] == "declined" and declined["request_version"] == 1
+    host.db[DECISIONS].update_one({"_id": request["id"]}, {"$unset": {"pending_since": ""}})  # as the relay leaves it
+    # the requester withdrew before it learnt of the decline: nothing to decide, but the decision
+    # goes out again with the request version it answers, so the requester stops re-sending
+    after = hosting.on_request({**request, "withdrawn": True}, 2)
+    stored = host.db[DECISIONS].find_one({"_id": request["id"]})
+    assert after["status"] == "declined" and after["version"] == declined["version"]
+    assert stored["request_version"] == 2 and stored.get("pending_since", 0) > 0
