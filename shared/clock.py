@@ -37,3 +37,8 @@ def time_key(text: str) -> int:
 def write_order() -> int:
     """Microseconds since the epoch: orders the outbox's pending writes."""
     return time.time_ns() // 1000
+
+
+def wall_ms() -> int:
+    """Milliseconds since the epoch: the relay lease's expiry (compared across processes and hosts)."""
+    return time.time_ns() // 1_000_000

@@ -100,6 +100,7 @@ class Settings:
     slot_request_resend_seconds: float = 30.0
     relay_batch_size: int = 200
     relay_idle_seconds: float = 0.05
+    relay_lease_seconds: float = 10.0
     max_body_bytes: int = 256 * 1024
     token_ttl_seconds: int = 3600
     log_level: str = "INFO"
@@ -129,6 +130,7 @@ class Settings:
             slot_request_resend_seconds=_float("SLOT_REQUEST_RESEND_SECONDS", cls.slot_request_resend_seconds),
             relay_batch_size=_int("RELAY_BATCH_SIZE", cls.relay_batch_size),
             relay_idle_seconds=_float("RELAY_IDLE_SECONDS", cls.relay_idle_seconds),
+            relay_lease_seconds=_float("RELAY_LEASE_SECONDS", cls.relay_lease_seconds),
             max_body_bytes=_int("MAX_BODY_BYTES", cls.max_body_bytes),
             token_ttl_seconds=_int("TOKEN_TTL_SECONDS", cls.token_ttl_seconds),
             log_level=_env("LOG_LEVEL", cls.log_level),

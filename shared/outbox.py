@@ -1,9 +1,10 @@
 """The outbox: the change log, its feed and digest, and the relay that publishes to Kafka.
 
 A write stores the entity's new state with `version` + 1 and `pending_since`
-set, in one single-document write. The relay (in the worker, one per service)
-is the only writer of sequence numbers. For each pending entity, in write
-order, it:
+set, in one single-document write. The relay (in the worker) is the only
+writer of sequence numbers, and only one relay of a log works at a time: the one
+holding the log's lease (`Relay.lead`); others stand by. For each pending
+entity, in write order, it:
 
 1. appends (sequence, id, version, type, state) to the change log, reusing the
    entry of a version that already has one (a crash after the append re-sends
@@ -19,7 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import socket
 import threading
+import uuid
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,7 +32,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from shared.clock import now_iso, write_order
+from shared.clock import now_iso, wall_ms, write_order
 from shared.config import Settings
 from shared.events import Event, source_of, to_record
 
@@ -57,6 +61,14 @@ class BrokerReset(RuntimeError):
     """The broker lost the topic: what was sent may be gone, so it is sent again."""
 
 
+class LeaseLost(RuntimeError):
+    """Another relay holds the log's lease now: this one must not number entries."""
+
+
+# the log's counter document: the last sequence number handed out, and the relay lease
+SEQUENCE = "sequence"
+
+
 @dataclass(frozen=True)
 class Change:
     seq: int
@@ -83,13 +95,50 @@ class ChangeLog:
     def ensure_indexes(self) -> None:
         self.changes.create_index([("entity_id", ASCENDING), ("version", ASCENDING)], unique=True)
         self.changes.create_index([("current", ASCENDING), ("seq", ASCENDING)])
+        self._create_counter()
 
-    def allocate(self, count: int) -> int:
-        """Reserve `count` sequence numbers; returns the first. Gaps after a crash are harmless."""
+    def _create_counter(self) -> bool:
+        """Create the counter document if it is missing (never reset it); True if it was created."""
+        created = self.counters.update_one(
+            {"_id": SEQUENCE}, {"$setOnInsert": {"value": 0, "owner": None, "lease_until": 0}}, upsert=True)
+        return created.upserted_id is not None
+
+    def allocate(self, count: int, owner: str | None = None, now_ms: int = 0) -> int:
+        """Reserve `count` sequence numbers; returns the first. Gaps after a crash are harmless.
+
+        With `owner`, only while that relay holds the lease at `now_ms` (LeaseLost if not): two
+        relays numbering at once could log seq 5 before seq 4, and a feed reader would skip 4.
+        """
+        where = {"_id": SEQUENCE}
+        if owner is not None:
+            where.update(owner=owner, lease_until={"$gt": now_ms})
         doc = self.counters.find_one_and_update(
-            {"_id": "sequence"}, {"$inc": {"value": count}}, upsert=True, return_document=ReturnDocument.AFTER
+            where, {"$inc": {"value": count}}, upsert=owner is None, return_document=ReturnDocument.AFTER
         )
+        if doc is None:
+            raise LeaseLost(f"the lease of {self.counters.name} is no longer held by {owner}")
         return doc["value"] - count + 1
+
+    def take_lease(self, owner: str, now_ms: int, until_ms: int) -> bool:
+        """Take or renew the right to number this log's entries until `until_ms`; False while another holds it."""
+        free = [{"owner": owner}, {"lease_until": {"$lt": now_ms}}, {"lease_until": {"$exists": False}}]
+        for _ in range(2):
+            # $or wrapped in $and: the embedded server drops conditions beside a top-level $or
+            if self.counters.find_one_and_update({"$and": [{"_id": SEQUENCE}, {"$or": free}]},
+                                                 {"$set": {"owner": owner, "lease_until": until_ms}}) is not None:
+                return True
+            if not self._create_counter():  # held by another relay (not merely missing)
+                return False
+        return False
+
+    def release_lease(self, owner: str) -> None:
+        """Give the lease up at once, so that a standby relay takes over without waiting for it to expire."""
+        self.counters.update_one({"_id": SEQUENCE, "owner": owner}, {"$set": {"lease_until": 0}})
+
+    def lease(self) -> dict:
+        """{"owner", "lease_until"} of the log's lease (owner None before any relay took it)."""
+        doc = self.counters.find_one({"_id": SEQUENCE}) or {}
+        return {"owner": doc.get("owner"), "lease_until": doc.get("lease_until", 0)}
 
     def append(self, seq: int, entity_id: str, version: int, type_: str, visible: bool, state: dict,
                now: str) -> Change:
@@ -215,11 +264,18 @@ def describe(spec: OutboxSpec, doc: dict) -> tuple[str | None, bool, dict]:
 
 
 class Relay:
-    """Publishes pending entities in write order; survives broker and database outages."""
+    """Publishes pending entities in write order; survives broker and database outages.
+
+    Several relays of one log may run (a standby, or old and new workers during a
+    deployment); only the one holding the log's lease publishes. The lease lasts
+    RELAY_LEASE_SECONDS, is renewed when half spent, and fences numbering:
+    `ChangeLog.allocate` refuses a relay whose lease has run out. A relay that stops
+    gives the lease up; one that dies loses it when it expires.
+    """
 
     def __init__(self, settings: Settings, db: Database, spec: OutboxSpec, producer_factory, topic_setup,
                  topic_exists: Callable[[str], bool] = lambda topic: True,
-                 signer: Callable[[Event], Event] = lambda event: event, clock=now_iso):
+                 signer: Callable[[Event], Event] = lambda event: event, clock=now_iso, lease_clock=wall_ms):
         self.settings = settings
         self.entities = db[spec.collection]
         self.log = ChangeLog(db, spec.log_prefix)
@@ -231,6 +287,9 @@ class Relay:
         self.topic_exists = topic_exists
         self.signer = signer
         self.clock = clock
+        self.lease_clock = lease_clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_until = 0  # while this relay holds the lease: its expiry (ms since the epoch)
         self.producer = None
 
     def setup(self) -> None:
@@ -255,8 +314,32 @@ class Relay:
                 pass
         self.producer = None
 
+    def lead(self) -> bool:
+        """Hold the log's lease, renewing it when half spent; False while another relay holds it."""
+        now = self.lease_clock()
+        ttl = int(self.settings.relay_lease_seconds * 1000)
+        if now < self.lease_until - ttl // 2:
+            return True
+        held = self.log.take_lease(self.owner, now, now + ttl)
+        if held and not self.lease_until:
+            log.info("relay %s of %s: took the lease", self.owner, self.spec.entity)
+        elif not held and self.lease_until:
+            log.warning("relay %s of %s: another relay took the lease; standing by", self.owner, self.spec.entity)
+        self.lease_until = now + ttl if held else 0
+        return held
+
+    def release(self) -> None:
+        if self.lease_until:
+            self.lease_until = 0
+            self.log.release_lease(self.owner)
+
     def run_once(self) -> int:
-        """Publish one batch; returns how many entities were published (or found nothing to send)."""
+        """Publish one batch; returns how many entities were published (or found nothing to send).
+
+        Nothing (0) while another relay holds the lease.
+        """
+        if not self.lead():
+            return 0
         batch = list(self.entities.find(
             unpublished_filter(), sort=[("pending_since", ASCENDING), ("_id", ASCENDING)],
             limit=self.settings.relay_batch_size,
@@ -277,7 +360,7 @@ class Relay:
                 to_number.append((doc, type_, visible, body))
         if to_number:
             outgoing.extend(self.log.append_batch(
-                self.log.allocate(len(to_number)),
+                self.log.allocate(len(to_number), self.owner, self.lease_clock()),
                 [(doc["_id"], doc["version"], type_, visible, body) for doc, type_, visible, body in to_number], now,
             ))
         outgoing.sort(key=lambda pair: pair[1].seq)
@@ -331,12 +414,22 @@ class Relay:
 
     def run_forever(self, stop: threading.Event) -> None:
         backoff = 0.5
+        # a standby asks for the lease a few times per lease period, not at the idle rate
+        standby_wait = max(self.settings.relay_idle_seconds, min(1.0, self.settings.relay_lease_seconds / 4))
         while not stop.is_set():
             try:
+                if not self.lead():
+                    self._drop_producer()
+                    stop.wait(standby_wait)
+                    continue
                 sent = self.run_once()
                 backoff = 0.5
                 if sent < self.settings.relay_batch_size:
                     stop.wait(self.settings.relay_idle_seconds)
+            except LeaseLost as exc:
+                # expired while this relay was slow (a pause longer than half the lease): stand by
+                log.warning("relay %s: %s", self.owner, exc)
+                self.lease_until = 0
             except PyMongoError as exc:
                 log.warning("relay: database unavailable (%s); retrying in %.1fs", exc.__class__.__name__, backoff)
                 stop.wait(backoff)
@@ -348,4 +441,8 @@ class Relay:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
         self._drop_producer()
+        try:
+            self.release()
+        except PyMongoError:
+            pass  # the lease expires by itself
 

@@ -9,7 +9,7 @@ import pytest
 from services.courses.app import create_app
 from services.courses.worker import SPEC
 from shared.mongo import connect, database
-from shared.outbox import ChangeLog
+from shared.outbox import ChangeLog, LeaseLost
 from shared.worker import make_relay
 from tests.kafkautil import assert_lifecycle, cloud_event, read_topic, read_until
 from tests.samples import course
@@ -169,3 +169,65 @@ def test_the_change_log_holds_each_version_once_across_resends(app, relay, auth,
     assert len(entries) == 10
     assert sorted(e["seq"] for e in entries) == list(range(first, first + 10))
     assert relay.backlog() == 0
+
+
+def test_of_two_relays_of_one_service_only_the_lease_holder_publishes_and_the_other_takes_over(
+        app, settings, mongo_client, auth, kafka_bootstrap):
+    db = database(mongo_client, settings)
+    relays = [make_relay(settings, db, SPEC) for _ in range(2)]
+    for relay in relays:
+        relay.setup()
+    stops = [threading.Event() for _ in relays]
+    threads = [threading.Thread(target=r.run_forever, args=(s,), daemon=True) for r, s in zip(relays, stops)]
+    for thread in threads:
+        thread.start()
+    client = app.test_client()
+    log = ChangeLog(db)
+    try:
+        for i in range(60):
+            assert client.post("/courses", json=course(code=f"L-{i}"), headers=auth()).status_code == 201
+        read_until(kafka_bootstrap, settings.topic("courses"), lambda r: len(r) >= 60, 30)
+        leader = next(r for r in relays if r.owner == log.lease()["owner"])
+        standby = next(r for r in relays if r is not leader)
+        assert standby.lease_until == 0
+        # the leader stops (a deployment replacing it): it gives the lease up, the standby publishes at once
+        stops[relays.index(leader)].set()
+        threads[relays.index(leader)].join(15)
+        for i in range(60, 80):
+            assert client.post("/courses", json=course(code=f"L-{i}"), headers=auth()).status_code == 201
+        records = read_until(kafka_bootstrap, settings.topic("courses"), lambda r: len(r) >= 80, 30)
+        assert log.lease()["owner"] == standby.owner
+    finally:
+        for stop in stops:
+            stop.set()
+        for thread in threads:
+            thread.join(15)
+    # one numbering, each version once, and no event sent twice (nothing crashed, nothing re-sent)
+    entries = list(db["changes"].find({}, {"seq": 1}))
+    assert len(entries) == 80
+    keys = [m.key().decode() for m in records]
+    assert len(keys) == 80 and len(set(keys)) == 80
+
+
+def test_a_relay_whose_lease_ran_out_numbers_nothing(app, settings, mongo_client, auth):
+    db = database(mongo_client, settings)
+    slow, other = make_relay(settings, db, SPEC), make_relay(settings, db, SPEC)
+    slow.setup()
+    now = 1_000_000
+    slow.lease_clock = lambda: now
+    assert slow.lead()
+    # the other relay is not given the lease while it is held ...
+    other.lease_clock = lambda: now + 1000
+    assert not other.lead()
+    # ... but is once it expired (the slow relay paused for longer than the lease)
+    other.lease_clock = lambda: now + int(settings.relay_lease_seconds * 1000) + 1
+    assert other.lead()
+    client = app.test_client()
+    assert client.post("/courses", json=course(code="P-1"), headers=auth()).status_code == 201
+    # the slow relay still believes it leads (its clock has not moved); numbering refuses it
+    assert slow.lead()
+    with pytest.raises(LeaseLost):
+        slow.run_once()
+    assert db["changes"].count_documents({}) == 0
+    assert slow.backlog() == 1
+    slow._drop_producer()
