@@ -57,12 +57,16 @@ class EntityStore:
         """Store a new entity, marked for the relay, in one write.
 
         Returns (document, created). A retry with the same Idempotency-Key and body
-        returns the first entity with created=False; the same key with another body is a 422.
+        returns the entity as it was first created, with created=False, also after later
+        updates; the same key with another body is a 422.
         """
+        first_result = dict(doc)
         doc = {**doc, **pending_marker()}
         if idempotency_key:
             doc["idempotency_key"] = idempotency_key
             doc["idempotency_fingerprint"] = fingerprint
+            # kept beside the entity (the same write) so that a retry gets the first result again
+            doc["idempotency_first"] = first_result
         try:
             self.collection.insert_one(doc)
             return doc, True
@@ -74,7 +78,7 @@ class EntityStore:
                         raise Problem(422, "idempotency-key-reused",
                                       "This Idempotency-Key was used with a different request",
                                       f"use a new key for a different {self.entity}") from None
-                    return first, False
+                    return first.get("idempotency_first", first), False
             raise self.duplicate(doc) from None
 
     def replace(self, entity_id: str, expected_version: int, fields: dict, unset=(),

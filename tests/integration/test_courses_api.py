@@ -122,6 +122,13 @@ def test_a_retried_post_with_the_same_idempotency_key_returns_the_first_course(c
     assert first.status_code == again.status_code == 201
     assert again.get_json()["id"] == first.get_json()["id"]
     assert again.headers["Idempotent-Replayed"] == "true"
+    # the first result, also after the course was changed: version 1, its ETag and its body
+    url = f"/courses/{first.get_json()['id']}"
+    assert client.put(url, json=course(hours=50), headers={**auth(), "If-Match": '"1"'}).status_code == 200
+    later = create(client, auth, **{"Idempotency-Key": "k-123"})
+    assert later.status_code == 201 and later.headers["ETag"] == '"1"'
+    assert later.get_json() == first.get_json()
+    assert client.get(url, headers=auth()).get_json()["hours"] == 50
     other = create(client, auth, course(code="MEM-9"), **{"Idempotency-Key": "k-123"})
     assert_problem(other, 422, "idempotency-key-reused")
     assert len(client.get("/courses", headers=auth()).get_json()["items"]) == 1
