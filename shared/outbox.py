@@ -95,10 +95,12 @@ class ChangeLog:
     def ensure_indexes(self) -> None:
         self.changes.create_index([("entity_id", ASCENDING), ("version", ASCENDING)], unique=True)
         self.changes.create_index([("current", ASCENDING), ("seq", ASCENDING)])
-        self._create_counter()
 
     def _create_counter(self) -> bool:
-        """Create the counter document if it is missing (never reset it); True if it was created."""
+        """Create the counter document if it is missing (never reset it); True if it was created.
+
+        Done by the first relay that asks for the lease, not at start-up: web processes write nothing until asked.
+        """
         created = self.counters.update_one(
             {"_id": SEQUENCE}, {"$setOnInsert": {"value": 0, "owner": None, "lease_until": 0}}, upsert=True)
         return created.upserted_id is not None
