@@ -108,6 +108,13 @@ def await_status(requester: School, auth, request_id: str, *statuses: str) -> di
         status_at_requester(requester, auth, request_id)), what=f"request {request_id} {statuses}")
 
 
+def answered(requester: School) -> None:
+    """Wait until the host has answered every intent of the requester (the decision's status shows a moment
+    before its acknowledgement is stored)."""
+    wait_until(lambda: requester.db[REQUESTS].count_documents({"awaiting_host": True}) == 0,
+               what="every request answered by the host")
+
+
 def decision_at_host(host: School, auth, request_id: str) -> dict:
     return host.client.get(f"/slot-decisions/{request_id}", headers=auth(HOST)).get_json()
 
@@ -346,6 +353,7 @@ def test_a_request_the_broker_lost_is_sent_again_and_decided(schools, auth, brok
     # what the worker's resend loop does every SLOT_REQUEST_RESEND_SECONDS
     assert Requester(requester.db, REQUESTER).resend_unanswered("9999") == 1
     await_status(requester, auth, made["id"], "approved")
+    answered(requester)
     assert Requester(requester.db, REQUESTER).resend_unanswered("9999") == 0
     # a repeat of a decided request makes the host send the same decision again, and changes nothing else
     host.stop_workers()
@@ -368,6 +376,7 @@ def test_a_withdrawal_the_broker_lost_is_sent_again_and_frees_the_seat(schools, 
     waiting = request_slot(requester, auth, published, slot_index=1)
     await_status(requester, auth, waiting["id"], "waitlisted")
     # the host answered both: nothing is left to send again
+    answered(requester)
     assert Requester(requester.db, REQUESTER).resend_unanswered("9999") == 0
     # the host stops reading; the withdrawal is published, then the broker forgets it
     host.stop_workers()
@@ -388,8 +397,7 @@ def test_a_withdrawal_the_broker_lost_is_sent_again_and_frees_the_seat(schools, 
     wait_until(lambda: decision_at_host(host, auth, made["id"])["status"] == "withdrawn", what="withdrawn at host")
     # the seat it freed goes to the waitlist, and the withdrawal's answer stops the re-sending
     await_status(requester, auth, waiting["id"], "approved")
-    wait_until(lambda: not requester.db[REQUESTS].find_one({"_id": made["id"]})["awaiting_host"],
-               what="the withdrawal answered")
+    answered(requester)
     assert status_at_requester(requester, auth, made["id"])["status"] == "withdrawn"
 
 
