@@ -7,6 +7,7 @@ start things the same way.
 from __future__ import annotations
 
 import os
+import random
 import signal as signals
 import socket
 import subprocess
@@ -19,10 +20,40 @@ REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 
 
-def free_port() -> int:
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives client sockets (Linux's ip_local_port_range; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+        try:
+            s.bind((HOST, port))
+            return True
+        except OSError:
+            return False
+
+
+def free_ports(count: int = 1) -> int:
+    """The first of `count` consecutive loopback ports that can be bound now, below the ephemeral range.
+
+    Below it, because a port the kernel may hand to any outgoing connection (to MongoDB,
+    to Kafka...) can be taken between choosing it and the server binding it: a port
+    from bind(0) lost that race in a `make run` test whose services start one by one.
+    """
+    high = _ephemeral_low() - count
+    for _ in range(500):
+        base = random.randrange(10000, high)
+        if all(_bindable(base + i) for i in range(count)):
+            return base
+    raise RuntimeError(f"no {count} free consecutive ports found below {high}")
+
+
+def free_port() -> int:
+    return free_ports(1)
 
 
 def port_open(port: int, host: str = HOST) -> bool:
