@@ -14,20 +14,16 @@ import pytest
 import requests
 from kafka import KafkaProducer
 
-from devstack import servers
 from shared.auth import KeyRing, issue_token
 from shared.events import Event, sign, source_of, to_record
 from tests.kafkautil import read_until
 from tests.processes import free_port_base, service_processes, write_alliance
 from tests.samples import course
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 ECNU, SDU = "ecnu-cto", "sdu-sie"
 WAIT = 45
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    servers.wait_for(predicate, timeout, what=what)
 
 
 class Stack:

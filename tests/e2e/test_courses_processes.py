@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import pytest
 import requests
@@ -14,6 +13,7 @@ from shared.config import Settings
 from tests.kafkautil import cloud_event, read_until
 from tests.processes import free_port_base, service_processes, write_alliance
 from tests.samples import course
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -24,15 +24,6 @@ def courses(mongo_uri, kafka_bootstrap, run_dir, keys_dir, prefix):
                             keys_dir, prefix)
     yield svc
     svc.stop()
-
-
-def wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout}s")
 
 
 def test_a_course_posted_to_gunicorn_reaches_kafka_through_the_worker(courses, auth, kafka_bootstrap, prefix):
@@ -62,12 +53,12 @@ def test_the_relay_killed_mid_backlog_loses_and_duplicates_nothing(courses, mong
                       "version": 1, "created_at": "2026-11-24T00:00:00.000Z",
                       "updated_at": "2026-11-24T00:00:00.000Z"})
     worker = courses.start_worker()
-    wait(lambda: db["changes"].estimated_document_count() >= 200, 60, "the relay starting on the backlog")
+    wait_until(lambda: db["changes"].estimated_document_count() >= 200, 60, "the relay starting on the backlog")
     worker.stop(signum=signal.SIGKILL)
     at_kill = db["changes"].estimated_document_count()
     assert at_kill < total, "the backlog was drained before the kill; the test proves nothing"
     courses.start_worker()
-    wait(lambda: db.command("count", "courses", query={"pending_since": {"$gt": 0}})["n"] == 0, 120,
+    wait_until(lambda: db.command("count", "courses", query={"pending_since": {"$gt": 0}})["n"] == 0, 120,
          "the restarted relay draining the backlog")
     entries = list(db["changes"].find({}, {"entity_id": 1, "version": 1, "seq": 1}))
     assert len(entries) == total

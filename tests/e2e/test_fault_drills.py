@@ -41,6 +41,7 @@ from shared.outbox import ChangeLog
 from tests.kafkautil import read_until
 from tests.processes import free_port_base, service_processes, write_alliance
 from tests.samples import course
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 ECNU, SDU = "ecnu-cto", "sdu-sie"
@@ -48,17 +49,6 @@ PROBLEM_DB_DOWN = "urn:alliance-catalog:problem:database-unavailable"
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
 
 
 def auth(keys_dir: Path, school: str = ECNU, role: str = "coordinator") -> dict:

@@ -25,6 +25,7 @@ from shared.mongo import database
 from shared.worker import run_loops
 from tests.kafkautil import read_topic, read_until
 from tests.visit_samples import slot, visit
+from tests.waiting import wait_until
 
 HOST, REQUESTER = "ecnu-cto", "sdu-sie"
 DEADLINE = 60.0
@@ -71,16 +72,6 @@ def running(schools):
     for school in schools:
         school.start_worker()
     return schools
-
-
-def wait_until(predicate, timeout: float = DEADLINE, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not reached within {timeout}s")
 
 
 def publish_visit(host: School, auth, doc=None) -> dict:
