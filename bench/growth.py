@@ -6,7 +6,7 @@ web (gunicorn -w 2, the source of `GET /changes` and `GET /digest`). Then, for 1
 
 1. Fill: the missing courses are written into ecnu-cto's courses database as the relay leaves them
    after publishing: `new_course` documents, numbered into the change log by the relay's own
-   `describe` + `ChangeLog.allocate` / `append_batch` (shared/outbox.py), in batches of 1,000. Nothing
+   `describe` + `ChangeLog.allocate` / `append_batch` (shared/changelog.py), in batches of 1,000. Nothing
    is sent to Kafka, so a catalog can only learn them from the change feed.
 2. Raw insert rate of the same server in this run: as many similar documents as the size (at most
    RAW_MAX), insert_many of 1,000, into an empty scratch collection (what a fresh catalog has to write).
@@ -38,7 +38,8 @@ from services.courses.model import new_course
 from services.courses.worker import SPEC
 from shared.clock import now_iso
 from shared.config import Settings
-from shared.outbox import ChangeLog, describe
+from shared.changelog import ChangeLog
+from shared.outbox import describe
 
 DOC = "docs/benchmarks.md"
 SIZES = (1_000, 10_000, 100_000)
@@ -79,7 +80,7 @@ def fill(alliance: Alliance, start: int, end: int, rng: random.Random) -> float:
             docs.append(doc)
             entries.append((doc["_id"], doc["version"], type_, visible, body))
         db[SPEC.collection].insert_many(docs, ordered=False)
-        changelog.append_batch(changelog.allocate(len(entries)), entries, now)
+        changelog.supersede(changelog.append_batch(changelog.allocate(len(entries)), entries, now))
     seconds = time.perf_counter() - started
     client.close()
     return seconds

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
 from shared.auth import require
-from shared.outbox import ChangeLog
+from shared.changelog import ChangeLog
 
 MAX_SEQ = 2**63 - 1
 

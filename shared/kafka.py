@@ -91,8 +91,9 @@ class TopicWatch:
     """Asks the broker whether a topic exists, over one admin connection kept open.
 
     The embedded broker forgets its topics on restart, yet acknowledges records
-    sent to a topic it no longer has (and drops them). The relay checks the topic
-    before and after each batch, so a reset is seen and the batch is sent again.
+    sent to a topic it no longer has (and drops them). The relay checks its topic
+    after each batch's flush, so a reset is seen and the batch is sent again (with a
+    new producer, after the topic is created again).
     """
 
     def __init__(self, settings: Settings):

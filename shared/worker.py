@@ -14,7 +14,8 @@ from shared.events import sign
 from shared.kafka import TopicWatch, ensure_topics, make_producer
 from shared.logs import configure_logging
 from shared.mongo import connect, database
-from shared.outbox import OutboxSpec, Relay
+from shared.outbox import OutboxSpec
+from shared.relay import Relay
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What the catalog reads from events, and what its search API returns.
 
 Event bodies are validated for the fields the catalog uses only; unknown fields
-are excluded (an added optional field is a minor change, see docs/DESIGN), and
+are excluded (an added optional field is a minor change, see docs/events.md), and
 every field that is kept is bounded. The API schemas are the read side's own.
 """
 

@@ -19,7 +19,7 @@ from services.catalog.model import KINDS, TOPIC_ENTITIES
 from services.courses.store import criteria_from as course_criteria
 from shared.entities import EntityStore
 from shared.events import InvalidEvent
-from shared.outbox import digest_of
+from shared.digest import digest_of
 
 COLLECTIONS = {kind: topic for kind, (topic, _) in KINDS.items()}  # course -> courses
 SYNC = "sync"

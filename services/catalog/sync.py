@@ -304,7 +304,6 @@ class OffsetMonitor:
         self.interval = interval
         self.known: set = set()
         self.next_at = 0.0
-        self.resets = 0
 
     def _source(self, topic: str) -> tuple[str, str]:
         return topic_school(self.settings, topic), entity_of_topic(self.settings, topic)
@@ -334,7 +333,6 @@ class OffsetMonitor:
             if position is not None and position > highwater:
                 log.warning("%s[%d]: position %d beyond the broker's end %d: the broker lost data; "
                             "rewinding and catching up from the feed", tp.topic, tp.partition, position, highwater)
-                self.resets += 1
                 consumer.seek_to_beginning(tp)
                 self.catchup.request(*self._source(tp.topic), "offset beyond the broker's end")
 

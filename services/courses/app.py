@@ -7,7 +7,8 @@ from flask import Flask
 from services.courses.api import blp
 from services.courses.store import COLLECTION, CourseStore
 from shared.config import Settings
-from shared.outbox import ChangeLog, outbox_gauges
+from shared.changelog import ChangeLog
+from shared.outbox import outbox_gauges
 from shared.web import create_write_service_app
 
 

@@ -7,7 +7,8 @@ from flask import Flask
 from services.faculty.api import blp
 from services.faculty.store import COLLECTION, FacultyStore
 from shared.config import Settings
-from shared.outbox import ChangeLog, outbox_gauges
+from shared.changelog import ChangeLog
+from shared.outbox import outbox_gauges
 from shared.web import create_write_service_app
 
 

@@ -26,7 +26,8 @@ from shared.config import Settings
 from shared.consumer import EventConsumer
 from shared.logs import configure_logging
 from shared.mongo import connect, database
-from shared.outbox import ChangeLog, OutboxSpec
+from shared.changelog import ChangeLog
+from shared.outbox import OutboxSpec
 from shared.worker import make_relay, retry_until_done, run_loops, stop_on_signals
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from services.catalog.store import ReadModel
 from services.courses.store import CourseStore
 from shared.auth import KeyRing, issue_token
 from shared.config import Settings
-from shared.outbox import ChangeLog
+from shared.changelog import ChangeLog
 from tests.kafkautil import read_until
 from tests.processes import free_port_base, service_processes, write_alliance
 from tests.samples import course

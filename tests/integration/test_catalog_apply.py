@@ -13,7 +13,7 @@ from services.catalog.sync import Catchup, FeedClient, apply_event
 from shared.config import School
 from shared.events import InvalidEvent
 from shared.mongo import database
-from shared.outbox import digest_of
+from shared.digest import digest_of
 from tests.catalogutil import course_body, event, faculty_body, visit_body
 from tests.samples import course
 

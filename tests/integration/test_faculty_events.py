@@ -8,7 +8,7 @@ from services.faculty.app import create_app
 from services.faculty.model import PRIVATE as PRIVATE_FIELDS
 from services.faculty.worker import SPEC
 from shared.mongo import database
-from shared.outbox import digest_of
+from shared.digest import digest_of
 from shared.worker import make_relay
 from tests.faculty_samples import PRIVATE, profile
 from tests.integration.test_relay import drain

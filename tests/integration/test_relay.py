@@ -9,7 +9,8 @@ import pytest
 from services.courses.app import create_app
 from services.courses.worker import SPEC
 from shared.mongo import connect, database
-from shared.outbox import ChangeLog, LeaseLost
+from shared.changelog import ChangeLog, LeaseLost
+from shared.outbox import unpublished_filter
 from shared.worker import make_relay
 from tests.kafkautil import assert_lifecycle, cloud_event, read_topic, read_until
 from tests.samples import course
@@ -31,6 +32,11 @@ def relay(settings, mongo_client):
     relay.setup()
     yield relay
     relay._drop_producer()
+
+
+def backlog(relay) -> int:
+    """How many entities wait for the relay."""
+    return relay.entities.count_documents(unpublished_filter())
 
 
 def drain(relay) -> int:
@@ -118,7 +124,7 @@ def test_the_digest_counts_alliance_courses_by_id_and_version(app, relay, auth):
     drain(relay)
     second = client.get("/digest", headers=partner).get_json()
     assert second["count"] == 1 and second["sha256"] != first["sha256"]
-    from shared.outbox import digest_of
+    from shared.digest import digest_of
 
     assert second["sha256"] == digest_of([(a["id"], 2)])["sha256"]
 
@@ -145,7 +151,7 @@ def test_writes_succeed_while_the_broker_is_down_and_the_backlog_is_published_af
         records = read_until(broker.bootstrap, settings.topic("courses"), lambda r: codes(r) >= expected, 40)
         # at least once: a send that failed while the broker came back may be repeated, never lost
         assert codes(records) == expected
-        assert relay.backlog() == 0
+        assert backlog(relay) == 0
     finally:
         stop.set()
         thread.join(15)
@@ -162,13 +168,12 @@ def test_the_change_log_holds_each_version_once_across_resends(app, relay, auth,
     batch = list(db["courses"].find({}))
     log = ChangeLog(db)
     first = log.allocate(len(batch))
-    for offset, doc in enumerate(batch):
-        log.append(first + offset, doc["_id"], 1, "course.published.v1", True, {"id": doc["_id"]}, "t")
+    log.append_batch(first, [(doc["_id"], 1, "course.published.v1", True, {"id": doc["_id"]}) for doc in batch], "t")
     drain(relay)
     entries = list(db["changes"].find({}))
     assert len(entries) == 10
     assert sorted(e["seq"] for e in entries) == list(range(first, first + 10))
-    assert relay.backlog() == 0
+    assert backlog(relay) == 0
 
 
 def test_of_two_relays_of_one_service_only_the_lease_holder_publishes_and_the_other_takes_over(
@@ -229,5 +234,41 @@ def test_a_relay_whose_lease_ran_out_numbers_nothing(app, settings, mongo_client
     with pytest.raises(LeaseLost):
         slow.run_once()
     assert db["changes"].count_documents({}) == 0
-    assert slow.backlog() == 1
+    assert backlog(slow) == 1
     slow._drop_producer()
+
+
+def test_a_relay_that_stalls_between_numbering_and_logging_keeps_nothing_a_reader_could_skip(
+        app, settings, mongo_client, auth):
+    db = database(mongo_client, settings)
+    slow, successor = make_relay(settings, db, SPEC), make_relay(settings, db, SPEC)
+    slow.setup()
+    now = 1_000_000
+    expired = now + int(settings.relay_lease_seconds * 1000) + 1
+    clock = {"now": now}
+    slow.lease_clock = lambda: clock["now"]
+    successor.lease_clock = lambda: expired
+    client = app.test_client()
+    assert client.post("/courses", json=course(code="S-1"), headers=auth()).status_code == 201
+    log = ChangeLog(db)
+    insert = log.append_batch
+
+    def stalled_insert(first_seq, entries, now_text):
+        # the slow relay has its numbers; it pauses past its lease, and the successor takes over meanwhile
+        clock["now"] = expired
+        assert successor.lead()
+        assert client.post("/courses", json=course(code="S-2"), headers=auth()).status_code == 201
+        assert drain(successor) == 2
+        return insert(first_seq, entries, now_text)
+
+    slow.log.append_batch = stalled_insert
+    with pytest.raises(LeaseLost):
+        slow.run_once()
+    # what the slow relay logged under its lower sequence is gone; the successor logged both courses after it
+    seqs = sorted(e["seq"] for e in db["changes"].find({}, {"seq": 1}))
+    assert seqs == [2, 3]
+    changes, last_seq, _ = log.since(0, 10)
+    assert [c.seq for c in changes] == [2, 3] and last_seq == 3
+    assert backlog(slow) == 0
+    slow._drop_producer()
+    successor._drop_producer()

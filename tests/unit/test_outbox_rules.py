@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from services.courses.worker import SPEC
-from shared.outbox import describe, digest_of
+from shared.digest import digest_of
+from shared.outbox import describe
 from tests.samples import course
 
 

@@ -1,0 +1,209 @@
+"""The change log of one kind of entity: what the relay published, in sequence order.
+
+Each entry is one published version, stored under its sequence number as `_id`
+(so the log's head and its pages are served by the `_id` index on every MongoDB
+topology). `current` is true on an entity's latest entry, so the feed serves
+each entity's latest state once. The log's counter document holds the last
+sequence number handed out and the relay lease (see shared/relay.py): only the
+lease holder numbers entries, and an append counts only while the lease holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from shared.digest import digest_of
+
+# the log's counter document: the last sequence number handed out, and the relay lease
+SEQUENCE = "sequence"
+
+
+class LeaseLost(RuntimeError):
+    """Another relay holds the log's lease now: this one must not number entries."""
+
+
+@dataclass(frozen=True)
+class Change:
+    seq: int
+    entity_id: str
+    version: int
+    type: str
+    visible: bool
+    state: dict
+    time: str
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What `append_batch` wrote: the (entity ref, change) pairs, and the sequences it inserted itself."""
+
+    pairs: list
+    inserted: list
+    # each pair's change supersedes the entity's earlier entries from this sequence on (None: its own seq)
+    superseding_from: int | None
+
+
+class ChangeLog:
+    """The append-only log of what was published, in sequence order."""
+
+    def __init__(self, db: Database, prefix: str = ""):
+        # a service that relays several kinds of entity keeps one log per kind: prefix "slot_requests_"
+        self.changes = db[f"{prefix}changes"]
+        self.counters = db[f"{prefix}counters"]
+
+    def ensure_indexes(self) -> None:
+        self.changes.create_index([("entity_id", ASCENDING), ("version", ASCENDING)], unique=True)
+        self.changes.create_index([("current", ASCENDING), ("seq", ASCENDING)])
+
+    # the lease and the sequence counter
+
+    def _create_counter(self) -> bool:
+        """Create the counter document if it is missing (never reset it); True if it was created.
+
+        Done by the first relay that asks for the lease, not at start-up: web processes write nothing until asked.
+        """
+        created = self.counters.update_one(
+            {"_id": SEQUENCE}, {"$setOnInsert": {"value": 0, "owner": None, "lease_until": 0}}, upsert=True)
+        return created.upserted_id is not None
+
+    def allocate(self, count: int, owner: str | None = None, now_ms: int = 0) -> int:
+        """Reserve `count` sequence numbers; returns the first. Gaps after a crash are harmless.
+
+        With `owner`, only while that relay holds the lease at `now_ms` (LeaseLost if not): two
+        relays numbering at once could log seq 5 before seq 4, and a feed reader would skip 4.
+        """
+        where = {"_id": SEQUENCE}
+        if owner is not None:
+            where.update(owner=owner, lease_until={"$gt": now_ms})
+        doc = self.counters.find_one_and_update(
+            where, {"$inc": {"value": count}}, upsert=owner is None, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            raise LeaseLost(f"the lease of {self.counters.name} is no longer held by {owner}")
+        return doc["value"] - count + 1
+
+    def take_lease(self, owner: str, now_ms: int, until_ms: int) -> bool:
+        """Take or renew the right to number this log's entries until `until_ms`; False while another holds it."""
+        free = [{"owner": owner}, {"lease_until": {"$lt": now_ms}}, {"lease_until": {"$exists": False}}]
+        for _ in range(2):
+            # $or wrapped in $and: the embedded server drops conditions beside a top-level $or
+            if self.counters.find_one_and_update({"$and": [{"_id": SEQUENCE}, {"$or": free}]},
+                                                 {"$set": {"owner": owner, "lease_until": until_ms}}) is not None:
+                return True
+            if not self._create_counter():  # held by another relay (not merely missing)
+                return False
+        return False
+
+    def holds_lease(self, owner: str, now_ms: int) -> bool:
+        """Whether `owner` still holds the lease at `now_ms` (read from the database, not remembered)."""
+        return self.counters.find_one(
+            {"_id": SEQUENCE, "owner": owner, "lease_until": {"$gt": now_ms}}, {"_id": 1}) is not None
+
+    def release_lease(self, owner: str) -> None:
+        """Give the lease up at once, so that a standby relay takes over without waiting for it to expire."""
+        self.counters.update_one({"_id": SEQUENCE, "owner": owner}, {"$set": {"lease_until": 0}})
+
+    def lease(self) -> dict:
+        """{"owner", "lease_until"} of the log's lease (owner None before any relay took it)."""
+        doc = self.counters.find_one({"_id": SEQUENCE}) or {}
+        return {"owner": doc.get("owner"), "lease_until": doc.get("lease_until", 0)}
+
+    # appending
+
+    def append_batch(self, first_seq: int, entries: list[tuple], now: str) -> Appended:
+        """Insert (id, version, type, visible, state) entries under first_seq, first_seq + 1...
+
+        One insert for the whole batch; after a crash that left some of these versions
+        logged already, falls back to one insert per entry, reusing the logged ones. The
+        earlier entries of these entities stay current until `supersede`, which the relay
+        calls once it has checked that its lease held over the insert (or `retract` if not).
+        """
+        docs = [_entry(first_seq + i, entity_id, version, type_, visible, state, now)
+                for i, (entity_id, version, type_, visible, state) in enumerate(entries)]
+        try:
+            self.changes.insert_many(docs, ordered=True)
+        except BulkWriteError:
+            pairs, inserted = [], []
+            for d in docs:
+                entry, created = self._insert_or_reuse(d)
+                pairs.append(({"_id": d["entity_id"], "version": d["version"]}, _change(entry)))
+                if created:
+                    inserted.append(d["_id"])
+            return Appended(pairs, inserted, superseding_from=None)
+        pairs = [({"_id": d["entity_id"], "version": d["version"]}, _change(d)) for d in docs]
+        return Appended(pairs, [d["_id"] for d in docs], superseding_from=first_seq)
+
+    def _insert_or_reuse(self, entry: dict) -> tuple[dict, bool]:
+        """Store this version under its seq, or return the entry it already has; (entry, inserted)."""
+        try:
+            self.changes.insert_one(entry)
+            return entry, True
+        except DuplicateKeyError:
+            existing = self.changes.find_one({"entity_id": entry["entity_id"], "version": entry["version"]})
+            if existing is None:  # the sequence itself was taken: never by this entity
+                raise
+            return existing, False
+
+    def supersede(self, appended: Appended) -> None:
+        """Make each appended change its entity's only current entry (one write for a fresh batch)."""
+        later = [change for _, change in appended.pairs if change.version > 1]
+        if not later:
+            return
+        if appended.superseding_from is not None:
+            self.changes.update_many(
+                {"entity_id": {"$in": [c.entity_id for c in later]}, "current": True,
+                 "seq": {"$lt": appended.superseding_from}},
+                {"$set": {"current": False}})
+            return
+        for change in later:
+            self.changes.update_many({"entity_id": change.entity_id, "current": True, "seq": {"$lt": change.seq}},
+                                     {"$set": {"current": False}})
+
+    def retract(self, seqs: list[int]) -> None:
+        """Remove entries this relay inserted after its lease ran out; their entities stay pending."""
+        if seqs:
+            self.changes.delete_many({"_id": {"$in": list(seqs)}})
+
+    # reading
+
+    def head(self) -> int:
+        """The highest sequence in the log (0 when empty)."""
+        last = self.changes.find_one({}, sort=[("_id", DESCENDING)], projection={"_id": 1})
+        return last["_id"] if last else 0
+
+    def since(self, since: int, limit: int) -> tuple[list[Change], int, bool]:
+        """Each entity's latest entry after `since`, in sequence order.
+
+        Returns (changes, last_seq, more). With more=False, last_seq is the log's
+        head read before the page, so a reader that stores it skips nothing.
+        """
+        head = self.head()
+        cursor = self.changes.find(
+            {"current": True, "seq": {"$gt": since, "$lte": head}}, sort=[("seq", ASCENDING)], limit=limit + 1
+        )
+        entries = [_change(e) for e in cursor]
+        more = len(entries) > limit
+        entries = entries[:limit]
+        last_seq = entries[-1].seq if more else max(head, since)
+        return entries, last_seq, more
+
+    def digest(self) -> dict:
+        """Count and SHA-256 over the sorted (id, version) pairs of the visible entities."""
+        return digest_of(
+            (e["entity_id"], e["version"])
+            for e in self.changes.find({"current": True, "visible": True}, {"entity_id": 1, "version": 1})
+        )
+
+
+def _entry(seq: int, entity_id: str, version: int, type_: str, visible: bool, state: dict, now: str) -> dict:
+    return {"_id": seq, "seq": seq, "entity_id": entity_id, "version": version, "type": type_,
+            "visible": visible, "state": state, "time": now, "current": True}
+
+
+def _change(entry: dict) -> Change:
+    return Change(seq=entry["seq"], entity_id=entry["entity_id"], version=entry["version"], type=entry["type"],
+                  visible=entry["visible"], state=entry["state"], time=entry["time"])
