@@ -16,6 +16,7 @@ from datetime import datetime
 from shared.clock import iso
 from shared.errors import Problem
 from shared.events import canonical_json
+from shared.statemachine import StateMachine, Transition
 
 ENTITY = "visit"
 STATUSES = ("planned", "confirmed", "cancelled")
@@ -32,10 +33,60 @@ PENDING, APPROVED, WAITLISTED, DECLINED, WITHDRAWN, RECONFIRM = (
 REQUEST_STATUSES = (PENDING, APPROVED, WAITLISTED, DECLINED, WITHDRAWN, RECONFIRM)
 # a decision received but not taken yet: internal to the host, never published
 RECEIVED = "received"
-# the decisions that hold a seat in their slot
+DECISION_STATUSES = (RECEIVED, APPROVED, WAITLISTED, DECLINED, WITHDRAWN, RECONFIRM)
+# the decisions that hold a seat in their slot (and a hold on the faculty member's time)
 HOLDING = (APPROVED, RECONFIRM)
-# what a requester may still withdraw
-WITHDRAWABLE = (PENDING, APPROVED, WAITLISTED, RECONFIRM)
+
+# what can happen to a request: intents of the requester, of the host's coordinator, and events at the host
+REQUEST, WITHDRAW, CONFIRM = "request", "withdraw", "confirm"  # the requester's (the request event carries them)
+APPROVE, DECLINE = "approve", "decline"  # a host coordinator's, by hand
+PROMOTE = "promote"  # a seat was freed in the slot: the first waitlisted request moves up
+SLOT_CHANGED, SLOT_GONE, VISIT_CANCELLED_ = "slot-changed", "slot-removed", "visit-cancelled"  # the host changed the visit
+DECISION = "decision"  # the host's decision arrives at the requester's school
+INTENTS = (REQUEST, WITHDRAW, CONFIRM, APPROVE, DECLINE, PROMOTE, SLOT_CHANGED, SLOT_GONE, VISIT_CANCELLED_, DECISION)
+
+# effects, in the order the workflow carries them out (see services/visits/workflow.py)
+TAKE_HOLD = "take the faculty member's hold (no overlapping approval)"
+TAKE_SEAT = "take a seat (capacity)"
+RELEASE = "give back seat and hold, then promote the waitlist"
+CHECK_CAPACITY = "check the seats against the capacity"
+PUBLISH_INTENT = "publish the request and await the host's answer"
+
+_SEATED = (APPROVED, WAITLISTED, DECLINED)
+# the host's side: one decision per request; a status that is not HOLDING gives its seat back (Host.settle)
+DECISIONS = StateMachine("slot decision", DECISION_STATUSES, INTENTS, {
+    (RECEIVED, REQUEST): Transition(_SEATED, (TAKE_HOLD, TAKE_SEAT)),
+    (RECEIVED, WITHDRAW): Transition((WITHDRAWN,)),
+    (RECEIVED, DECLINE): Transition((DECLINED,)),
+    (RECEIVED, APPROVE): Transition((APPROVED,), (TAKE_HOLD, TAKE_SEAT)),
+    (APPROVED, WITHDRAW): Transition((WITHDRAWN,), (RELEASE,)),
+    (APPROVED, DECLINE): Transition((DECLINED,), (RELEASE,)),
+    (APPROVED, SLOT_CHANGED): Transition((RECONFIRM,)),
+    (APPROVED, SLOT_GONE): Transition((DECLINED,), (RELEASE,)),
+    (APPROVED, VISIT_CANCELLED_): Transition((DECLINED,), (RELEASE,)),
+    (WAITLISTED, WITHDRAW): Transition((WITHDRAWN,)),
+    (WAITLISTED, DECLINE): Transition((DECLINED,)),
+    (WAITLISTED, APPROVE): Transition((APPROVED,), (TAKE_HOLD, TAKE_SEAT)),
+    (WAITLISTED, PROMOTE): Transition((APPROVED, DECLINED), (TAKE_HOLD, TAKE_SEAT)),
+    (WAITLISTED, SLOT_GONE): Transition((DECLINED,)),
+    (WAITLISTED, VISIT_CANCELLED_): Transition((DECLINED,)),
+    (DECLINED, APPROVE): Transition((APPROVED,), (TAKE_HOLD, TAKE_SEAT)),
+    (RECONFIRM, WITHDRAW): Transition((WITHDRAWN,), (RELEASE,)),
+    (RECONFIRM, CONFIRM): Transition(_SEATED, (TAKE_HOLD, CHECK_CAPACITY)),
+    (RECONFIRM, DECLINE): Transition((DECLINED,), (RELEASE,)),
+    (RECONFIRM, APPROVE): Transition((APPROVED,), (TAKE_HOLD, TAKE_SEAT)),
+    (RECONFIRM, SLOT_GONE): Transition((DECLINED,), (RELEASE,)),
+    (RECONFIRM, VISIT_CANCELLED_): Transition((DECLINED,), (RELEASE,)),
+})
+# the requester's side: its own record of the request, moved by its intents and by the host's decisions;
+# a withdrawn request stays withdrawn (the host's answer to it is recorded, not its status)
+_DECIDED = (APPROVED, WAITLISTED, DECLINED, WITHDRAWN, RECONFIRM)
+REQUESTS = StateMachine("slot request", REQUEST_STATUSES, INTENTS, {
+    **{(status, WITHDRAW): Transition((WITHDRAWN,), (PUBLISH_INTENT,))
+       for status in (PENDING, APPROVED, WAITLISTED, RECONFIRM)},
+    (RECONFIRM, CONFIRM): Transition((RECONFIRM,), (PUBLISH_INTENT,)),
+    **{(status, DECISION): Transition(_DECIDED) for status in (PENDING, APPROVED, WAITLISTED, DECLINED, RECONFIRM)},
+})
 
 # why a request is declined: stable slugs a requester can act on
 VISIT_NOT_FOUND = "visit-not-found"
@@ -147,15 +198,31 @@ def outcome(refused: str | None, overlapping: bool, seat: bool) -> tuple[str, st
     return (APPROVED, None) if seat else (WAITLISTED, None)
 
 
+# what each kind of visit change makes of a decision it applies to: (status, reason)
+VISIT_CHANGE_OUTCOMES = {VISIT_CANCELLED_: (DECLINED, VISIT_CANCELLED), SLOT_GONE: (DECLINED, SLOT_REMOVED),
+                         SLOT_CHANGED: (RECONFIRM, None)}
+
+
+def visit_change(decided_hash: str | None, slot: dict | None, visit_cancelled: bool) -> str | None:
+    """The intent a visit's change means for a decision on one of its slots, or None when the slot is as decided."""
+    if visit_cancelled:
+        return VISIT_CANCELLED_
+    if slot is None:
+        return SLOT_GONE
+    if decided_hash != slot_hash(slot):
+        return SLOT_CHANGED
+    return None
+
+
 def after_slot_change(decision_status: str, decided_hash: str | None, slot: dict | None,
                       visit_cancelled: bool) -> tuple[str, str | None] | None:
     """What a visit change does to a decision on one of its slots: (status, reason), or None for no change."""
-    if decision_status not in (APPROVED, RECONFIRM, WAITLISTED):
+    intent = visit_change(decided_hash, slot, visit_cancelled)
+    if intent is None or not DECISIONS.allows(decision_status, intent):
         return None
-    if visit_cancelled:
-        return DECLINED, VISIT_CANCELLED
-    if slot is None:
-        return DECLINED, SLOT_REMOVED
-    if decision_status == APPROVED and decided_hash != slot_hash(slot):
-        return RECONFIRM, None
-    return None
+    return VISIT_CHANGE_OUTCOMES[intent]
+
+
+# the decisions a change of their visit may move
+AFFECTED_BY_VISIT_CHANGE = tuple(s for s in DECISION_STATUSES
+                                 if any(DECISIONS.allows(s, i) for i in (SLOT_CHANGED, SLOT_GONE, VISIT_CANCELLED_)))

@@ -94,7 +94,7 @@ class RequestStore(EntityStore):
         where = {"_id": request_id, "host_school": host_school, "decision_version": {"$lt": decision_version}}
         update = {"decision_version": decision_version, **fields}
         changed = self.collection.find_one_and_update(
-            {**where, "status": {"$in": [s for s in model.REQUEST_STATUSES if s != model.WITHDRAWN]}},
+            {**where, "status": {"$in": list(model.REQUESTS.from_statuses(model.DECISION))}},
             {"$set": update, "$inc": {"version": 1}}, return_document=ReturnDocument.AFTER)
         if changed is None:
             # withdrawn here: the host's answer is recorded, the withdrawal stands

@@ -30,6 +30,7 @@ from shared.clock import now_iso
 from shared.errors import Problem
 from shared.events import Event, InvalidEvent
 from shared.outbox import pending_marker
+from shared.statemachine import NotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,8 @@ class Host:
         elif decision["status"] == model.RECEIVED:
             # the first event, or one whose decision was interrupted
             if request["withdrawn"]:
-                decision = self._write(decision, model.WITHDRAWN, None) or self.decisions.get(decision["_id"])
+                decision = (self._write(decision, model.WITHDRAW, model.WITHDRAWN, None)
+                            or self.decisions.get(decision["_id"]))
             else:
                 decision = self._decide(decision)
         elif version == decision["request_version"]:
@@ -103,11 +105,11 @@ class Host:
 
     def _follow(self, decision: dict, request: dict, version: int) -> dict:
         """A newer event of a known request: withdrawn, or a changed slot accepted."""
-        if request["withdrawn"] and decision["status"] not in (model.WITHDRAWN, model.DECLINED):
-            written = self._write(decision, model.WITHDRAWN, None, request_version=version)
+        if request["withdrawn"] and model.DECISIONS.allows(decision["status"], model.WITHDRAW):
+            written = self._write(decision, model.WITHDRAW, model.WITHDRAWN, None, request_version=version)
             if written is not None:
                 return written
-        elif (request.get("confirmed_slot_hash") and decision["status"] == model.RECONFIRM
+        elif (request.get("confirmed_slot_hash") and model.DECISIONS.allows(decision["status"], model.CONFIRM)
               and request["confirmed_slot_hash"] == decision["slot_hash"]):
             written = self._reconfirm(decision, version)
             if written is not None:
@@ -130,7 +132,7 @@ class Host:
                 # others wait already: no overtaking, but an overlap is refused at once
                 overlapping = self._overlap(decision, slot)
         status, reason = model.outcome(refused, overlapping, seat)
-        written = self._write(decision, status, reason, slot=slot)
+        written = self._write(decision, model.REQUEST, status, reason, slot=slot)
         if written is None:  # decided meanwhile by another consumer: that decision stands
             return self.decisions.get(decision["_id"])
         if status == model.WAITLISTED:
@@ -158,16 +160,22 @@ class Host:
         if model.refusal(visit, decision["slot_id"], decision["requester_school"]) or slot is None:
             return None  # the worker's reconciliation declines it
         if self.holds.take(decision, slot) is not None:
-            return self._write(decision, model.DECLINED, model.OVERLAP, request_version=version)
+            return self._write(decision, model.CONFIRM, model.DECLINED, model.OVERLAP, request_version=version)
         seat = self.seats.get(decision["visit_id"], decision["slot_id"]) or {}
         if seat.get("count", 0) > slot["capacity"]:
             # the capacity went down below the seats held: this one waits for a place
-            return self._write(decision, model.WAITLISTED, None, slot=slot, request_version=version)
-        return self._write(decision, model.APPROVED, None, slot=slot, request_version=version)
+            return self._write(decision, model.CONFIRM, model.WAITLISTED, None, slot=slot, request_version=version)
+        return self._write(decision, model.CONFIRM, model.APPROVED, None, slot=slot, request_version=version)
 
-    def _write(self, decision: dict, status: str, reason: str | None, slot: dict | None = None,
+    def _write(self, decision: dict, intent: str, status: str, reason: str | None, slot: dict | None = None,
                note: str | None = None, **extra) -> dict | None:
-        """Publish a new decision if it is still at the version it was taken on; None if it is not."""
+        """Publish a new decision if it is still at the version it was taken on; None if it is not.
+
+        The move must be one of the transition table's (model.DECISIONS): `intent` from the status read.
+        """
+        if not model.DECISIONS.leads_to(decision["status"], intent, status):
+            raise NotAllowed(f"slot decision {decision['_id']}: {intent} cannot lead from "
+                             f"{decision['status']} to {status}")
         now = self.clock()
         fields = {"status": status, "reason": reason, "decided_at": now, "updated_at": now, "note": note, **extra}
         if slot is not None:
@@ -201,7 +209,7 @@ class Host:
             if not overlapping and not took:
                 break  # taken by a concurrent decision
             status, reason = model.outcome(None, overlapping, took)
-            written = self._write(waiting, status, reason, slot=slot)
+            written = self._write(waiting, model.PROMOTE, status, reason, slot=slot)
             if written is None:
                 self.settle(self.decisions.get(waiting["_id"]))
             elif status == model.APPROVED:
@@ -219,9 +227,9 @@ class Host:
         if decision["version"] != expected_version:
             raise self.decisions.stale(request_id)
         if status == model.DECLINED:
-            if decision["status"] in (model.WITHDRAWN, model.DECLINED):
+            if not model.DECISIONS.allows(decision["status"], model.DECLINE):
                 raise _conflict(f"the request is {decision['status']} already")
-            written = self._write(decision, model.DECLINED, HAND_DECLINED, note=note)
+            written = self._write(decision, model.DECLINE, model.DECLINED, HAND_DECLINED, note=note)
         else:
             written = self._approve_by_hand(decision, note)
         if written is None:
@@ -229,7 +237,7 @@ class Host:
         return self.settle(written)
 
     def _approve_by_hand(self, decision: dict, note: str | None) -> dict | None:
-        if decision["status"] in (model.APPROVED, model.WITHDRAWN):
+        if not model.DECISIONS.allows(decision["status"], model.APPROVE):
             raise _conflict(f"the request is {decision['status']}")
         visit = self.visits.get(decision["visit_id"])
         refused = model.refusal(visit, decision["slot_id"], decision["requester_school"])
@@ -241,7 +249,7 @@ class Host:
             raise _conflict("the faculty member holds an overlapping approved slot", reason=model.OVERLAP)
         if not seat:
             raise _conflict("the slot has no free seat", reason="slot-full")
-        written = self._write(decision, model.APPROVED, None, slot=slot, note=note)
+        written = self._write(decision, model.APPROVE, model.APPROVED, None, slot=slot, note=note)
         if written is None:
             self.settle(self.decisions.get(decision["_id"]))
         return written
@@ -251,13 +259,14 @@ class Host:
     def reconcile(self, visit: dict) -> None:
         """Follow a visit's change in the decisions on its slots: re-confirm, decline, or promote."""
         cancelled = visit.get("status") == "cancelled"
-        for decision in self.decisions.of_visit(visit["_id"], (model.APPROVED, model.RECONFIRM, model.WAITLISTED)):
+        for decision in self.decisions.of_visit(visit["_id"], model.AFFECTED_BY_VISIT_CHANGE):
             slot = model.find_slot(visit, decision["slot_id"])
             change = model.after_slot_change(decision["status"], decision.get("slot_hash"), slot, cancelled)
             if change is None:
                 continue
             status, reason = change
-            written = self._write(decision, status, reason, slot=slot if status == model.RECONFIRM else None)
+            intent = model.visit_change(decision.get("slot_hash"), slot, cancelled)
+            written = self._write(decision, intent, status, reason, slot=slot if status == model.RECONFIRM else None)
             if written is not None:
                 log.info("request %s: %s after a change of visit %s", decision["_id"], status, visit["_id"])
                 self.settle(written)
@@ -304,7 +313,7 @@ class Requester:
     def withdraw(self, request_id: str, expected_version: int) -> dict:
         """Withdraw a request; the host frees its seat, if it held one, and promotes its waitlist."""
         request = self._current(request_id, expected_version)
-        if request["status"] not in model.WITHDRAWABLE:
+        if not model.REQUESTS.allows(request["status"], model.WITHDRAW):
             raise Problem(409, "not-withdrawable", "This request cannot be withdrawn",
                           f"the request is {request['status']}")
         fields = {"status": model.WITHDRAWN, "withdrawn": True, "updated_at": self.clock(),
@@ -314,7 +323,7 @@ class Requester:
     def reconfirm(self, request_id: str, expected_version: int) -> dict:
         """Accept the changed slot of an approval that needs re-confirmation."""
         request = self._current(request_id, expected_version)
-        if request["status"] != model.RECONFIRM:
+        if not model.REQUESTS.allows(request["status"], model.CONFIRM):
             raise Problem(409, "not-awaiting-reconfirmation", "This request does not await re-confirmation",
                           f"the request is {request['status']}")
         fields = {"confirmed_slot_hash": request["slot_hash"], "updated_at": self.clock(),
