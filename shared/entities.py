@@ -1,29 +1,21 @@
-"""What every write service does with its entities in MongoDB, and over HTTP.
+"""What every write service does with its entities in MongoDB.
 
 A store keeps one collection of a school's entities: single-document writes
 that also mark the entity for the relay (see shared/outbox.py), idempotent
 creation, updates conditional on the version, and keyset-paginated search.
-The HTTP helpers read If-Match and Idempotency-Key and build pages.
+The HTTP side (If-Match, Idempotency-Key, ETags) is in shared/resource.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-
-from flask import request
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from shared.errors import Problem
-from shared.events import canonical_json
 from shared.outbox import ensure_outbox_indexes, pending_marker
 from shared.pagination import decode_cursor, encode_cursor, keyset_filter, next_link
-
-MAX_IDEMPOTENCY_KEY = 200
-# a strong ETag holding a version: "12"
-_ETAG = re.compile(r'"([0-9]{1,18})"')
+from shared.resource import etag
 
 
 class EntityStore:
@@ -147,51 +139,3 @@ def field_value(doc: dict, dotted: str):
     for part in dotted.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def expected_version(entity: str) -> int:
-    """The version named by If-Match: 428 without one, 412 when it cannot be a version."""
-    header = request.headers.get("If-Match", "").strip()
-    if not header or header == "*":
-        raise Problem(428, "precondition-required", "This update needs an If-Match header",
-                      f"send the ETag of the {entity} you read: If-Match: \"<version>\"")
-    match = _ETAG.fullmatch(header)
-    if match is None:
-        raise Problem(412, "precondition-failed", "The resource has changed since the given version",
-                      "If-Match must hold one ETag of the form \"<version>\"")
-    return int(match.group(1))
-
-
-def idempotency(data: dict) -> tuple[str | None, str | None]:
-    """(Idempotency-Key, fingerprint of the validated body) of a POST; a 400 for a malformed key."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None, None
-    if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
-        raise Problem(400, "invalid-idempotency-key", "The Idempotency-Key header is not valid",
-                      f"use 1-{MAX_IDEMPOTENCY_KEY} printable characters, e.g. a UUID")
-    return key, hashlib.sha256(canonical_json(data)).hexdigest()
-
-
-IDEMPOTENCY_HEADER_DOC = {
-    "in": "header", "name": "Idempotency-Key", "required": False,
-    "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
-    "description": "A retry with the same key and body returns the first result",
-}
-# documented as optional because its absence is answered with 428 Precondition Required (RFC 6585),
-# which OpenAPI's "required" cannot express: a required header's absence would mean a 400
-IF_MATCH_HEADER_DOC = {
-    "in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
-    "description": "Required in practice: the ETag of the version being replaced (428 without it, 412 if stale)",
-}
-
-
-def created_headers(doc: dict, path: str, created: bool) -> dict:
-    headers = {"ETag": etag(doc["version"]), "Location": path}
-    if not created:
-        headers["Idempotent-Replayed"] = "true"
-    return headers

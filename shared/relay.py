@@ -34,7 +34,7 @@ from shared.changelog import Change, ChangeLog, LeaseLost
 from shared.clock import now_iso, wall_ms
 from shared.config import Settings
 from shared.events import Event, source_of, to_record
-from shared.outbox import OutboxSpec, describe, ensure_outbox_indexes, unpublished_filter
+from shared.outbox import OutboxSpec, describe, unpublished_filter
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,6 @@ class Relay:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_until = 0  # while this relay holds the lease: its expiry (ms since the epoch)
         self.producer = None
-
-    def setup(self) -> None:
-        ensure_outbox_indexes(self.entities)
-        self.log.ensure_indexes()
 
     def _connect(self) -> None:
         # a topic lost in a broker reset since the last batch is caught by the check after the

@@ -86,22 +86,15 @@ def run_loops(loops: dict[str, Callable[[threading.Event], None]], stop: threadi
         t.join(max(0.0, deadline - time.monotonic()))
 
 
-def run_relay_worker(service: str, spec: OutboxSpec, setup: Callable | None = None,
-                     extra_loops: dict | None = None) -> None:
-    """The main of a write service's worker: create indexes, then run the relay (and any consumers)."""
+def run_relay_worker(service: str, spec: OutboxSpec, ensure_indexes: Callable) -> None:
+    """The main of a write service's worker: create the service's indexes, then run its relay."""
     settings = Settings.from_env(service=service)
     configure_logging(settings.school, f"{service}-worker", settings.log_level)
     stop = stop_on_signals()
     db = database(connect(settings), settings)
     relay = make_relay(settings, db, spec)
-
-    def _setup():
-        relay.setup()
-        if setup:
-            setup(db)
-
-    if not retry_until_done(_setup, "creating indexes", stop):
+    if not retry_until_done(lambda: ensure_indexes(db), "creating indexes", stop):
         return
     log.info("%s worker of %s started; publishing to %s", service, settings.school, relay.topic)
-    run_loops({"relay": relay.run_forever, **(extra_loops or {})}, stop)
+    run_loops({"relay": relay.run_forever}, stop)
     log.info("%s worker stopped", service)

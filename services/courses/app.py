@@ -5,16 +5,10 @@ from __future__ import annotations
 from flask import Flask
 
 from services.courses.api import blp
-from services.courses.store import COLLECTION, CourseStore
+from services.courses.store import COLLECTION, ensure_indexes
 from shared.config import Settings
-from shared.changelog import ChangeLog
 from shared.outbox import outbox_gauges
 from shared.web import create_write_service_app
-
-
-def ensure_indexes(db) -> None:
-    CourseStore(db).ensure_indexes()
-    ChangeLog(db).ensure_indexes()
 
 
 def create_app(settings: Settings | None = None, client=None) -> Flask:

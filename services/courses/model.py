@@ -68,3 +68,11 @@ def can_read(doc: dict, role: str, own_school: bool) -> bool:
         return is_visible_to_partners(doc)
     return role == "coordinator" or doc.get("status") == "published"
 
+
+def reader_filter(role: str, own_school: bool) -> dict:
+    """What a reader may list, as criteria that must hold besides their own filters."""
+    if not own_school:
+        return {"status": "published", "visibility": "alliance"}
+    if role != "coordinator":
+        return {"status": "published"}
+    return {}

@@ -6,10 +6,17 @@ import re
 
 from pymongo import ASCENDING
 
+from shared.changelog import ChangeLog
 from shared.entities import EntityStore, value_range
 from shared.errors import Problem
 
 COLLECTION = "courses"
+
+
+def ensure_indexes(db) -> None:
+    """Every index of the courses service: its collection and its change log (web and worker call this)."""
+    CourseStore(db).ensure_indexes()
+    ChangeLog(db).ensure_indexes()
 
 
 class CourseStore(EntityStore):

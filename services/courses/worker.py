@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.courses.model import ENTITY, is_visible_to_partners
 from services.courses.schemas import CourseSchema
-from services.courses.store import COLLECTION, CourseStore
+from services.courses.store import COLLECTION, ensure_indexes
 from shared.outbox import OutboxSpec
 from shared.worker import run_relay_worker
 
@@ -22,7 +22,7 @@ SPEC = OutboxSpec(entity=ENTITY, topic_entity="courses", collection=COLLECTION, 
 
 
 def main() -> None:
-    run_relay_worker("courses", SPEC, setup=lambda db: CourseStore(db).ensure_indexes())
+    run_relay_worker("courses", SPEC, ensure_indexes)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ Contact details and private notes are shown to the school's coordinators only
 
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
@@ -14,36 +13,29 @@ from marshmallow import RAISE
 from services.faculty import model
 from services.faculty.schemas import FacultyInSchema, FacultyPageSchema, FacultyQuerySchema, FacultySchema
 from services.faculty.store import FacultyStore, criteria_from
-from shared.auth import current_principal, require
+from shared.auth import require
 from shared.clock import now_iso
-from shared.entities import (
-    IDEMPOTENCY_HEADER_DOC, IF_MATCH_HEADER_DOC, created_headers, etag, expected_version, idempotency,
-)
 from shared.errors import Problem
+from shared.resource import (
+    IDEMPOTENCY_HEADER_DOC, IF_MATCH_HEADER_DOC, READERS, SECURITY, created, db, empty_page, expected_version,
+    narrowed, reader, school, with_etag,
+)
 
 blp = Blueprint("faculty", __name__, url_prefix="/faculty", description="A school's faculty profiles")
-SECURITY = [{"bearerAuth": []}]
-READERS = ("student", "faculty", "coordinator", "partner")
 # writes apply only to a profile that is not withdrawn, checked in the same single-document write
 CHANGEABLE = {"status": "active"}
 
 
 def _store() -> FacultyStore:
-    return FacultyStore(current_app.extensions["db"])
-
-
-def _reader() -> tuple[str, bool]:
-    """(role, own school) of the caller."""
-    principal = current_principal()
-    return principal.role, principal.school == current_app.extensions["settings"].school
+    return FacultyStore(db())
 
 
 def _shown(profile: dict | None) -> dict:
     """The profile as the caller may see it; 404 when they may not see it at all."""
-    role, own_school = _reader()
-    if profile is None or not model.can_read(profile, role, own_school):
+    caller = reader()
+    if profile is None or not model.can_read(profile, caller.role, caller.own_school):
         raise _store().not_found()
-    return model.view_for(profile, role, own_school)
+    return model.view_for(profile, caller.role, caller.own_school)
 
 
 def _refusal(faculty_id: str) -> Problem:
@@ -57,7 +49,7 @@ def _refusal(faculty_id: str) -> Problem:
 def _written(profile: dict | None, faculty_id: str):
     if profile is None:
         raise _refusal(faculty_id)
-    return profile, 200, {"ETag": etag(profile["version"])}
+    return with_etag(profile)
 
 
 @blp.route("")
@@ -69,14 +61,12 @@ class FacultyList(MethodView):
     @blp.doc(security=SECURITY)
     def get(self, query):
         """List faculty profiles, filtered and sorted, one page at a time."""
-        role, own_school = _reader()
-        criteria = criteria_from(query)
-        for key, value in model.reader_filter(role, own_school).items():
-            if criteria.get(key, value) != value:
-                return {"items": [], "next": None}
-            criteria[key] = value
+        caller = reader()
+        criteria = narrowed(criteria_from(query), model.reader_filter(caller.role, caller.own_school))
+        if criteria is None:
+            return empty_page()
         page = _store().page(criteria, query["sort"], query["limit"], query.get("cursor"))
-        page["items"] = [model.view_for(doc, role, own_school) for doc in page["items"]]
+        page["items"] = [model.view_for(doc, caller.role, caller.own_school) for doc in page["items"]]
         return page
 
     @require("coordinator")
@@ -85,10 +75,7 @@ class FacultyList(MethodView):
     @blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_HEADER_DOC])
     def post(self, data):
         """Create a faculty profile of this school."""
-        key, fingerprint = idempotency(data)
-        school = current_app.extensions["settings"].school
-        profile, created = _store().insert(model.new_profile(data, school, now_iso()), key, fingerprint)
-        return profile, 201, created_headers(profile, f"/faculty/{profile['_id']}", created)
+        return created(_store(), data, lambda d: model.new_profile(d, school(), now_iso()), "/faculty")
 
 
 @blp.route("/<uuid:faculty_id>")
@@ -99,8 +86,7 @@ class FacultyProfile(MethodView):
     @blp.doc(security=SECURITY)
     def get(self, faculty_id):
         """Read one faculty profile; contact details only for the school's coordinators."""
-        profile = _shown(_store().get(str(faculty_id)))
-        return profile, 200, {"ETag": etag(profile["version"])}
+        return with_etag(_shown(_store().get(str(faculty_id))))
 
     @require("coordinator")
     @blp.arguments(FacultyInSchema())

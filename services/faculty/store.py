@@ -7,9 +7,16 @@ import re
 from pymongo import ASCENDING
 
 from services.faculty.model import expertise_key
+from shared.changelog import ChangeLog
 from shared.entities import EntityStore
 
 COLLECTION = "faculty"
+
+
+def ensure_indexes(db) -> None:
+    """Every index of the faculty service: its collection and its change log (web and worker call this)."""
+    FacultyStore(db).ensure_indexes()
+    ChangeLog(db).ensure_indexes()
 
 
 class FacultyStore(EntityStore):

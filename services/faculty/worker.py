@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.faculty.model import ENTITY, is_visible_to_partners
 from services.faculty.schemas import FacultyPublicSchema
-from services.faculty.store import COLLECTION, FacultyStore
+from services.faculty.store import COLLECTION, ensure_indexes
 from shared.outbox import OutboxSpec
 from shared.worker import run_relay_worker
 
@@ -23,7 +23,7 @@ SPEC = OutboxSpec(entity=ENTITY, topic_entity="faculty", collection=COLLECTION, 
 
 
 def main() -> None:
-    run_relay_worker("faculty", SPEC, setup=lambda db: FacultyStore(db).ensure_indexes())
+    run_relay_worker("faculty", SPEC, ensure_indexes)
 
 
 if __name__ == "__main__":

@@ -19,28 +19,19 @@ from services.visits.store import (
     DecisionStore, RequestStore, VisitStore, decision_criteria, invited_filter, request_criteria, visit_criteria,
 )
 from services.visits.workflow import Host, Requester
-from shared.auth import current_principal, require
+from shared.auth import require
 from shared.clock import now_iso, write_order
-from shared.entities import (
-    IDEMPOTENCY_HEADER_DOC, IF_MATCH_HEADER_DOC, created_headers, etag, expected_version, idempotency,
-)
 from shared.errors import Problem
+from shared.resource import (
+    IDEMPOTENCY_HEADER_DOC, IF_MATCH_HEADER_DOC, READERS, SECURITY, created, db, empty_page, expected_version,
+    narrowed, reader, replaced, school, with_etag,
+)
 
 blp = Blueprint("visits", __name__, description="Teaching-team visits, slot requests and the host's decisions")
-SECURITY = [{"bearerAuth": []}]
-READERS = ("student", "faculty", "coordinator", "partner")
-
-
-def _db():
-    return current_app.extensions["db"]
-
-
-def _school() -> str:
-    return current_app.extensions["settings"].school
 
 
 def _visits() -> VisitStore:
-    return VisitStore(_db())
+    return VisitStore(db())
 
 
 def _invalid(pointer: str, detail: str) -> Problem:
@@ -55,15 +46,15 @@ def _check_invited(data: dict) -> None:
         if len(invited) > 1:
             raise _invalid("/invited", '"all" invites every partner and stands alone')
         return
-    partners = set(current_app.extensions["settings"].school_ids) - {_school()}
-    for index, school in enumerate(invited):
-        if school not in partners:
-            raise _invalid(f"/invited/{index}", f"{school!r} is not a partner school of the alliance")
+    partners = set(current_app.extensions["settings"].school_ids) - {school()}
+    for index, invitee in enumerate(invited):
+        if invitee not in partners:
+            raise _invalid(f"/invited/{index}", f"{invitee!r} is not a partner school of the alliance")
 
 
 def _readable_visit(visit: dict | None) -> dict:
-    principal = current_principal()
-    if visit is None or not model.can_read(visit, principal.school, principal.school == _school()):
+    caller = reader()
+    if visit is None or not model.can_read(visit, caller.school, caller.own_school):
         raise _visits().not_found()
     return visit
 
@@ -78,9 +69,9 @@ class Visits(MethodView):
     def get(self, query):
         """List this school's visits (a partner sees those it is invited to), one page at a time."""
         criteria = visit_criteria(query)
-        principal = current_principal()
-        if principal.school != _school():
-            criteria.update(invited_filter(principal.school))
+        caller = reader()
+        if not caller.own_school:
+            criteria.update(invited_filter(caller.school))
         return _visits().page(criteria, query["sort"], query["limit"], query.get("cursor"))
 
     @require("coordinator")
@@ -90,9 +81,7 @@ class Visits(MethodView):
     def post(self, data):
         """Publish a teaching-team visit hosted by this school."""
         _check_invited(data)
-        key, fingerprint = idempotency(data)
-        visit, created = _visits().insert(model.new_visit(data, _school(), now_iso()), key, fingerprint)
-        return visit, 201, created_headers(visit, f"/visits/{visit['_id']}", created)
+        return created(_visits(), data, lambda d: model.new_visit(d, school(), now_iso()), "/visits")
 
 
 @blp.route("/visits/<uuid:visit_id>")
@@ -103,8 +92,7 @@ class Visit(MethodView):
     @blp.doc(security=SECURITY)
     def get(self, visit_id):
         """Read one visit."""
-        visit = _readable_visit(_visits().get(str(visit_id)))
-        return visit, 200, {"ETag": etag(visit["version"])}
+        return with_etag(_readable_visit(_visits().get(str(visit_id))))
 
     @require("coordinator")
     @blp.arguments(VisitInSchema)
@@ -119,35 +107,33 @@ class Visit(MethodView):
             raise Problem(409, "visit-cancelled", "A cancelled visit cannot be changed",
                           "publish a new visit instead")
         fields, unset = model.replacement(data, now_iso(), write_order())
-        visit = _visits().replace(str(visit_id), version, fields, unset)
-        if visit is None:
-            raise _visits().stale(str(visit_id))
-        return visit, 200, {"ETag": etag(visit["version"])}
+        return replaced(_visits(), str(visit_id), _visits().replace(str(visit_id), version, fields, unset))
 
     @require("coordinator")
     @blp.response(200, VisitSchema)
     @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
     def delete(self, visit_id):
         """Cancel a visit: it stays published with status cancelled, and its requests are declined."""
-        visit = _visits().replace(str(visit_id), expected_version("visit"),
-                                  model.cancelled_fields(now_iso(), write_order()))
-        if visit is None:
-            raise _visits().stale(str(visit_id))
-        return visit, 200, {"ETag": etag(visit["version"])}
+        return replaced(_visits(), str(visit_id), _visits().replace(
+            str(visit_id), expected_version("visit"), model.cancelled_fields(now_iso(), write_order())))
 
 
 # slot requests: the requester's side
 
 
 def _requester() -> Requester:
-    return Requester(_db(), _school())
+    return Requester(db(), school())
+
+
+def _requests() -> RequestStore:
+    return RequestStore(db())
 
 
 def _own_request(request: dict | None) -> dict:
     """A faculty member sees only their own requests; a coordinator all of the school's."""
-    principal = current_principal()
-    if request is None or (principal.role == "faculty" and request["faculty_id"] != principal.faculty_id):
-        raise RequestStore(_db()).not_found()
+    caller = reader()
+    if request is None or (caller.role == "faculty" and request["faculty_id"] != caller.faculty_id):
+        raise _requests().not_found()
     return request
 
 
@@ -160,30 +146,26 @@ class SlotRequests(MethodView):
     @blp.doc(security=SECURITY)
     def get(self, query):
         """List this school's slot requests (a faculty member's own), newest first by default."""
-        criteria = request_criteria(query)
-        principal = current_principal()
-        if principal.role == "faculty":
-            if criteria.get("faculty_id", principal.faculty_id) != principal.faculty_id:
-                return {"items": [], "next": None}
-            criteria["faculty_id"] = principal.faculty_id
-        return RequestStore(_db()).page(criteria, query["sort"], query["limit"], query.get("cursor"))
+        caller = reader()
+        own = {"faculty_id": caller.faculty_id} if caller.role == "faculty" else {}
+        criteria = narrowed(request_criteria(query), own)
+        if criteria is None:
+            return empty_page()
+        return _requests().page(criteria, query["sort"], query["limit"], query.get("cursor"))
 
     @blp.arguments(SlotRequestInSchema)
     @blp.response(201, SlotRequestSchema)
     @blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_HEADER_DOC])
     def post(self, data):
         """Request a slot in a partner's visit for a faculty member of this school; the host decides."""
-        principal = current_principal()
-        if principal.role == "faculty" and data["faculty_id"] != principal.faculty_id:
+        caller = reader()
+        if caller.role == "faculty" and data["faculty_id"] != caller.faculty_id:
             raise Problem(403, "forbidden", "The token does not allow this",
                           "a faculty member may only request slots for themselves")
-        partners = set(current_app.extensions["settings"].school_ids) - {_school()}
+        partners = set(current_app.extensions["settings"].school_ids) - {school()}
         if data["host_school"] not in partners:
             raise _invalid("/host_school", "must be a partner school of the alliance")
-        key, fingerprint = idempotency(data)
-        request, created = RequestStore(_db()).insert(_requester().new_request(data, str(uuid.uuid4())),
-                                                      key, fingerprint)
-        return request, 201, created_headers(request, f"/slot-requests/{request['_id']}", created)
+        return created(_requests(), data, lambda d: _requester().new_request(d, str(uuid.uuid4())), "/slot-requests")
 
 
 @blp.route("/slot-requests/<uuid:request_id>")
@@ -194,16 +176,14 @@ class SlotRequest(MethodView):
     @blp.doc(security=SECURITY)
     def get(self, request_id):
         """Read one slot request, with the host's decision once it arrived."""
-        request = _own_request(RequestStore(_db()).get(str(request_id)))
-        return request, 200, {"ETag": etag(request["version"])}
+        return with_etag(_own_request(_requests().get(str(request_id))))
 
     @blp.response(200, SlotRequestSchema)
     @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
     def delete(self, request_id):
         """Withdraw a slot request; needs If-Match. An approved place goes to the host's waitlist."""
-        _own_request(RequestStore(_db()).get(str(request_id)))
-        request = _requester().withdraw(str(request_id), expected_version("slot request"))
-        return request, 200, {"ETag": etag(request["version"])}
+        _own_request(_requests().get(str(request_id)))
+        return with_etag(_requester().withdraw(str(request_id), expected_version("slot request")))
 
 
 @blp.route("/slot-requests/<uuid:request_id>/reconfirmation")
@@ -214,9 +194,8 @@ class Reconfirmation(MethodView):
     @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
     def post(self, request_id):
         """Accept the changed slot of an approval that awaits re-confirmation; needs If-Match."""
-        _own_request(RequestStore(_db()).get(str(request_id)))
-        request = _requester().reconfirm(str(request_id), expected_version("slot request"))
-        return request, 200, {"ETag": etag(request["version"])}
+        _own_request(_requests().get(str(request_id)))
+        return with_etag(_requester().reconfirm(str(request_id), expected_version("slot request")))
 
 
 # decisions: the host's side
@@ -231,8 +210,8 @@ class Decisions(MethodView):
     @blp.doc(security=SECURITY)
     def get(self, query):
         """List the decisions on partners' requests for this school's visits, oldest request first."""
-        return DecisionStore(_db()).page(decision_criteria(query), query["sort"], query["limit"],
-                                         query.get("cursor"))
+        return DecisionStore(db()).page(decision_criteria(query), query["sort"], query["limit"],
+                                        query.get("cursor"))
 
 
 @blp.route("/slot-decisions/<uuid:request_id>")
@@ -243,16 +222,15 @@ class Decision(MethodView):
     @blp.doc(security=SECURITY)
     def get(self, request_id):
         """Read the decision on one request."""
-        decision = DecisionStore(_db()).get(str(request_id))
+        decision = DecisionStore(db()).get(str(request_id))
         if decision is None:
-            raise DecisionStore(_db()).not_found()
-        return decision, 200, {"ETag": etag(decision["version"])}
+            raise DecisionStore(db()).not_found()
+        return with_etag(decision)
 
     @blp.arguments(DecisionInSchema)
     @blp.response(200, DecisionSchema)
     @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
     def put(self, data, request_id):
         """Approve or decline a request by hand; needs If-Match. Approving still respects capacity and overlap."""
-        decision = Host(_db(), _school()).decide_by_hand(str(request_id), expected_version("decision"),
-                                                         data["status"], data.get("note"))
-        return decision, 200, {"ETag": etag(decision["version"])}
+        return with_etag(Host(db(), school()).decide_by_hand(str(request_id), expected_version("decision"),
+                                                             data["status"], data.get("note")))

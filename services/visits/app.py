@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from services.visits.api import blp
-from services.visits.store import DECISIONS, REQUESTS, VISITS
-from services.visits.worker import ensure_indexes
+from services.visits.store import DECISIONS, REQUESTS, VISITS, ensure_indexes
 from shared.config import Settings
 from shared.outbox import outbox_gauges, unpublished_filter
 from shared.web import create_write_service_app

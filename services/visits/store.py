@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.visits import model
 from shared.clock import write_order
+from shared.changelog import ChangeLog
 from shared.entities import EntityStore, value_range
 from shared.errors import Problem
 from shared.outbox import pending_marker
@@ -32,6 +33,16 @@ SEATS = "slot_seats"
 HOLDS = "faculty_holds"
 # optimistic retries of one hold document before giving up (the consumer then retries the event)
 HOLD_RETRIES = 50
+# each kind of entity the service publishes has a change log of its own: collection-name prefixes
+VISITS_LOG, REQUESTS_LOG, DECISIONS_LOG = "", "slot_requests_", "slot_decisions_"
+
+
+def ensure_indexes(db) -> None:
+    """Every index of the visits service: its collections and its three change logs (web and worker call this)."""
+    for store in (VisitStore(db), RequestStore(db), DecisionStore(db), SeatStore(db)):
+        store.ensure_indexes()
+    for prefix in (VISITS_LOG, REQUESTS_LOG, DECISIONS_LOG):
+        ChangeLog(db, prefix).ensure_indexes()
 
 
 class VisitStore(EntityStore):

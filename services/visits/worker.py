@@ -19,14 +19,13 @@ from pymongo.errors import PyMongoError
 
 from services.visits.model import DECISION_ENTITY, ENTITY, RECEIVED, REQUEST_ENTITY
 from services.visits.schemas import DecisionSchema, VisitSchema
-from services.visits.store import DECISIONS, REQUESTS, VISITS, DecisionStore, RequestStore, SeatStore, VisitStore
+from services.visits.store import DECISIONS, DECISIONS_LOG, REQUESTS, REQUESTS_LOG, VISITS, ensure_indexes
 from services.visits.workflow import Host, Requester
 from shared.clock import iso, utc_now
 from shared.config import Settings
 from shared.consumer import EventConsumer
 from shared.logs import configure_logging
 from shared.mongo import connect, database
-from shared.changelog import ChangeLog
 from shared.outbox import OutboxSpec
 from shared.worker import make_relay, retry_until_done, run_loops, stop_on_signals
 
@@ -59,17 +58,10 @@ def decision_view(doc: dict) -> dict | None:
 
 VISIT_SPEC = OutboxSpec(entity=ENTITY, topic_entity="visits", collection=VISITS, public_view=visit_view)
 REQUEST_SPEC = OutboxSpec(entity=REQUEST_ENTITY, topic_entity=REQUEST_TOPIC, collection=REQUESTS,
-                          public_view=request_view, service=SERVICE, log_prefix="slot_requests_")
+                          public_view=request_view, service=SERVICE, log_prefix=REQUESTS_LOG)
 DECISION_SPEC = OutboxSpec(entity=DECISION_ENTITY, topic_entity=DECISION_TOPIC, collection=DECISIONS,
-                           public_view=decision_view, service=SERVICE, log_prefix="slot_decisions_")
+                           public_view=decision_view, service=SERVICE, log_prefix=DECISIONS_LOG)
 SPECS = (VISIT_SPEC, REQUEST_SPEC, DECISION_SPEC)
-
-
-def ensure_indexes(db) -> None:
-    for store in (VisitStore(db), RequestStore(db), DecisionStore(db), SeatStore(db)):
-        store.ensure_indexes()
-    for spec in SPECS:
-        ChangeLog(db, spec.log_prefix).ensure_indexes()
 
 
 def reconcile_loop(host: Host, idle_seconds: float = 0.2):
@@ -104,8 +96,6 @@ def resend_loop(requester: Requester, every_seconds: float):
 def worker_loops(settings: Settings, db) -> dict:
     """Every loop of the worker, by name; tests run them in threads of their own."""
     relays = {f"relay-{spec.topic_entity}": make_relay(settings, db, spec) for spec in SPECS}
-    for relay in relays.values():
-        relay.setup()
     host = Host(db, settings.school)
     requester = Requester(db, settings.school)
     prefix = settings.kafka_topic_prefix

@@ -221,13 +221,14 @@ class FeedFromApp:
 def courses_source(make_settings, mongo_client):
     """ecnu-cto's courses service and its relay, run in-process."""
     from services.courses.app import create_app as create_courses
+    from services.courses.store import ensure_indexes
     from services.courses.worker import SPEC
     from shared.worker import make_relay
 
     settings = make_settings(ECNU, "courses")
     app = create_courses(settings, client=mongo_client)
     relay = make_relay(settings, database(mongo_client, settings), SPEC)
-    relay.setup()
+    ensure_indexes(relay.entities.database)
     yield app.test_client(), relay
     relay._drop_producer()
 

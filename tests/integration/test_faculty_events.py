@@ -6,6 +6,7 @@ import pytest
 
 from services.faculty.app import create_app
 from services.faculty.model import PRIVATE as PRIVATE_FIELDS
+from services.faculty.store import ensure_indexes
 from services.faculty.worker import SPEC
 from shared.mongo import database
 from shared.digest import digest_of
@@ -31,7 +32,7 @@ def client(settings, mongo_client):
 @pytest.fixture
 def relay(settings, mongo_client):
     relay = make_relay(settings, database(mongo_client, settings), SPEC)
-    relay.setup()
+    ensure_indexes(relay.entities.database)
     yield relay
     relay._drop_producer()
 

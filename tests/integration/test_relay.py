@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from services.courses.app import create_app
+from services.courses.store import ensure_indexes
 from services.courses.worker import SPEC
 from shared.mongo import connect, database
 from shared.changelog import ChangeLog, LeaseLost
@@ -29,7 +30,7 @@ def app(settings, mongo_client):
 @pytest.fixture
 def relay(settings, mongo_client):
     relay = make_relay(settings, database(mongo_client, settings), SPEC)
-    relay.setup()
+    ensure_indexes(relay.entities.database)
     yield relay
     relay._drop_producer()
 
@@ -132,7 +133,7 @@ def test_the_digest_counts_alliance_courses_by_id_and_version(app, relay, auth):
 def test_writes_succeed_while_the_broker_is_down_and_the_backlog_is_published_after(
         app, settings, mongo_client, auth, broker):
     relay = make_relay(settings, database(mongo_client, settings), SPEC)
-    relay.setup()
+    ensure_indexes(relay.entities.database)
     stop = threading.Event()
     thread = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
     thread.start()
@@ -180,8 +181,7 @@ def test_of_two_relays_of_one_service_only_the_lease_holder_publishes_and_the_ot
         app, settings, mongo_client, auth, kafka_bootstrap):
     db = database(mongo_client, settings)
     relays = [make_relay(settings, db, SPEC) for _ in range(2)]
-    for relay in relays:
-        relay.setup()
+    ensure_indexes(db)
     stops = [threading.Event() for _ in relays]
     threads = [threading.Thread(target=r.run_forever, args=(s,), daemon=True) for r, s in zip(relays, stops)]
     for thread in threads:
@@ -217,7 +217,7 @@ def test_of_two_relays_of_one_service_only_the_lease_holder_publishes_and_the_ot
 def test_a_relay_whose_lease_ran_out_numbers_nothing(app, settings, mongo_client, auth):
     db = database(mongo_client, settings)
     slow, other = make_relay(settings, db, SPEC), make_relay(settings, db, SPEC)
-    slow.setup()
+    ensure_indexes(db)
     now = 1_000_000
     slow.lease_clock = lambda: now
     assert slow.lead()
@@ -242,7 +242,7 @@ def test_a_relay_that_stalls_between_numbering_and_logging_keeps_nothing_a_reade
         app, settings, mongo_client, auth):
     db = database(mongo_client, settings)
     slow, successor = make_relay(settings, db, SPEC), make_relay(settings, db, SPEC)
-    slow.setup()
+    ensure_indexes(db)
     now = 1_000_000
     expired = now + int(settings.relay_lease_seconds * 1000) + 1
     clock = {"now": now}

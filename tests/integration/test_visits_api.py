@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from services.visits.app import create_app
+from services.visits.store import ensure_indexes
 from services.visits.worker import REQUEST_SPEC, VISIT_SPEC
 from shared.mongo import database
 from shared.worker import make_relay
@@ -225,7 +226,7 @@ def test_withdrawing_needs_if_match_and_only_once(requester, auth):
 def test_visits_and_requests_are_published_as_signed_cloudevents(app, client, requester, auth, settings,
                                                                  make_settings, mongo_client, kafka_bootstrap):
     relay = make_relay(settings, database(mongo_client, settings), VISIT_SPEC)
-    relay.setup()
+    ensure_indexes(relay.entities.database)
     created = create(client, auth).get_json()
     drain(relay)
     client.delete(f"/visits/{created['id']}", headers={**auth(), "If-Match": '"1"'})
@@ -238,7 +239,7 @@ def test_visits_and_requests_are_published_as_signed_cloudevents(app, client, re
     requester.post("/slot-requests", json=slot_request(me), headers=auth("sdu-sie", "faculty", me))
     sdu = make_settings("sdu-sie", "visits")
     relay = make_relay(sdu, database(mongo_client, sdu), REQUEST_SPEC)
-    relay.setup()
+    ensure_indexes(relay.entities.database)
     drain(relay)
     records = read_topic(kafka_bootstrap, sdu.topic("slot-requests"), expect=1)
     event = cloud_event(records[0])

@@ -1,0 +1,129 @@
+"""What every write service's HTTP API does the same way: who reads, and how a create, read or update answers.
+
+The views of courses, faculty and visits are thin: they load with their
+schema, call one model or workflow function, and return through these
+helpers. Everything here reads the request (headers, the caller's token);
+the stores never do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from flask import current_app, request
+
+from shared.auth import current_principal
+from shared.errors import Problem
+from shared.events import canonical_json
+
+# the security requirement of every endpoint that needs a bearer token, as the OpenAPI document states it
+SECURITY = [{"bearerAuth": []}]
+# who may read a write service's entities: every role; what each one sees is the model's `can_read`
+READERS = ("student", "faculty", "coordinator", "partner")
+MAX_IDEMPOTENCY_KEY = 200
+# a strong ETag holding a version: "12"
+_ETAG = re.compile(r'"([0-9]{1,18})"')
+
+IDEMPOTENCY_HEADER_DOC = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+    "description": "A retry with the same key and body returns the first result",
+}
+# documented as optional because its absence is answered with 428 Precondition Required (RFC 6585),
+# which OpenAPI's "required" cannot express: a required header's absence would mean a 400
+IF_MATCH_HEADER_DOC = {
+    "in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+    "description": "Required in practice: the ETag of the version being replaced (428 without it, 412 if stale)",
+}
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who is calling: their role, and whether their token is of this service's school."""
+
+    role: str
+    school: str
+    faculty_id: str | None
+    own_school: bool
+
+
+def reader() -> Reader:
+    principal = current_principal()
+    return Reader(principal.role, principal.school, principal.faculty_id, principal.school == school())
+
+
+def db():
+    return current_app.extensions["db"]
+
+
+def school() -> str:
+    """The school this service belongs to."""
+    return current_app.extensions["settings"].school
+
+
+def narrowed(criteria: dict, required: dict) -> dict | None:
+    """The caller's criteria with what they may see added, or None when the two contradict (nothing to list)."""
+    for key, value in required.items():
+        if criteria.get(key, value) != value:
+            return None
+        criteria[key] = value
+    return criteria
+
+
+def empty_page() -> dict:
+    return {"items": [], "next": None}
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def with_etag(doc: dict, status: int = 200):
+    """A view's answer for one entity: the entity, its status, and its version as the ETag."""
+    return doc, status, {"ETag": etag(doc["version"])}
+
+
+def created(store, data: dict, build, collection_path: str):
+    """Insert the entity `build(data)` makes, idempotently by the request's Idempotency-Key; 201 and its URL.
+
+    The key is checked before the entity is built, so a malformed key is a 400 whatever the body.
+    """
+    key, fingerprint = idempotency(data)
+    doc, is_new = store.insert(build(data), key, fingerprint)
+    headers = {"ETag": etag(doc["version"]), "Location": f"{collection_path}/{doc['_id']}"}
+    if not is_new:
+        headers["Idempotent-Replayed"] = "true"
+    return doc, 201, headers
+
+
+def replaced(store, entity_id: str, written: dict | None):
+    """The answer to a conditional write: the entity with its new ETag, or why it did not apply (404, 412)."""
+    if written is None:
+        raise store.stale(entity_id)
+    return with_etag(written)
+
+
+def expected_version(entity: str) -> int:
+    """The version named by If-Match: 428 without one, 412 when it cannot be a version."""
+    header = request.headers.get("If-Match", "").strip()
+    if not header or header == "*":
+        raise Problem(428, "precondition-required", "This update needs an If-Match header",
+                      f"send the ETag of the {entity} you read: If-Match: \"<version>\"")
+    match = _ETAG.fullmatch(header)
+    if match is None:
+        raise Problem(412, "precondition-failed", "The resource has changed since the given version",
+                      "If-Match must hold one ETag of the form \"<version>\"")
+    return int(match.group(1))
+
+
+def idempotency(data: dict) -> tuple[str | None, str | None]:
+    """(Idempotency-Key, fingerprint of the validated body) of a POST; a 400 for a malformed key."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None, None
+    if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
+        raise Problem(400, "invalid-idempotency-key", "The Idempotency-Key header is not valid",
+                      f"use 1-{MAX_IDEMPOTENCY_KEY} printable characters, e.g. a UUID")
+    return key, hashlib.sha256(canonical_json(data)).hexdigest()
