@@ -16,7 +16,8 @@ from services.visits.schemas import (
     VisitQuerySchema, VisitSchema,
 )
 from services.visits.store import (
-    DecisionStore, RequestStore, VisitStore, decision_criteria, invited_filter, request_criteria, visit_criteria,
+    DecisionStore, RequestStore, SeatStore, VisitStore, decision_criteria, invited_filter, request_criteria,
+    visit_criteria,
 )
 from services.visits.workflow import Host, Requester
 from shared.auth import current_principal, require
@@ -61,6 +62,11 @@ def _check_invited(data: dict) -> None:
             raise _invalid(f"/invited/{index}", f"{school!r} is not a partner school of the alliance")
 
 
+def _shown(visit: dict) -> dict:
+    """The visit with each slot's places left, as its events carry it."""
+    return model.with_places_left(visit, SeatStore(_db()).taken(visit))
+
+
 def _readable_visit(visit: dict | None) -> dict:
     principal = current_principal()
     if visit is None or not model.can_read(visit, principal.school, principal.school == _school()):
@@ -81,7 +87,10 @@ class Visits(MethodView):
         principal = current_principal()
         if principal.school != _school():
             criteria.update(invited_filter(principal.school))
-        return _visits().page(criteria, query["sort"], query["limit"], query.get("cursor"))
+        page = _visits().page(criteria, query["sort"], query["limit"], query.get("cursor"))
+        taken = SeatStore(_db()).taken_of(page["items"])
+        page["items"] = [model.with_places_left(v, taken.get(v["_id"], {})) for v in page["items"]]
+        return page
 
     @require("coordinator")
     @blp.arguments(VisitInSchema)
@@ -92,7 +101,7 @@ class Visits(MethodView):
         _check_invited(data)
         key, fingerprint = idempotency(data)
         visit, created = _visits().insert(model.new_visit(data, _school(), now_iso()), key, fingerprint)
-        return visit, 201, created_headers(visit, f"/visits/{visit['_id']}", created)
+        return _shown(visit), 201, created_headers(visit, f"/visits/{visit['_id']}", created)
 
 
 @blp.route("/visits/<uuid:visit_id>")
@@ -102,16 +111,17 @@ class Visit(MethodView):
     @blp.response(200, VisitSchema)
     @blp.doc(security=SECURITY)
     def get(self, visit_id):
-        """Read one visit."""
+        """Read one visit, each slot with its places left."""
         visit = _readable_visit(_visits().get(str(visit_id)))
-        return visit, 200, {"ETag": etag(visit["version"])}
+        return _shown(visit), 200, {"ETag": etag(visit["version"])}
 
     @require("coordinator")
     @blp.arguments(VisitInSchema)
     @blp.response(200, VisitSchema)
     @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
     def put(self, data, visit_id):
-        """Replace a visit; needs If-Match. Approvals on a changed slot then need re-confirmation."""
+        """Replace a visit; needs If-Match (seat changes since do not make it stale). Approvals on a changed slot
+        then need re-confirmation."""
         _check_invited(data)
         version = expected_version("visit")
         current = _visits().get(str(visit_id))
@@ -119,21 +129,21 @@ class Visit(MethodView):
             raise Problem(409, "visit-cancelled", "A cancelled visit cannot be changed",
                           "publish a new visit instead")
         fields, unset = model.replacement(data, now_iso(), write_order())
-        visit = _visits().replace(str(visit_id), version, fields, unset)
+        visit = _visits().edit(str(visit_id), version, fields, unset)
         if visit is None:
             raise _visits().stale(str(visit_id))
-        return visit, 200, {"ETag": etag(visit["version"])}
+        return _shown(visit), 200, {"ETag": etag(visit["version"])}
 
     @require("coordinator")
     @blp.response(200, VisitSchema)
     @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
     def delete(self, visit_id):
         """Cancel a visit: it stays published with status cancelled, and its requests are declined."""
-        visit = _visits().replace(str(visit_id), expected_version("visit"),
-                                  model.cancelled_fields(now_iso(), write_order()))
+        visit = _visits().edit(str(visit_id), expected_version("visit"),
+                               model.cancelled_fields(now_iso(), write_order()))
         if visit is None:
             raise _visits().stale(str(visit_id))
-        return visit, 200, {"ETag": etag(visit["version"])}
+        return _shown(visit), 200, {"ETag": etag(visit["version"])}
 
 
 # slot requests: the requester's side

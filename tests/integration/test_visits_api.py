@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from services.visits.app import create_app
-from services.visits.worker import REQUEST_SPEC, VISIT_SPEC
+from services.visits.worker import REQUEST_SPEC, visit_spec
 from shared.mongo import database
 from shared.worker import make_relay
 from tests.integration.test_courses_api import assert_problem
@@ -224,7 +224,8 @@ def test_withdrawing_needs_if_match_and_only_once(requester, auth):
 
 def test_visits_and_requests_are_published_as_signed_cloudevents(app, client, requester, auth, settings,
                                                                  make_settings, mongo_client, kafka_bootstrap):
-    relay = make_relay(settings, database(mongo_client, settings), VISIT_SPEC)
+    db = database(mongo_client, settings)
+    relay = make_relay(settings, db, visit_spec(db))
     relay.setup()
     created = create(client, auth).get_json()
     drain(relay)
