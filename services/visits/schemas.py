@@ -86,14 +86,14 @@ class VisitInSchema(Schema):
 class PublishedSlotSchema(SlotSchema):
     """A slot as the API returns it and as its visit's events carry it."""
 
-    places_left = fields.Integer(required=True, metadata={
+    places_left = fields.Integer(required=True, validate=validate.Range(0, 1000), metadata={
         "description": "Capacity less the seats held by approvals; 0 when the slot is full or the visit cancelled"})
 
 
 class VisitSchema(VisitInSchema):
     """A visit as the API returns it and as its events carry it."""
 
-    slots = fields.List(fields.Nested(PublishedSlotSchema), required=True)
+    slots = fields.List(fields.Nested(PublishedSlotSchema), required=True, validate=validate.Length(max=50))
     id = fields.String(required=True, attribute="_id", metadata={"format": "uuid"})
     school = fields.String(required=True, metadata={"description": "The host school"})
     version = fields.Integer(required=True)

@@ -14,7 +14,9 @@ from shared.config import School
 from shared.events import InvalidEvent
 from shared.mongo import database
 from shared.outbox import digest_of
-from tests.catalogutil import course_body, event, faculty_body, visit_body, withdrawn_course_body
+from tests.catalogutil import (
+    GUEST_LECTURE, WORKSHOP, course_body, event, faculty_body, visit_body, withdrawn_course_body,
+)
 from tests.samples import course
 
 ECNU, SDU = "ecnu-cto", "sdu-sie"
@@ -301,3 +303,76 @@ def test_the_page_renders_cards_and_a_course_in_both_languages(model, client):
     assert "Technology Strategy and Innovation Management" in english and "Instructors" in english
     assert client.get("/?credits_min=lots").status_code == 200
     assert client.get(f"/course/{uuid.uuid4()}").status_code == 404
+
+
+def visit_pages(client, url: str) -> list[list[dict]]:
+    pages = []
+    for _ in range(50):
+        response = client.get(url)
+        assert response.status_code == 200, response.get_json()
+        page = response.get_json()
+        pages.append(page["items"])
+        if not page["next"]:
+            return pages
+        url = page["next"].replace("http://localhost", "")
+    raise AssertionError("the pages never ended")
+
+
+def test_visits_are_listed_earliest_first_in_keyset_pages_through_visits_that_start_the_same_day(model, client):
+    # sdu-sie's catalog: its own visits, ecnu-cto's that invite it (or every partner), never the others
+    same_day = [visit_body(ECNU, invited=[SDU]) for _ in range(7)]
+    for body in same_day:
+        apply(model, body, "visit.published.v1", service="visits")
+    later = visit_body(SDU, starts_on="2099-05-03", ends_on="2099-05-04", slots=[], invited=["all"])
+    everyone = visit_body(ECNU, starts_on="2099-04-20", ends_on="2099-04-21", slots=[], invited=["all"])
+    hidden = visit_body(ECNU, invited=["later-member"])
+    past = visit_body(ECNU, starts_on="2001-01-01", ends_on="2001-01-02", slots=[], invited=[SDU])
+    for body, school in ((later, SDU), (everyone, ECNU), (hidden, ECNU), (past, ECNU)):
+        apply(model, body, "visit.published.v1", school=school, service="visits")
+    pages = visit_pages(client, "/visits?limit=3")
+    assert [len(p) for p in pages] == [3, 3, 3]
+    seen = [v["id"] for p in pages for v in p]
+    assert seen == sorted(b["id"] for b in same_day) + [everyone["id"], later["id"]]
+    first = pages[0][0]
+    assert first["own"] is False and first["school"] == ECNU and first["place"] == "Jinan, Software Park campus"
+    assert [(s["kind"], s["capacity"], s["places_left"]) for s in first["slots"]] == [
+        ("guest_lecture", 2, 1), ("workshop", 1, 0)]
+    assert pages[-1][-1]["own"] is True
+    # filters: host school, start dates, slot kind; each still pages
+    assert [v["id"] for p in visit_pages(client, f"/visits?school={SDU}") for v in p] == [later["id"]]
+    dated = visit_pages(client, "/visits?starts_from=2099-04-14&starts_until=2099-04-30&limit=1")
+    assert [v["id"] for p in dated for v in p] == [everyone["id"]]
+    workshops = [v["id"] for p in visit_pages(client, "/visits?kind=workshop&limit=2") for v in p]
+    assert workshops == sorted(b["id"] for b in same_day)
+    for bad in ("/visits?kind=$ne", "/visits?starts_from=tomorrow", "/visits?limit=1000", "/visits?sort=x",
+                "/visits?cursor=nonsense"):
+        response = client.get(bad)
+        assert response.status_code in (400, 422) and response.mimetype == "application/problem+json", bad
+
+
+def test_a_visit_is_read_with_its_places_left_and_only_by_the_schools_it_involves(model, client):
+    body = visit_body(ECNU, invited=[SDU], taken={})
+    apply(model, body, "visit.published.v1", service="visits")
+    shown = client.get(f"/visits/{body['id']}").get_json()
+    assert [s["places_left"] for s in shown["slots"]] == [2, 1] and shown["version"] == 1
+    # two seats taken since: the host published the visit again with a newer version
+    apply(model, visit_body(ECNU, body["id"], version=3, invited=[SDU], taken={GUEST_LECTURE: 1, WORKSHOP: 1}),
+          "visit.updated.v1", service="visits", seq=3)
+    shown = client.get(f"/visits/{body['id']}").get_json()
+    assert [s["places_left"] for s in shown["slots"]] == [1, 0] and shown["version"] == 3
+    hidden = visit_body(ECNU, invited=["later-member"])
+    apply(model, hidden, "visit.published.v1", service="visits", seq=4)
+    for missing in (hidden["id"], str(uuid.uuid4())):
+        response = client.get(f"/visits/{missing}")
+        assert response.status_code == 404 and response.get_json()["type"].endswith("visit-not-found")
+    page = client.get(f"/course/{course_with_visits(model)}").get_data(as_text=True)
+    assert "1 place left" in page and "Full" in page and "2 places left" not in page
+    chinese = client.get(f"/course/{course_with_visits(model)}?lang=zh").get_data(as_text=True)
+    assert "剩余 1 个名额" in chinese and "已满" in chinese
+
+
+def course_with_visits(model) -> str:
+    """An ecnu-cto course, whose page shows ecnu-cto's upcoming visits."""
+    body = course_body(ECNU)
+    apply(model, body, seq=99)
+    return body["id"]
