@@ -50,8 +50,10 @@ CHANNELS = {
         publisher="the school's visits worker (outbox relay)", consumers=("catalog", "visits"),
         cleanup={"cleanup.policy": ["compact"]},
         title="Teaching-team visits",
-        description="Visits hosted by the school with their exchange slots (`VisitSchema`). A cancellation "
-                    "is an update with status `cancelled`.",
+        description="Visits hosted by the school with their exchange slots (`VisitSchema`), each slot with its "
+                    "`places_left` (capacity less the seats approvals hold; 0 when full or the visit is "
+                    "cancelled). A seat taken or freed re-publishes the visit with a newer version and the "
+                    "places left read at publish time. A cancellation is an update with status `cancelled`.",
     ),
     "slotRequests": dict(
         topic="slot-requests.v1", entity="slot_request", actions=("published", "updated"), payload="SlotRequestEvent",

@@ -1,4 +1,5 @@
-"""The catalog's HTTP API: search the shared courses, read one with its people and visits, sync status."""
+"""The catalog's HTTP API: search the shared courses, read one with its people and visits, list the upcoming
+visits with their places left, sync status."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from services.catalog.model import ENTITY_OF_TOPIC, TOPIC_ENTITIES, visit_view
-from services.catalog.schemas import CourseDetailSchema, SearchPageSchema, SearchQuerySchema, SyncSchema
-from services.catalog.store import CourseSearch, ReadModel, SyncState, criteria_from
+from services.catalog.schemas import (
+    CourseDetailSchema, SearchPageSchema, SearchQuerySchema, SyncSchema, VisitPageSchema, VisitQuerySchema, VisitSchema,
+)
+from services.catalog.store import (
+    CourseSearch, ReadModel, SyncState, VisitSearch, criteria_from, may_see, visit_criteria,
+)
 from shared.auth import current_principal
 from shared.errors import Problem
 
@@ -67,8 +72,24 @@ def course_detail(db, own_school: str, course_id: str) -> dict:
         raise CourseSearch(db).not_found()
     course["own"] = course["school"] == own_school
     course["instructor_profiles"] = model.profiles(course.get("instructors", []))
-    course["visits"] = [visit_view(v) for v in model.upcoming_visits(course["school"], own_school)]
+    course["visits"] = [visit_view(v, own_school) for v in model.upcoming_visits(course["school"], own_school)]
     return course
+
+
+def upcoming_visits(db, own_school: str, query: dict) -> dict:
+    """One page of the upcoming visits this school may see, earliest first, each slot with its places left."""
+    filters = {k: v for k, v in query.items() if k not in ("limit", "cursor")}
+    page = VisitSearch(db).page(visit_criteria(filters, own_school), "starts_on", query["limit"], query.get("cursor"))
+    page["items"] = [visit_view(v, own_school) for v in page["items"]]
+    return page
+
+
+def visit_detail(db, own_school: str, visit_id: str) -> dict:
+    """A visible visit this school may see (past ones too), each slot with its places left."""
+    visit = ReadModel(db).get("visit", visit_id)
+    if visit is None or not may_see(visit, own_school):
+        raise VisitSearch(db).not_found()
+    return visit_view(visit, own_school)
 
 
 def sync_status(db, settings) -> list[dict]:
@@ -116,6 +137,27 @@ class Course(MethodView):
     def get(self, course_id):
         """Read one course with its instructors and its school's upcoming visits."""
         return course_detail(_db(), current_app.extensions["settings"].school, str(course_id))
+
+
+@blp.route("/visits")
+class Visits(MethodView):
+    decorators = [readers]
+
+    @blp.arguments(VisitQuerySchema, location="query", unknown=RAISE)
+    @blp.response(200, VisitPageSchema)
+    def get(self, query):
+        """List the upcoming teaching-team visits of every school that this school may see, earliest first."""
+        return upcoming_visits(_db(), current_app.extensions["settings"].school, query)
+
+
+@blp.route("/visits/<uuid:visit_id>")
+class Visit(MethodView):
+    decorators = [readers]
+
+    @blp.response(200, VisitSchema)
+    def get(self, visit_id):
+        """Read one teaching-team visit, each slot with its places left (0: full)."""
+        return visit_detail(_db(), current_app.extensions["settings"].school, str(visit_id))
 
 
 @blp.route("/sync")

@@ -17,8 +17,8 @@ LABELS = {
         "prerequisites": "Prerequisites", "offerings": "Offerings", "starts": "Starts", "ends": "Ends",
         "places": "Places", "instructors": "Instructors", "no_instructors": "No instructor profile is shared yet.",
         "visits": "Upcoming teaching-team visits", "no_visits": "No upcoming visit.", "place": "Place",
-        "dates": "Dates", "open_slots": "Open exchange slots", "no_slots": "No open slot.",
-        "open_places": "places left: {n}", "unknown_places": "{n} places", "back": "Back to the search",
+        "dates": "Dates", "slots": "Exchange slots", "no_slots": "No exchange slot.",
+        "places_left": "{n} places left", "place_left": "1 place left", "full": "Full", "unknown_places": "{n} places", "back": "Back to the search",
         "switch": "中文", "switch_label": "Language", "expertise": "Expertise", "clear": "Clear filters",
         "language_en": "English", "language_zh": "Chinese", "sort_code": "Code", "sort_title": "Title",
         "sort_credits": "Credits (low to high)", "sort_-credits": "Credits (high to low)",
@@ -37,8 +37,8 @@ LABELS = {
         "description": "课程简介", "outcomes": "学习成果", "prerequisites": "先修要求", "offerings": "开课安排",
         "starts": "开始", "ends": "结束", "places": "名额", "instructors": "授课教师",
         "no_instructors": "暂无共享的教师简介。", "visits": "即将到来的教学团队互访", "no_visits": "暂无即将到来的互访。",
-        "place": "地点", "dates": "日期", "open_slots": "可申请的交流时段", "no_slots": "暂无可申请的时段。",
-        "open_places": "剩余 {n} 个名额", "unknown_places": "共 {n} 个名额", "back": "返回搜索", "switch": "English",
+        "place": "地点", "dates": "日期", "slots": "交流时段", "no_slots": "暂无交流时段。",
+        "places_left": "剩余 {n} 个名额", "place_left": "剩余 1 个名额", "full": "已满", "unknown_places": "共 {n} 个名额", "back": "返回搜索", "switch": "English",
         "switch_label": "语言", "expertise": "研究专长", "clear": "清除筛选", "language_en": "英语",
         "language_zh": "中文", "sort_code": "课程代码", "sort_title": "课程名称", "sort_credits": "学分（从低到高）",
         "sort_-credits": "学分（从高到低）", "sort_school": "学校", "sort_-updated": "最近更新", "apply": "应用筛选",
@@ -68,6 +68,17 @@ def text(value, lang: str) -> str:
 def label(lang: str, key: str, **values) -> str:
     words = LABELS[pick_lang(lang)]
     return words.get(key, LABELS["en"].get(key, key)).format(**values)
+
+
+def places(lang: str, left: int | None, capacity: int | None) -> str:
+    """How full a slot is, in words: "3 places left", "1 place left", "Full"; its size when the host does not say."""
+    if left is None:
+        return label(lang, "unknown_places", n=capacity if capacity is not None else "?")
+    if left == 0:
+        return label(lang, "full")
+    if left == 1:
+        return label(lang, "place_left")
+    return label(lang, "places_left", n=left)
 
 
 def value_label(lang: str, value) -> str:

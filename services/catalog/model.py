@@ -60,8 +60,6 @@ def is_removal(event_type: str, body: dict) -> bool:
 
 
 def owner_of(kind: str, body: dict) -> str | None:
-    if kind == "visit":
-        return body.get("host_school") or body.get("school")
     return body.get("school")
 
 
@@ -97,8 +95,6 @@ def entry(change: Change, applied_at: str) -> dict:
         doc["search_text"] = course_search_text(doc)
         doc["terms"] = sorted({o["term"] for o in doc.get("offerings", [])})
         doc["title_sort"] = (doc["title"].get("en") or next(iter(doc["title"].values()), "")).lower()
-    elif change.kind == "visit":
-        doc.pop("host_school", None)
     return doc
 
 
@@ -111,25 +107,16 @@ def course_search_text(doc: dict) -> str:
 
 
 def open_places(slot: dict) -> int | None:
-    """Places left in a slot, from whichever count the host's body carries; None when it carries none."""
-    if str(slot.get("status", "open")).lower() not in ("open", "available", ""):
-        return 0
-    if "remaining" in slot:
-        return slot["remaining"]
-    taken = slot.get("approved", slot.get("taken"))
-    if taken is None or "capacity" not in slot:
-        return None
-    return max(0, slot["capacity"] - taken)
+    """Places left in a slot, as its host published them (0: full); None from a host that does not say."""
+    return slot.get("places_left")
 
 
-def visit_view(visit: dict) -> dict:
-    """A visit as a course page shows it: its open slots only."""
-    slots = []
-    for slot in visit.get("slots", []):
-        left = open_places(slot)
-        if left is None or left > 0:
-            slots.append({**slot, "open_places": left})
-    return {**visit, "open_slots": slots}
+def visit_view(visit: dict, own_school: str | None = None) -> dict:
+    """A visit as the API and page show it: every slot with its places left, and its open slots apart."""
+    slots = [{**slot, "places_left": open_places(slot)} for slot in visit.get("slots", [])]
+    open_slots = [{**slot, "open_places": slot["places_left"]} for slot in slots
+                  if slot["places_left"] is None or slot["places_left"] > 0]
+    return {**visit, "own": visit.get("school") == own_school, "slots": slots, "open_slots": open_slots}
 
 
 def _first_errors(messages, limit: int = 3) -> str:

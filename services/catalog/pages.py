@@ -56,6 +56,7 @@ def _context(lang: str) -> dict:
         "vl": lambda value: i18n.value_label(lang, value),
         "vls": lambda values: ", ".join(i18n.value_label(lang, v) for v in values or []),
         "txs": lambda values: ", ".join(i18n.text(v, lang) for v in values or []),
+        "places": lambda slot: i18n.places(lang, slot.get("places_left"), slot.get("capacity")),
         "url_with": url_with, "school_name": school_name, "own_school": settings.school,
     }
 

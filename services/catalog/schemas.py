@@ -10,10 +10,12 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.fields import EntityId, IsoDate, LanguageTag
+from shared.pagination import PageQuerySchema
 
 SCHOOL = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$", error="A school id such as 'ecnu-cto'.")
 PROGRAMME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9 _-]{0,39}$", error="1-40 letters, digits, spaces, '_' or '-'.")
 ISCED_F = validate.Regexp(r"^[0-9]{2,4}$", error="An ISCED-F 2013 field code of 2 to 4 digits, e.g. '0413'.")
+SLOT_KIND = validate.Regexp(r"^[a-z][a-z_]{0,39}$", error="A slot kind such as 'guest_lecture'.")
 TERM = validate.Regexp(r"^[0-9]{4}-[a-z0-9-]{1,20}$", error="A term such as '2027-spring'.")
 SORTS = ["code", "-code", "title", "-title", "credits", "-credits", "school", "-school", "updated", "-updated"]
 
@@ -111,6 +113,8 @@ class FacultyBody(_Body):
 
 
 class SlotBody(Schema):
+    """A slot as the host's visits service publishes it (its PublishedSlotSchema)."""
+
     class Meta:
         unknown = EXCLUDE
 
@@ -120,28 +124,20 @@ class SlotBody(Schema):
     starts_at = fields.String(validate=validate.Length(max=40))
     ends_at = fields.String(validate=validate.Length(max=40))
     capacity = fields.Integer(validate=validate.Range(0, 100_000))
-    # how partners' bodies say how full a slot is; the catalog takes whichever is present
-    approved = fields.Integer(validate=validate.Range(0, 100_000))
-    taken = fields.Integer(validate=validate.Range(0, 100_000))
-    remaining = fields.Integer(validate=validate.Range(0, 100_000))
-    status = fields.String(validate=validate.Length(max=40))
+    # absent from a host that does not send it yet: then the places left are unknown
+    places_left = fields.Integer(validate=validate.Range(0, 100_000))
 
 
 class VisitBody(_Body):
-    """A teaching-team visit hosted by a school, with its exchange slots."""
+    """A teaching-team visit as its host's visits service publishes it (its VisitSchema), with its slots."""
 
-    host_school = fields.String(validate=SCHOOL)
+    school = fields.String(required=True, validate=SCHOOL)
     theme = Localized(required=True, max_length=300)
-    place = Localized(max_length=300)
+    place = fields.String(validate=validate.Length(max=200))
     starts_on = IsoDate(required=True)
     ends_on = IsoDate(required=True)
     invited = fields.List(fields.String(validate=SCHOOL), load_default=list, validate=validate.Length(max=50))
     slots = fields.List(fields.Nested(SlotBody), load_default=list, validate=validate.Length(max=200))
-
-    @validates_schema
-    def _has_a_school(self, data, **kwargs):
-        if not data.get("school") and not data.get("host_school"):
-            raise ValidationError("A visit names its school (school or host_school).", "school")
 
 
 # the catalog's API
@@ -230,18 +226,49 @@ class SlotSchema(Schema):
     starts_at = fields.String()
     ends_at = fields.String()
     capacity = fields.Integer()
-    open_places = fields.Integer(allow_none=True, metadata={"description": "Places left; null when unknown"})
+    places_left = fields.Integer(allow_none=True, metadata={
+        "description": "Places left as the host published them, 0 when full; null when the host does not say"})
+
+
+class OpenSlotSchema(SlotSchema):
+    open_places = fields.Integer(allow_none=True, metadata={"description": "The same as places_left"})
 
 
 class VisitSchema(Schema):
-    id = fields.String(required=True, attribute="_id")
+    """A teaching-team visit, each slot with its places left."""
+
+    id = fields.String(required=True, attribute="_id", metadata={"format": "uuid"})
     school = fields.String(required=True, metadata={"description": "The host school"})
+    own = fields.Boolean(required=True, metadata={"description": "True for a visit this school hosts"})
+    version = fields.Integer(required=True)
+    status = fields.String()
     theme = fields.Dict(required=True)
-    place = fields.Dict()
+    place = fields.String()
     starts_on = fields.String(required=True)
     ends_on = fields.String(required=True)
     invited = fields.List(fields.String())
-    open_slots = fields.List(fields.Nested(SlotSchema), metadata={"description": "Slots with places left"})
+    slots = fields.List(fields.Nested(SlotSchema), required=True)
+
+
+class CourseVisitSchema(VisitSchema):
+    """A visit as a course shows it, with its open slots apart."""
+
+    open_slots = fields.List(fields.Nested(OpenSlotSchema), metadata={
+        "description": "The slots with places left (or unknown places)"})
+
+
+class VisitQuerySchema(PageQuerySchema):
+    """Filters and paging of GET /visits: upcoming visits, earliest first."""
+
+    school = fields.String(validate=SCHOOL, metadata={"description": "The host school"})
+    starts_from = IsoDate(metadata={"description": "Visits starting on or after this date"})
+    starts_until = IsoDate(metadata={"description": "Visits starting on or before this date"})
+    kind = fields.String(validate=SLOT_KIND, metadata={"description": "Has a slot of this kind, e.g. workshop"})
+
+
+class VisitPageSchema(Schema):
+    items = fields.List(fields.Nested(VisitSchema), required=True)
+    next = fields.String(allow_none=True, metadata={"description": "The next page; null on the last page"})
 
 
 class CourseDetailSchema(CourseCardSchema):
@@ -251,7 +278,7 @@ class CourseDetailSchema(CourseCardSchema):
     prerequisites = fields.List(fields.Dict())
     hours = fields.Integer()
     instructor_profiles = fields.List(fields.Nested(ProfileSchema), required=True)
-    visits = fields.List(fields.Nested(VisitSchema), required=True)
+    visits = fields.List(fields.Nested(CourseVisitSchema), required=True)
 
 
 class CheckSchema(Schema):

@@ -17,7 +17,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.catalog.model import KINDS, TOPIC_ENTITIES
 from services.courses.store import criteria_from as course_criteria
-from shared.entities import EntityStore
+from shared.entities import EntityStore, value_range
 from shared.events import InvalidEvent
 from shared.digest import digest_of
 
@@ -53,6 +53,7 @@ class ReadModel:
         for field in ("visible", "programme", "code", "title_sort", "credits", "updated_at"):
             courses.create_index([(field, ASCENDING)])
         self.collection("visit").create_index([("ends_on", ASCENDING)])
+        self.collection("visit").create_index([("starts_on", ASCENDING)])
 
     def apply(self, kind: str, doc: dict) -> bool:
         """Store `doc` if its version is newer than the held entry's; False when it is not (a no-op)."""
@@ -142,6 +143,43 @@ class ReadModel:
 def _involves(visit: dict, school: str) -> bool:
     invited = visit.get("invited", [])
     return visit["school"] == school or school in invited or ALL_PARTNERS in invited
+
+
+def may_see(visit: dict, reader: str) -> bool:
+    """A visit is public to its host and its invited schools ("all": every partner)."""
+    return _involves(visit, reader)
+
+
+class VisitSearch(EntityStore):
+    """Keyset-paginated upcoming visits, earliest start first.
+
+    Paged on (starts_on, _id): a date without a time, which the embedded server
+    compares exactly (it compares date-time text only to the second), and the id
+    to order the visits that start the same day.
+    """
+
+    collection_name = COLLECTIONS["visit"]
+    entity = "visit"
+    sort_fields = {"starts_on": "starts_on"}
+
+
+def visit_criteria(filters: dict, reader: str, today: str | None = None) -> dict:
+    """A MongoDB filter over the visible, not yet ended visits `reader`'s school may see; values only.
+
+    Every condition sits in one $and: the embedded server drops the conditions beside a top-level $or.
+    """
+    today = today or date.today().isoformat()
+    conditions = [{"visible": True}, {"ends_on": {"$gte": today}},
+                  {"$or": [{"school": reader}, {"invited": {"$in": [reader, ALL_PARTNERS]}}]}]
+    if "school" in filters:
+        conditions.append({"school": filters["school"]})
+    starts = value_range(filters, "starts_from", "starts_until")
+    if starts:
+        conditions.append({"starts_on": starts})
+    if "kind" in filters:
+        # equality, not $in: the embedded server's $in matches nothing on a field inside an array
+        conditions.append({"slots.kind": filters["kind"]})
+    return {"$and": conditions}
 
 
 class CourseSearch(EntityStore):
@@ -234,4 +272,5 @@ class SyncState:
                                    upsert=True)
 
 
-__all__ = ["ReadModel", "CourseSearch", "SyncState", "criteria_from", "TOPIC_ENTITIES"]
+__all__ = ["ReadModel", "CourseSearch", "VisitSearch", "SyncState", "criteria_from", "visit_criteria", "may_see",
+           "TOPIC_ENTITIES"]

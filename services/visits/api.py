@@ -16,7 +16,8 @@ from services.visits.schemas import (
     VisitQuerySchema, VisitSchema,
 )
 from services.visits.store import (
-    DecisionStore, RequestStore, VisitStore, decision_criteria, invited_filter, request_criteria, visit_criteria,
+    DecisionStore, RequestStore, SeatStore, VisitStore, decision_criteria, invited_filter, request_criteria,
+    visit_criteria,
 )
 from services.visits.workflow import Host, Requester
 from shared.auth import require
@@ -52,6 +53,15 @@ def _check_invited(data: dict) -> None:
             raise _invalid(f"/invited/{index}", f"{invitee!r} is not a partner school of the alliance")
 
 
+def _shown(visit: dict) -> dict:
+    """The visit with each slot's places left, as its events carry it."""
+    return model.with_places_left(visit, SeatStore(db()).taken(visit))
+
+
+def _shown_if(visit: dict | None) -> dict | None:
+    return None if visit is None else _shown(visit)
+
+
 def _readable_visit(visit: dict | None) -> dict:
     caller = reader()
     if visit is None or not model.can_read(visit, caller.school, caller.own_school):
@@ -72,7 +82,10 @@ class Visits(MethodView):
         caller = reader()
         if not caller.own_school:
             criteria.update(invited_filter(caller.school))
-        return _visits().page(criteria, query["sort"], query["limit"], query.get("cursor"))
+        page = _visits().page(criteria, query["sort"], query["limit"], query.get("cursor"))
+        taken = SeatStore(db()).taken_of(page["items"])
+        page["items"] = [model.with_places_left(v, taken.get(v["_id"], {})) for v in page["items"]]
+        return page
 
     @require("coordinator")
     @blp.arguments(VisitInSchema)
@@ -81,7 +94,9 @@ class Visits(MethodView):
     def post(self, data):
         """Publish a teaching-team visit hosted by this school."""
         _check_invited(data)
-        return created(_visits(), data, lambda d: model.new_visit(d, school(), now_iso()), "/visits")
+        visit, status, headers = created(_visits(), data, lambda d: model.new_visit(d, school(), now_iso()),
+                                         "/visits")
+        return _shown(visit), status, headers
 
 
 @blp.route("/visits/<uuid:visit_id>")
@@ -91,15 +106,16 @@ class Visit(MethodView):
     @blp.response(200, VisitSchema)
     @blp.doc(security=SECURITY)
     def get(self, visit_id):
-        """Read one visit."""
-        return with_etag(_readable_visit(_visits().get(str(visit_id))))
+        """Read one visit, each slot with its places left."""
+        return with_etag(_shown(_readable_visit(_visits().get(str(visit_id)))))
 
     @require("coordinator")
     @blp.arguments(VisitInSchema)
     @blp.response(200, VisitSchema)
     @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
     def put(self, data, visit_id):
-        """Replace a visit; needs If-Match. Approvals on a changed slot then need re-confirmation."""
+        """Replace a visit; needs If-Match (seat changes since do not make it stale). Approvals on a changed slot
+        then need re-confirmation."""
         _check_invited(data)
         version = expected_version("visit")
         current = _visits().get(str(visit_id))
@@ -107,15 +123,15 @@ class Visit(MethodView):
             raise Problem(409, "visit-cancelled", "A cancelled visit cannot be changed",
                           "publish a new visit instead")
         fields, unset = model.replacement(data, now_iso(), write_order())
-        return replaced(_visits(), str(visit_id), _visits().replace(str(visit_id), version, fields, unset))
+        return replaced(_visits(), str(visit_id), _shown_if(_visits().edit(str(visit_id), version, fields, unset)))
 
     @require("coordinator")
     @blp.response(200, VisitSchema)
     @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
     def delete(self, visit_id):
         """Cancel a visit: it stays published with status cancelled, and its requests are declined."""
-        return replaced(_visits(), str(visit_id), _visits().replace(
-            str(visit_id), expected_version("visit"), model.cancelled_fields(now_iso(), write_order())))
+        return replaced(_visits(), str(visit_id), _shown_if(_visits().edit(
+            str(visit_id), expected_version("visit"), model.cancelled_fields(now_iso(), write_order()))))
 
 
 # slot requests: the requester's side

@@ -5,6 +5,12 @@ A visit belongs to its host school and is public to the schools it invites
 partner faculty request. A decision on a request is bound to the slot as it
 was when decided (`slot_hash`); a later change of the slot asks for
 re-confirmation instead of silently keeping the approval.
+
+A slot's `places_left` is derived, never stored: its capacity less the seats
+its approvals hold (see store.SeatStore). A seat change re-publishes the visit
+with a new `version`, but does not make a coordinator's ETag stale: a
+coordinator's write applies while no other coordinator wrote since the version
+they read (`edit_applies`; docs/adr/0006-places-left-in-visit-events.md).
 """
 
 from __future__ import annotations
@@ -102,8 +108,8 @@ def new_visit(data: dict, school: str, now: str, visit_id: str | None = None) ->
     if data.get("status") == "cancelled":
         raise Problem(422, "invalid-status", "A visit cannot be created cancelled",
                       "create it as planned or confirmed", errors=[{"pointer": "/status", "detail": "cancelled"}])
-    doc = {"_id": visit_id or str(uuid.uuid4()), "school": school, "version": 1, "created_at": now,
-           "updated_at": now}
+    doc = {"_id": visit_id or str(uuid.uuid4()), "school": school, "version": 1, "edited_version": 1,
+           "created_at": now, "updated_at": now}
     doc.update({k: data[k] for k in WRITABLE if k in data})
     doc["slots"] = with_slot_ids(doc.get("slots", []))
     return doc
@@ -120,6 +126,36 @@ def replacement(data: dict, now: str, marker: int) -> tuple[dict, list[str]]:
     fields["updated_at"] = now
     fields["reconcile_since"] = marker
     return fields, [k for k in WRITABLE if k not in data]
+
+
+def edited_version(visit: dict) -> int:
+    """The version the last coordinator write gave the visit; later versions are seat changes only."""
+    return visit.get("edited_version", visit["version"])
+
+
+def edit_applies(visit: dict, expected_version: int) -> bool:
+    """Whether a coordinator's write on the version they read applies: no coordinator wrote since.
+
+    The versions after `edited_version` differ only in places left, which a coordinator
+    does not write, so an ETag of any of them is still current for an edit.
+    """
+    return edited_version(visit) <= expected_version <= visit["version"]
+
+
+def places_left(slot: dict, taken: int, cancelled: bool) -> int:
+    """How many more requests a slot can approve: its capacity less the seats held; 0 when full or cancelled.
+
+    Seats held may exceed a capacity lowered since: still 0, never negative.
+    """
+    return 0 if cancelled else max(0, slot["capacity"] - taken)
+
+
+def with_places_left(visit: dict, taken: dict[str, int]) -> dict:
+    """A copy of the visit whose slots carry `places_left`, given the seats taken per slot id (none if absent)."""
+    cancelled = visit.get("status") == "cancelled"
+    slots = [{**slot, "places_left": places_left(slot, taken.get(slot["id"], 0), cancelled)}
+             for slot in visit.get("slots", [])]
+    return {**visit, "slots": slots}
 
 
 def cancelled_fields(now: str, marker: int) -> dict:

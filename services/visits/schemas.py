@@ -8,7 +8,7 @@ not know, since an added optional field is a minor schema change.
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from services.visits.model import APPROVED, DECLINED, REQUEST_STATUSES, SLOT_KINDS, STATUSES, parse_moment
 from shared.fields import EntityId, Integer, IsoDate, IsoDateTime, LangMap, unique_items
@@ -31,6 +31,14 @@ class SlotSchema(Schema):
     ends_at = IsoDateTime(required=True, metadata={"example": "2027-04-13T11:00:00+08:00"})
     capacity = Integer(required=True, validate=validate.Range(1, 1000),
                        metadata={"description": "How many visiting faculty the slot takes"})
+    # a slot read from the API and sent back unchanged carries it: accepted, and ignored
+    places_left = Integer(validate=validate.Range(0, 1000),
+                          metadata={"description": "Read-only: the service derives it from the seats held"})
+
+    @post_load
+    def _derived_fields_are_not_written(self, data, **kwargs):
+        data.pop("places_left", None)
+        return data
 
     @validates_schema
     def _times_in_order(self, data, **kwargs):
@@ -75,9 +83,17 @@ class VisitInSchema(Schema):
             raise ValidationError({"slots": errors})
 
 
+class PublishedSlotSchema(SlotSchema):
+    """A slot as the API returns it and as its visit's events carry it."""
+
+    places_left = fields.Integer(required=True, validate=validate.Range(0, 1000), metadata={
+        "description": "Capacity less the seats held by approvals; 0 when the slot is full or the visit cancelled"})
+
+
 class VisitSchema(VisitInSchema):
     """A visit as the API returns it and as its events carry it."""
 
+    slots = fields.List(fields.Nested(PublishedSlotSchema), required=True, validate=validate.Length(max=50))
     id = fields.String(required=True, attribute="_id", metadata={"format": "uuid"})
     school = fields.String(required=True, metadata={"description": "The host school"})
     version = fields.Integer(required=True)

@@ -4,7 +4,10 @@ Every write here is one single-document write. Capacity and overlap are kept
 by two kinds of small documents the host updates atomically:
 
 - a seat document per slot, `holders` a map of request ids: a seat is taken by
-  one conditional update (`count < capacity` and this request not a holder);
+  one conditional update (`count < capacity` and this request not a holder).
+  The same write sets `republish_since`; the visit is then bumped (a new
+  version, pending for the relay, which reads the seat counts as it publishes)
+  and the marker cleared, so a crash in between leaves it for the worker;
 - a hold document per visiting faculty member, the approved slots they hold:
   changed by compare-and-set on its `version`, so two overlapping approvals
   can never both be written.
@@ -33,6 +36,8 @@ SEATS = "slot_seats"
 HOLDS = "faculty_holds"
 # optimistic retries of one hold document before giving up (the consumer then retries the event)
 HOLD_RETRIES = 50
+# retries of a coordinator's visit write that lost a race with a seat change
+EDIT_RETRIES = 20
 # each kind of entity the service publishes has a change log of its own: collection-name prefixes
 VISITS_LOG, REQUESTS_LOG, DECISIONS_LOG = "", "slot_requests_", "slot_decisions_"
 
@@ -64,6 +69,27 @@ class VisitStore(EntityStore):
     def reconciled(self, visit_id: str, marker: int) -> None:
         # only the marker that was handled: a change written meanwhile keeps the visit flagged
         self.collection.update_one({"_id": visit_id, "reconcile_since": marker}, {"$unset": {"reconcile_since": ""}})
+
+    def edit(self, visit_id: str, expected_version: int, fields: dict, unset=()) -> dict | None:
+        """A coordinator's write on the version they read (If-Match); None when another coordinator wrote since.
+
+        Seat changes move `version` too (see seats_changed) but not `edited_version`, so they do
+        not make the coordinator's ETag stale. The write is conditional on the version just read;
+        a seat change in between makes it read and try again.
+        """
+        for _ in range(EDIT_RETRIES):
+            current = self.get(visit_id)
+            if current is None or not model.edit_applies(current, expected_version):
+                return None
+            written = self.replace(visit_id, current["version"],
+                                   {**fields, "edited_version": current["version"] + 1}, unset)
+            if written is not None:
+                return written
+        raise Problem(503, "busy", "Too many concurrent changes; retry shortly")
+
+    def seats_changed(self, visit_id: str) -> None:
+        """A seat of this visit was taken or freed: a new version for the relay, which reads the seats anew."""
+        self.collection.update_one({"_id": visit_id}, {"$inc": {"version": 1}, "$set": pending_marker()})
 
 
 def visit_criteria(filters: dict) -> dict:
@@ -181,13 +207,19 @@ def decision_criteria(filters: dict) -> dict:
 
 
 class SeatStore:
-    """One document per slot: how many seats are taken and by which requests."""
+    """One document per slot: how many seats are taken and by which requests.
+
+    Every write that changes `count` also sets `republish_since`; `republish` then gives the
+    visit a new version (so partners' catalogs learn the places left) and clears the marker.
+    """
 
     def __init__(self, db: Database):
         self.collection = db[SEATS]
+        self.visits = VisitStore(db)
 
     def ensure_indexes(self) -> None:
         self.collection.create_index([("needs_fill", ASCENDING)])
+        self.collection.create_index([("republish_since", ASCENDING)])
 
     @staticmethod
     def key(visit_id: str, slot_id: str) -> str:
@@ -213,8 +245,12 @@ class SeatStore:
         taken = self.collection.find_one_and_update(
             {"_id": self.key(visit_id, slot_id), "capacity": capacity, "count": {"$lt": capacity},
              f"holders.{request_id}": {"$exists": False}},
-            {"$set": {f"holders.{request_id}": write_order()}, "$inc": {"count": 1}})
-        return taken is not None or self.holds(visit_id, slot_id, request_id)
+            {"$set": {f"holders.{request_id}": write_order(), "republish_since": write_order()},
+             "$inc": {"count": 1}}, return_document=ReturnDocument.AFTER)
+        if taken is not None:
+            self.republish(taken)
+            return True
+        return self.holds(visit_id, slot_id, request_id)
 
     def holds(self, visit_id: str, slot_id: str, request_id: str) -> bool:
         return self.collection.find_one(
@@ -224,8 +260,35 @@ class SeatStore:
         """Free this request's seat; True when it held one. The slot is flagged for its waitlist."""
         released = self.collection.find_one_and_update(
             {"_id": self.key(visit_id, slot_id), f"holders.{request_id}": {"$exists": True}},
-            {"$unset": {f"holders.{request_id}": ""}, "$inc": {"count": -1}, "$set": {"needs_fill": write_order()}})
+            {"$unset": {f"holders.{request_id}": ""}, "$inc": {"count": -1},
+             "$set": {"needs_fill": write_order(), "republish_since": write_order()}},
+            return_document=ReturnDocument.AFTER)
+        if released is not None:
+            self.republish(released)
         return released is not None
+
+    def republish(self, seat: dict) -> None:
+        """Give the seat's visit a new version for the relay, then clear the seat's marker if no change came since."""
+        self.visits.seats_changed(seat["_id"].split("/", 1)[0])
+        self.collection.update_one({"_id": seat["_id"], "republish_since": seat["republish_since"]},
+                                   {"$unset": {"republish_since": ""}})
+
+    def to_republish(self, limit: int = 50) -> list[dict]:
+        """Seats changed whose visit may not have been bumped since (the writer stopped in between)."""
+        return list(self.collection.find({"republish_since": {"$gt": 0}}, limit=limit))
+
+    def taken(self, visit: dict) -> dict[str, int]:
+        """Seats taken per slot id of this visit (a slot nobody asked for has no seat document)."""
+        return self.taken_of([visit]).get(visit["_id"], {})
+
+    def taken_of(self, visits: list[dict]) -> dict[str, dict[str, int]]:
+        """Seats taken per slot id, per visit id, in one query."""
+        keys = [self.key(v["_id"], s["id"]) for v in visits for s in v.get("slots", [])]
+        out: dict[str, dict[str, int]] = {}
+        for seat in self.collection.find({"_id": {"$in": keys}}, {"count": 1}) if keys else []:
+            visit_id, slot_id = seat["_id"].split("/", 1)
+            out.setdefault(visit_id, {})[slot_id] = seat.get("count", 0)
+        return out
 
     def to_fill(self, limit: int = 50) -> list[dict]:
         return list(self.collection.find({"needs_fill": {"$gt": 0}}, limit=limit))

@@ -2,24 +2,27 @@
 
 Run with `python -m services.visits.worker`. Loops, each in its own thread:
 
-- relays of visits (`<school>.visits.v1`), slot requests (`<school>.slot-requests.v1`)
-  and decisions (`<school>.slot-decisions.v1`), each with its own change log;
+- relays of visits (`<school>.visits.v1`, each slot with its places left, read from the
+  seats as the visit is published), slot requests (`<school>.slot-requests.v1`) and
+  decisions (`<school>.slot-decisions.v1`), each with its own change log;
 - the host's consumer of every school's slot-request topic, which decides;
 - the requester's consumer of every school's slot-decision topic, which applies;
-- the reconciliation of changed visits and freed seats (re-confirmation, waitlist).
+- the reconciliation of changed visits and freed seats (re-confirmation, waitlist), and the
+  re-publication of visits whose seats changed when the writer stopped before bumping them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 from pymongo.errors import PyMongoError
 
-from services.visits.model import DECISION_ENTITY, ENTITY, RECEIVED, REQUEST_ENTITY
+from services.visits.model import DECISION_ENTITY, ENTITY, RECEIVED, REQUEST_ENTITY, with_places_left
 from services.visits.schemas import DecisionSchema, VisitSchema
-from services.visits.store import DECISIONS, DECISIONS_LOG, REQUESTS, REQUESTS_LOG, VISITS, ensure_indexes
+from services.visits.store import DECISIONS, DECISIONS_LOG, REQUESTS, REQUESTS_LOG, VISITS, SeatStore, ensure_indexes
 from services.visits.workflow import Host, Requester
 from shared.clock import iso, utc_now
 from shared.config import Settings
@@ -39,9 +42,23 @@ REQUEST_FIELDS = ("school", "host_school", "visit_id", "slot_id", "faculty_id", 
                   "confirmed_slot_hash", "version", "created_at", "updated_at")
 
 
-def visit_view(doc: dict) -> dict:
-    """A visit is public to its invited schools, cancelled ones too, so that requesters learn it."""
-    return _VISIT.dump(doc)
+def visit_view(doc: dict, taken: dict[str, int] | None = None) -> dict:
+    """A visit as its API and its events show it, each slot with its places left given the seats `taken`.
+
+    `taken` maps slot ids to seats held (none when absent: a visit nobody asked for yet).
+    A visit is public to its invited schools, cancelled ones too, so that requesters learn it.
+    """
+    return _VISIT.dump(with_places_left(doc, taken or {}))
+
+
+def seat_reading_view(db):
+    """The relay's public view of a visit: the seat counts are read as it publishes.
+
+    A seat change gives the visit a new version after the seat write, so the last version
+    published reads the last seat counts, in whatever order seat changes happened.
+    """
+    seats = SeatStore(db)
+    return lambda doc: visit_view(doc, seats.taken(doc))
 
 
 def request_view(doc: dict) -> dict:
@@ -56,12 +73,21 @@ def decision_view(doc: dict) -> dict | None:
     return None if doc.get("status") == RECEIVED else _DECISION.dump(doc)
 
 
-VISIT_SPEC = OutboxSpec(entity=ENTITY, topic_entity="visits", collection=VISITS, public_view=visit_view)
+# publishing a visit reads its seats: use visit_spec(db), which binds the view to the database
+_VISIT_SPEC = OutboxSpec(entity=ENTITY, topic_entity="visits", collection=VISITS, public_view=visit_view)
 REQUEST_SPEC = OutboxSpec(entity=REQUEST_ENTITY, topic_entity=REQUEST_TOPIC, collection=REQUESTS,
                           public_view=request_view, service=SERVICE, log_prefix=REQUESTS_LOG)
 DECISION_SPEC = OutboxSpec(entity=DECISION_ENTITY, topic_entity=DECISION_TOPIC, collection=DECISIONS,
-                           public_view=decision_view, service=SERVICE, log_prefix=DECISIONS_LOG)
-SPECS = (VISIT_SPEC, REQUEST_SPEC, DECISION_SPEC)
+                            public_view=decision_view, service=SERVICE, log_prefix=DECISIONS_LOG)
+
+
+def visit_spec(db) -> OutboxSpec:
+    """The visits relay's spec, its view reading the seats from `db`."""
+    return replace(_VISIT_SPEC, public_view=seat_reading_view(db))
+
+
+def specs(db) -> tuple[OutboxSpec, ...]:
+    return visit_spec(db), REQUEST_SPEC, DECISION_SPEC
 
 
 def reconcile_loop(host: Host, idle_seconds: float = 0.2):
@@ -95,7 +121,7 @@ def resend_loop(requester: Requester, every_seconds: float):
 
 def worker_loops(settings: Settings, db) -> dict:
     """Every loop of the worker, by name; tests run them in threads of their own."""
-    relays = {f"relay-{spec.topic_entity}": make_relay(settings, db, spec) for spec in SPECS}
+    relays = {f"relay-{spec.topic_entity}": make_relay(settings, db, spec) for spec in specs(db)}
     host = Host(db, settings.school)
     requester = Requester(db, settings.school)
     prefix = settings.kafka_topic_prefix

@@ -276,7 +276,8 @@ class Host:
                 self.fill(visit["_id"], slot["id"])
 
     def reconcile_pending(self) -> int:
-        """One pass of the worker: visits changed since last time, and slots whose seats were freed."""
+        """One pass of the worker: visits changed since last time, slots whose seats were freed, and
+        seat changes whose visit was not re-published (the writer stopped in between)."""
         done = 0
         for visit in self.visits.to_reconcile():
             self.reconcile(visit)
@@ -286,6 +287,9 @@ class Host:
             visit_id, slot_id = seat["_id"].split("/", 1)
             self.fill(visit_id, slot_id)
             self.seats.filled(seat)
+            done += 1
+        for seat in self.seats.to_republish():
+            self.seats.republish(seat)
             done += 1
         return done
 

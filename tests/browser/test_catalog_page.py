@@ -94,13 +94,16 @@ def test_a_student_searches_filters_opens_a_course_and_switches_to_chinese(page,
     assert "Li Wei" in page.locator("#instructors").inner_text()
     visits = page.locator("#visits").inner_text()
     assert "Digital transformation in manufacturing" in visits and "Guest lecture" in visits
-    assert "places left: 1" in visits and "Workshop" not in visits  # the full slot is not open
+    # one of the lecture's two places is taken; the workshop is full, and says so in words
+    assert "Guest lecture" in visits and "1 place left" in visits and "1 places" not in visits
+    assert page.locator("#visits li", has_text="Workshop").inner_text().endswith("Full")
     page.screenshot(path=str(artifacts_dir / "catalog-course.png"), full_page=True)
 
     page.get_by_test_id("lang-switch").click()
     page.wait_for_url("**lang=zh**")
     assert page.get_by_role("heading", level=1).inner_text() == "技术战略与创新管理"
     assert "李伟" in page.locator("#instructors").inner_text()
+    assert "剩余 1 个名额" in page.locator("#visits").inner_text() and "已满" in page.locator("#visits").inner_text()
     assert page.locator("html").get_attribute("lang") == "zh-Hans"
     page.screenshot(path=str(artifacts_dir / "catalog-course-zh.png"), full_page=True)
     page.get_by_role("link", name="返回搜索").click()

@@ -1,7 +1,8 @@
-"""Two schools' courses and catalog services as real processes: events, catch-up, resets, forgeries.
+"""Two schools' courses and catalog services as real processes: events, catch-up, resets, forgeries, and the
+places left in a partner's visit.
 
-One stack for the module (gunicorn web + worker of courses and catalog at both
-schools, on free loopback ports); each test uses its own course codes, so they
+One stack for the module (gunicorn web + worker of courses, catalog and visits at both
+schools, faculty at ecnu-cto, on free loopback ports); each test uses its own course codes, so they
 do not see each other's courses. Every wait is bounded.
 """
 
@@ -16,6 +17,7 @@ from kafka import KafkaProducer
 
 from shared.auth import KeyRing, issue_token
 from shared.events import Event, sign, source_of, to_record
+from tests.catalogutil import VISIT, course_body
 from tests.kafkautil import read_until
 from tests.processes import free_port_base, service_processes, write_alliance
 from tests.samples import course
@@ -36,8 +38,8 @@ class Stack:
     def url(self, school: str, service: str) -> str:
         return self.services[(school, service)].url
 
-    def auth(self, school: str, role: str) -> dict:
-        token = issue_token(KeyRing(self.keys_dir, school).private_key(), school, role)
+    def auth(self, school: str, role: str, faculty_id: str | None = None) -> dict:
+        token = issue_token(KeyRing(self.keys_dir, school).private_key(), school, role, faculty_id=faculty_id)
         return {"Authorization": f"Bearer {token}"}
 
     def create(self, school: str, **fields) -> dict:
@@ -102,9 +104,11 @@ def stack(mongo_uri, broker, run_dir, keys_dir):
     alliance = write_alliance(run_dir / f"{prefix}alliance.json", bases)
     services = {}
     try:
-        # faculty and visits run at ecnu-cto only: sdu-sie's catalog reads them as a partner's
-        plan = [(ECNU, "faculty", 2), (ECNU, "visits", 3)]
-        plan += [(school, service, offset) for school in bases for service, offset in (("courses", 1), ("catalog", 0))]
+        # faculty runs at ecnu-cto only: sdu-sie's catalog reads it as a partner's; visits run at both,
+        # ecnu-cto hosting and sdu-sie's faculty requesting slots
+        plan = [(ECNU, "faculty", 2)]
+        plan += [(school, service, offset) for school in bases
+                 for service, offset in (("courses", 1), ("catalog", 0), ("visits", 3))]
         for school, service, offset in plan:
             svc = service_processes(school, service, bases[school] + offset, mongo_uri, broker.bootstrap, run_dir,
                                     alliance, keys_dir, prefix)
@@ -196,8 +200,8 @@ def test_a_poison_event_is_dead_lettered_and_the_next_good_event_is_applied(stac
 def test_forged_events_are_refused(stack):
     target = stack.create(ECNU, code="FRG-1", title={"en": "The genuine title"})
     wait_until(lambda: "FRG-1" in stack.codes(SDU, "frg-"), WAIT, "the genuine course")
-    forged_body = {**course(code="FRG-1", title={"en": "Forged"}), "id": target["id"], "school": ECNU,
-                   "version": 99}
+    # what ecnu-cto's own courses service would publish, but made by a forger
+    forged_body = course_body(ECNU, target["id"], version=99, code="FRG-1", title={"en": "Forged"})
     about = dict(subject=target["id"], sequence=10**9, entityversion=99, data=forged_body, type="course.updated.v1")
     # sdu-sie publishing, on its own topic and with its own key, about ecnu-cto's course
     stack.produce(SDU, Event(source=source_of(SDU, "courses"), **about))
@@ -259,3 +263,43 @@ def test_after_a_broker_reset_the_catalog_converges_to_the_source_with_equal_dig
     # and the partner's events flow again through the new broker
     stack.create(ECNU, code="RST-4")
     wait_until(lambda: "RST-4" in stack.codes(SDU, "rst-"), WAIT, "a new course after the reset")
+
+
+def test_a_partner_catalog_shows_the_places_left_going_down_after_an_approval_and_up_after_a_withdrawal(stack):
+    # in 2099, so that it stays upcoming; a guest lecture for two and a workshop for one
+    slots = [{k: v for k, v in slot.items() if k != "id"} for slot in VISIT["slots"]]
+    hosted = stack.post(ECNU, "visits", "/visits", {**VISIT, "invited": [SDU], "slots": slots})
+    lecture = hosted["slots"][0]
+    assert (lecture["capacity"], lecture["places_left"]) == (2, 2)
+    url = f"{stack.url(SDU, 'catalog')}/visits/{hosted['id']}"
+
+    def places_left():
+        response = requests.get(url, timeout=10)
+        return [s["places_left"] for s in response.json()["slots"]] if response.status_code == 200 else None
+
+    wait_until(lambda: places_left() == [2, 1], WAIT, "the visit in the partner's catalog")
+    # a faculty member of sdu-sie asks their own school's visits service; ecnu-cto's worker decides
+    faculty_id = str(uuid.uuid4())
+    mine = stack.auth(SDU, "faculty", faculty_id)
+    asked = requests.post(f"{stack.url(SDU, 'visits')}/slot-requests", headers=mine, timeout=10, json={
+        "visit_id": hosted["id"], "host_school": ECNU, "slot_id": lecture["id"], "faculty_id": faculty_id,
+        "motivation": "A guest lecture on venture finance."})
+    assert asked.status_code == 201, asked.text
+    request_url = f"{stack.url(SDU, 'visits')}/slot-requests/{asked.json()['id']}"
+
+    def request_status(*statuses):
+        request = requests.get(request_url, headers=mine, timeout=10).json()
+        return request if request["status"] in statuses else None
+
+    approved = wait_until(lambda: request_status("approved"), WAIT, "the approval at the requester")
+    wait_until(lambda: places_left() == [1, 1], WAIT, "one place fewer in the partner's catalog")
+    host_view = requests.get(f"{stack.url(ECNU, 'visits')}/visits/{hosted['id']}",
+                             headers=stack.auth(ECNU, "coordinator"), timeout=10).json()
+    assert [s["places_left"] for s in host_view["slots"]] == [1, 1] and host_view["version"] > hosted["version"]
+    # the partner's list of upcoming visits shows the same
+    page = requests.get(f"{stack.url(SDU, 'catalog')}/visits?school={ECNU}&limit=100", timeout=10).json()
+    listed = next(v for v in page["items"] if v["id"] == hosted["id"])
+    assert [s["places_left"] for s in listed["slots"]] == [1, 1] and listed["own"] is False
+    gone = requests.delete(request_url, headers={**mine, "If-Match": f'"{approved["version"]}"'}, timeout=10)
+    assert gone.status_code == 200, gone.text
+    wait_until(lambda: places_left() == [2, 1], WAIT, "the freed place back in the partner's catalog")

@@ -14,7 +14,9 @@ from shared.config import School
 from shared.events import InvalidEvent
 from shared.mongo import database
 from shared.digest import digest_of
-from tests.catalogutil import course_body, event, faculty_body, visit_body
+from tests.catalogutil import (
+    GUEST_LECTURE, WORKSHOP, course_body, event, faculty_body, visit_body, withdrawn_course_body,
+)
 from tests.samples import course
 
 ECNU, SDU = "ecnu-cto", "sdu-sie"
@@ -65,7 +67,7 @@ def test_a_newer_version_replaces_the_entry_and_a_replay_changes_nothing(model):
 def test_a_withdrawal_leaves_a_tombstone_that_an_older_replay_cannot_resurrect(model):
     body = course_body(ECNU)
     apply(model, body)
-    tombstone = {"id": body["id"], "school": ECNU, "version": 2, "status": "withdrawn", "visibility": "alliance"}
+    tombstone = withdrawn_course_body(ECNU, body["id"], 2)
     assert apply(model, tombstone, "course.withdrawn.v1", seq=2) == "applied"
     assert model.get("course", body["id"]) is None
     assert apply(model, body, seq=1) == "stale"
@@ -83,7 +85,7 @@ def test_a_switch_to_school_only_visibility_removes_the_entry(model):
 
 def test_a_withdrawal_of_an_unknown_course_is_kept_so_its_late_publication_stays_dropped(model):
     entity_id = str(uuid.uuid4())
-    apply(model, {"id": entity_id, "school": ECNU, "version": 3}, "course.withdrawn.v1", seq=3)
+    apply(model, withdrawn_course_body(ECNU, entity_id, 3), "course.withdrawn.v1", seq=3)
     assert apply(model, course_body(ECNU, entity_id, version=2), seq=2) == "stale"
     assert model.get("course", entity_id) is None
 
@@ -127,10 +129,17 @@ def test_a_course_event_from_another_service_is_refused(model):
 
 
 def test_unknown_fields_are_tolerated_and_other_kinds_ignored(model):
-    body = course_body(ECNU, accreditation={"aacsb": True})
+    from services.visits.workflow import Requester
+    from services.visits.worker import request_view
+
+    # a field a later minor version of the producer adds
+    body = {**course_body(ECNU), "accreditation": {"aacsb": True}}
     assert apply(model, body) == "applied"
     assert "accreditation" not in model.get("course", body["id"])
-    assert apply(model, {"id": str(uuid.uuid4())}, "slot_request.created.v1", service="visits") == "ignored"
+    request = request_view(Requester(model.db, ECNU).new_request(
+        {"visit_id": str(uuid.uuid4()), "host_school": SDU, "slot_id": str(uuid.uuid4()),
+         "faculty_id": str(uuid.uuid4()), "motivation": ""}, str(uuid.uuid4())))
+    assert apply(model, request, "slot_request.created.v1", service="visits") == "ignored"
 
 
 def test_the_local_digest_equals_the_source_digest_function(model):
@@ -185,7 +194,7 @@ def test_a_course_is_read_with_its_instructors_and_its_school_upcoming_visits(mo
     apply(model, body)
     apply(model, teacher, "faculty.published.v1", service="faculty")
     apply(model, visit_body(SDU), "visit.published.v1", school=SDU, service="visits")
-    apply(model, visit_body(ECNU, starts_on="2001-01-01", ends_on="2001-01-02"), "visit.published.v1",
+    apply(model, visit_body(ECNU, starts_on="2001-01-01", ends_on="2001-01-02", slots=[]), "visit.published.v1",
           service="visits")
     detail = client.get(f"/courses/{body['id']}").get_json()
     assert [p["name"]["zh"] for p in detail["instructor_profiles"]] == ["李伟"]
@@ -295,3 +304,76 @@ def test_the_page_renders_cards_and_a_course_in_both_languages(model, client):
     assert "Technology Strategy and Innovation Management" in english and "Instructors" in english
     assert client.get("/?credits_min=lots").status_code == 200
     assert client.get(f"/course/{uuid.uuid4()}").status_code == 404
+
+
+def visit_pages(client, url: str) -> list[list[dict]]:
+    pages = []
+    for _ in range(50):
+        response = client.get(url)
+        assert response.status_code == 200, response.get_json()
+        page = response.get_json()
+        pages.append(page["items"])
+        if not page["next"]:
+            return pages
+        url = page["next"].replace("http://localhost", "")
+    raise AssertionError("the pages never ended")
+
+
+def test_visits_are_listed_earliest_first_in_keyset_pages_through_visits_that_start_the_same_day(model, client):
+    # sdu-sie's catalog: its own visits, ecnu-cto's that invite it (or every partner), never the others
+    same_day = [visit_body(ECNU, invited=[SDU]) for _ in range(7)]
+    for body in same_day:
+        apply(model, body, "visit.published.v1", service="visits")
+    later = visit_body(SDU, starts_on="2099-05-03", ends_on="2099-05-04", slots=[], invited=["all"])
+    everyone = visit_body(ECNU, starts_on="2099-04-20", ends_on="2099-04-21", slots=[], invited=["all"])
+    hidden = visit_body(ECNU, invited=["later-member"])
+    past = visit_body(ECNU, starts_on="2001-01-01", ends_on="2001-01-02", slots=[], invited=[SDU])
+    for body, school in ((later, SDU), (everyone, ECNU), (hidden, ECNU), (past, ECNU)):
+        apply(model, body, "visit.published.v1", school=school, service="visits")
+    pages = visit_pages(client, "/visits?limit=3")
+    assert [len(p) for p in pages] == [3, 3, 3]
+    seen = [v["id"] for p in pages for v in p]
+    assert seen == sorted(b["id"] for b in same_day) + [everyone["id"], later["id"]]
+    first = pages[0][0]
+    assert first["own"] is False and first["school"] == ECNU and first["place"] == "Jinan, Software Park campus"
+    assert [(s["kind"], s["capacity"], s["places_left"]) for s in first["slots"]] == [
+        ("guest_lecture", 2, 1), ("workshop", 1, 0)]
+    assert pages[-1][-1]["own"] is True
+    # filters: host school, start dates, slot kind; each still pages
+    assert [v["id"] for p in visit_pages(client, f"/visits?school={SDU}") for v in p] == [later["id"]]
+    dated = visit_pages(client, "/visits?starts_from=2099-04-14&starts_until=2099-04-30&limit=1")
+    assert [v["id"] for p in dated for v in p] == [everyone["id"]]
+    workshops = [v["id"] for p in visit_pages(client, "/visits?kind=workshop&limit=2") for v in p]
+    assert workshops == sorted(b["id"] for b in same_day)
+    for bad in ("/visits?kind=$ne", "/visits?starts_from=tomorrow", "/visits?limit=1000", "/visits?sort=x",
+                "/visits?cursor=nonsense"):
+        response = client.get(bad)
+        assert response.status_code in (400, 422) and response.mimetype == "application/problem+json", bad
+
+
+def test_a_visit_is_read_with_its_places_left_and_only_by_the_schools_it_involves(model, client):
+    body = visit_body(ECNU, invited=[SDU], taken={})
+    apply(model, body, "visit.published.v1", service="visits")
+    shown = client.get(f"/visits/{body['id']}").get_json()
+    assert [s["places_left"] for s in shown["slots"]] == [2, 1] and shown["version"] == 1
+    # two seats taken since: the host published the visit again with a newer version
+    apply(model, visit_body(ECNU, body["id"], version=3, invited=[SDU], taken={GUEST_LECTURE: 1, WORKSHOP: 1}),
+          "visit.updated.v1", service="visits", seq=3)
+    shown = client.get(f"/visits/{body['id']}").get_json()
+    assert [s["places_left"] for s in shown["slots"]] == [1, 0] and shown["version"] == 3
+    hidden = visit_body(ECNU, invited=["later-member"])
+    apply(model, hidden, "visit.published.v1", service="visits", seq=4)
+    for missing in (hidden["id"], str(uuid.uuid4())):
+        response = client.get(f"/visits/{missing}")
+        assert response.status_code == 404 and response.get_json()["type"].endswith("visit-not-found")
+    page = client.get(f"/course/{course_with_visits(model)}").get_data(as_text=True)
+    assert "1 place left" in page and "Full" in page and "2 places left" not in page
+    chinese = client.get(f"/course/{course_with_visits(model)}?lang=zh").get_data(as_text=True)
+    assert "剩余 1 个名额" in chinese and "已满" in chinese
+
+
+def course_with_visits(model) -> str:
+    """An ecnu-cto course, whose page shows ecnu-cto's upcoming visits."""
+    body = course_body(ECNU)
+    apply(model, body, seq=99)
+    return body["id"]

@@ -18,13 +18,13 @@ from confluent_kafka import Producer
 
 from services.visits import model
 from services.visits.app import create_app
-from services.visits.store import DECISIONS, REQUESTS, SeatStore
+from services.visits.store import DECISIONS, REQUESTS, RequestStore, SeatStore, ensure_indexes
 from services.visits.workflow import Host, Requester
-from services.visits.worker import worker_loops
+from services.visits.worker import visit_spec, worker_loops
 from shared.mongo import database
-from shared.worker import run_loops
+from shared.worker import make_relay, run_loops
 from tests.kafkautil import read_topic, read_until
-from tests.visit_samples import slot, visit
+from tests.visit_samples import as_host_reads, request_doc, slot, visit, visit_doc
 from tests.waiting import wait_until
 
 HOST, REQUESTER = "ecnu-cto", "sdu-sie"
@@ -141,13 +141,11 @@ def test_a_cancelled_visit_declines_its_requests(running, auth):
 
 
 def test_a_school_not_invited_is_declined(schools):
-    host, _ = schools
-    published = {"_id": str(uuid.uuid4()), **visit(), "school": HOST, "version": 1}
-    published["slots"] = model.with_slot_ids(published["slots"])
+    host, requester = schools
+    published = visit_doc(HOST)
     host.db["visits"].insert_one(published)
-    request = {"id": str(uuid.uuid4()), "school": "later-member", "host_school": HOST,
-               "visit_id": published["_id"], "slot_id": published["slots"][0]["id"],
-               "faculty_id": str(uuid.uuid4()), "withdrawn": False}
+    request = as_host_reads(request_doc(requester.db, "later-member", HOST, published["_id"],
+                                        published["slots"][0]["id"]))
     decision = Host(host.db, HOST).on_request(request, 1)
     assert (decision["status"], decision["reason"]) == ("declined", model.NOT_INVITED)
 
@@ -181,12 +179,10 @@ def test_fifty_concurrent_requests_for_two_seats_end_with_exactly_two_approved(s
 def test_concurrent_decisions_of_repeated_requests_never_exceed_capacity(schools):
     host, _ = schools
     hosting = Host(host.db, HOST)
-    published = {"_id": str(uuid.uuid4()), **visit(), "school": HOST, "version": 1}
-    published["slots"] = model.with_slot_ids(published["slots"])
+    published = visit_doc(HOST)
     host.db["visits"].insert_one(published)
     slot_id = published["slots"][0]["id"]
-    requests = [{"id": str(uuid.uuid4()), "school": REQUESTER, "host_school": HOST, "visit_id": published["_id"],
-                 "slot_id": slot_id, "faculty_id": str(uuid.uuid4()), "withdrawn": False} for _ in range(50)]
+    requests = [as_host_reads(request_doc(host.db, REQUESTER, HOST, published["_id"], slot_id)) for _ in range(50)]
     # every request delivered twice, all at once
     with ThreadPoolExecutor(max_workers=25) as pool:
         list(pool.map(lambda r: hosting.on_request(r, 1), requests + requests))
@@ -393,16 +389,89 @@ def test_a_withdrawal_the_broker_lost_is_sent_again_and_frees_the_seat(schools, 
 
 
 def test_a_withdrawal_that_changes_no_decision_is_still_answered(schools):
-    host, _ = schools
+    host, requester = schools
     hosting = Host(host.db, HOST)
-    request = {"id": str(uuid.uuid4()), "school": REQUESTER, "host_school": HOST, "visit_id": str(uuid.uuid4()),
-               "slot_id": str(uuid.uuid4()), "faculty_id": str(uuid.uuid4()), "withdrawn": False}
+    stored = request_doc(requester.db, REQUESTER, HOST, str(uuid.uuid4()), str(uuid.uuid4()))
+    RequestStore(requester.db).insert(stored)
+    request = as_host_reads(stored)
     declined = hosting.on_request(request, 1)
     assert declined["status"] == "declined" and declined["request_version"] == 1
     host.db[DECISIONS].update_one({"_id": request["id"]}, {"$unset": {"pending_since": ""}})  # as the relay leaves it
     # the requester withdrew before it learnt of the decline: nothing to decide, but the decision
     # goes out again with the request version it answers, so the requester stops re-sending
-    after = hosting.on_request({**request, "withdrawn": True}, 2)
+    withdrawn = Requester(requester.db, REQUESTER).withdraw(request["id"], 1)
+    after = hosting.on_request(as_host_reads(withdrawn), 2)
     stored = host.db[DECISIONS].find_one({"_id": request["id"]})
     assert after["status"] == "declined" and after["version"] == declined["version"]
     assert stored["request_version"] == 2 and stored.get("pending_since", 0) > 0
+
+
+def places_left(school: School, auth, visit_id: str) -> tuple[list[int], str]:
+    response = school.client.get(f"/visits/{visit_id}", headers=auth(REQUESTER, "partner"))
+    return [s["places_left"] for s in response.get_json()["slots"]], response.headers["ETag"]
+
+
+def drain(relay) -> None:
+    for _ in range(100):
+        if relay.run_once() == 0:
+            return
+    raise AssertionError("the relay never ran out of work")
+
+
+def test_each_seat_change_republishes_the_visit_with_its_places_left_and_keeps_the_coordinators_etag(
+        schools, auth, kafka_bootstrap):
+    host, requester = schools
+    published = publish_visit(host, auth)
+    visit_id, lecture = published["id"], published["slots"][0]["id"]
+    assert [s["places_left"] for s in published["slots"]] == [2, 1]
+    relay = make_relay(host.settings, host.db, visit_spec(host.db))
+    ensure_indexes(host.db)
+    try:
+        hosting = Host(host.db, HOST)
+        asked = [request_doc(requester.db, REQUESTER, HOST, visit_id, lecture) for _ in range(2)]
+        for made in asked:
+            RequestStore(requester.db).insert(made)
+        hosting.on_request(as_host_reads(asked[0]), 1)
+        assert places_left(host, auth, visit_id) == ([1, 1], '"2"')
+        hosting.on_request(as_host_reads(asked[1]), 1)
+        assert places_left(host, auth, visit_id) == ([0, 1], '"3"')
+        # the relay publishes the latest version with the seats as they are when it publishes
+        drain(relay)
+        latest = host.db["changes"].find_one({"entity_id": visit_id, "current": True})
+        assert latest["version"] == 3 and [s["places_left"] for s in latest["state"]["slots"]] == [0, 1]
+        # a coordinator who read version 1 may still edit: the seat changes since touch nothing they write
+        url = f"/visits/{visit_id}"
+        changed = host.client.put(url, json=visit(place="Shanghai, Putuo campus", slots=published["slots"]),
+                                  headers={**auth(HOST), "If-Match": '"1"'})
+        assert changed.status_code == 200 and changed.headers["ETag"] == '"4"'
+        assert [s["places_left"] for s in changed.get_json()["slots"]] == [0, 1]
+        # ... but never over another coordinator's edit
+        stale = host.client.put(url, json=visit(place="Jinan", slots=published["slots"]),
+                                headers={**auth(HOST), "If-Match": '"3"'})
+        assert stale.status_code == 412 and stale.headers["ETag"] == '"4"'
+        # a withdrawal frees its seat: one place again, and a newer version for the partners' catalogs
+        withdrawn = Requester(requester.db, REQUESTER).withdraw(asked[0]["_id"], 1)
+        hosting.on_request(as_host_reads(withdrawn), 2)
+        assert places_left(host, auth, visit_id) == ([1, 1], '"5"')
+        drain(relay)
+        latest = host.db["changes"].find_one({"entity_id": visit_id, "current": True})
+        assert latest["version"] == 5 and [s["places_left"] for s in latest["state"]["slots"]] == [1, 1]
+        assert latest["state"]["place"] == "Shanghai, Putuo campus"
+    finally:
+        relay._drop_producer()
+
+
+def test_a_seat_change_whose_writer_stopped_before_republishing_is_republished_by_the_worker(schools, auth):
+    host, _ = schools
+    published = publish_visit(host, auth)
+    visit_id, lecture = published["id"], published["slots"][0]["id"]
+    stopped = SeatStore(host.db)
+    stopped.republish = lambda seat: None  # the process dies right after the seat write
+    assert stopped.take(visit_id, lecture, 2, str(uuid.uuid4()))
+    assert places_left(host, auth, visit_id) == ([1, 1], '"1"')  # read from the seats, not yet re-published
+    assert host.db["visits"].find_one({"_id": visit_id})["version"] == 1
+    assert Host(host.db, HOST).reconcile_pending() >= 1
+    again = host.db["visits"].find_one({"_id": visit_id})
+    assert again["version"] == 2 and again["pending_since"] > 0
+    assert SeatStore(host.db).to_republish() == []
+    assert Host(host.db, HOST).reconcile_pending() == 0

@@ -8,7 +8,7 @@ import pytest
 
 from services.visits.app import create_app
 from services.visits.store import ensure_indexes
-from services.visits.worker import REQUEST_SPEC, VISIT_SPEC
+from services.visits.worker import REQUEST_SPEC, visit_spec
 from shared.mongo import database
 from shared.worker import make_relay
 from tests.integration.test_courses_api import assert_problem
@@ -225,8 +225,9 @@ def test_withdrawing_needs_if_match_and_only_once(requester, auth):
 
 def test_visits_and_requests_are_published_as_signed_cloudevents(app, client, requester, auth, settings,
                                                                  make_settings, mongo_client, kafka_bootstrap):
-    relay = make_relay(settings, database(mongo_client, settings), VISIT_SPEC)
-    ensure_indexes(relay.entities.database)
+    db = database(mongo_client, settings)
+    relay = make_relay(settings, db, visit_spec(db))
+    ensure_indexes(db)
     created = create(client, auth).get_json()
     drain(relay)
     client.delete(f"/visits/{created['id']}", headers={**auth(), "If-Match": '"1"'})
