@@ -34,6 +34,28 @@ def time_key(text: str) -> int:
     return int("".join(ch for ch in text if ch.isdigit()))
 
 
+def touched(now: str) -> dict:
+    """`updated_at` and, beside it in the same write, the integer that lists sort and page it by."""
+    return {"updated_at": now, "updated_key": time_key(now)}
+
+
+def moment_key(text) -> int:
+    """time_key of a date-time another school wrote, in any offset (UTC to the millisecond).
+
+    0 when it is missing or not a date-time, so that such rows still sort
+    together, first, and keyset pages still pass them.
+    """
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.astimezone(timezone.utc)
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        return 0
+    digits = f"{moment.year:04d}{moment.month:02d}{moment.day:02d}{moment.hour:02d}{moment.minute:02d}"
+    return int(f"{digits}{moment.second:02d}{moment.microsecond // 1000:03d}")
+
+
 def write_order() -> int:
     """Microseconds since the epoch: orders the outbox's pending writes."""
     return time.time_ns() // 1000

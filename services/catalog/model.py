@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from marshmallow import ValidationError
 
 from services.catalog import schemas
+from shared.clock import moment_key
 from shared.errors import pointer_errors
 from shared.events import InvalidEvent
 
@@ -95,6 +96,8 @@ def entry(change: Change, applied_at: str) -> dict:
         doc["search_text"] = course_search_text(doc)
         doc["terms"] = sorted({o["term"] for o in doc.get("offerings", [])})
         doc["title_sort"] = (doc["title"].get("en") or next(iter(doc["title"].values()), "")).lower()
+        # what search sorts `updated` by: the producer's text compares to the second only on the embedded server
+        doc["updated_key"] = moment_key(doc.get("updated_at"))
     return doc
 
 

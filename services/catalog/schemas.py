@@ -10,7 +10,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.fields import EntityId, IsoDate, LanguageTag
-from shared.pagination import PageQuerySchema
+from shared.pagination import PageQuerySchema, PageSchema
 
 SCHOOL = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$", error="A school id such as 'ecnu-cto'.")
 PROGRAMME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9 _-]{0,39}$", error="1-40 letters, digits, spaces, '_' or '-'.")
@@ -143,7 +143,7 @@ class VisitBody(_Body):
 # the catalog's API
 
 
-class SearchQuerySchema(Schema):
+class SearchQuerySchema(PageQuerySchema):
     """Free text, filters, sort and paging of GET /courses."""
 
     q = fields.String(validate=validate.Length(1, 200),
@@ -158,8 +158,6 @@ class SearchQuerySchema(Schema):
     eqf_level = fields.Integer(validate=validate.Range(1, 8))
     isced_f = fields.String(validate=ISCED_F)
     sort = fields.String(load_default="code", validate=validate.OneOf(SORTS))
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    cursor = fields.String(validate=validate.Length(1, 512), metadata={"description": "From a `next` link"})
     facets = fields.Boolean(load_default=True, metadata={"description": "false: leave out facet counts"})
 
 
@@ -199,9 +197,8 @@ class FacetValueSchema(Schema):
     count = fields.Integer(required=True)
 
 
-class SearchPageSchema(Schema):
+class SearchPageSchema(PageSchema):
     items = fields.List(fields.Nested(CourseCardSchema), required=True)
-    next = fields.String(allow_none=True, metadata={"description": "The next page; null on the last page"})
     total = fields.Integer(required=True, metadata={"description": "Courses matching the query and filters"})
     facets = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(FacetValueSchema)),
                          metadata={"description": "Per filter: its values and how many courses each would "
@@ -266,9 +263,8 @@ class VisitQuerySchema(PageQuerySchema):
     kind = fields.String(validate=SLOT_KIND, metadata={"description": "Has a slot of this kind, e.g. workshop"})
 
 
-class VisitPageSchema(Schema):
+class VisitPageSchema(PageSchema):
     items = fields.List(fields.Nested(VisitSchema), required=True)
-    next = fields.String(allow_none=True, metadata={"description": "The next page; null on the last page"})
 
 
 class CourseDetailSchema(CourseCardSchema):

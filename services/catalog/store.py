@@ -20,6 +20,7 @@ from services.courses.store import criteria_from as course_criteria
 from shared.entities import EntityStore, value_range
 from shared.events import InvalidEvent
 from shared.digest import digest_of
+from shared.pagination import fill_time_keys
 
 COLLECTIONS = {kind: topic for kind, (topic, _) in KINDS.items()}  # course -> courses
 SYNC = "sync"
@@ -50,8 +51,10 @@ class ReadModel:
             coll.create_index([("school", ASCENDING), ("seq", ASCENDING)])
             coll.create_index([("school", ASCENDING), ("visible", ASCENDING)])
         courses = self.collection("course")
-        for field in ("visible", "programme", "code", "title_sort", "credits", "updated_at"):
+        for field in ("visible", "programme", "code", "title_sort", "credits", "updated_key"):
             courses.create_index([(field, ASCENDING)])
+        # entries applied before the key existed; the next change of a course replaces its entry anyway
+        fill_time_keys(courses, {"updated_key": "updated_at"})
         self.collection("visit").create_index([("ends_on", ASCENDING)])
         self.collection("visit").create_index([("starts_on", ASCENDING)])
 
@@ -188,7 +191,7 @@ class CourseSearch(EntityStore):
     collection_name = COLLECTIONS["course"]
     entity = "course"
     sort_fields = {"code": "code", "title": "title_sort", "credits": "credits", "school": "school",
-                   "updated": "updated_at"}
+                   "updated": "updated_key"}
 
     def count(self, criteria: dict) -> int:
         return self.collection.database.command("count", self.collection.name, query=criteria)["n"]

@@ -8,7 +8,7 @@ the record with status `withdrawn`.
 from __future__ import annotations
 
 import uuid
-from shared.clock import time_key
+from shared.clock import touched
 from shared.errors import Problem
 
 ENTITY = "course"
@@ -28,7 +28,7 @@ def new_course(data: dict, school: str, now: str, course_id: str | None = None) 
         raise Problem(422, "invalid-status", "A course cannot be created withdrawn",
                       "create it as draft or published", errors=[{"pointer": "/status", "detail": "withdrawn"}])
     doc = {"_id": course_id or str(uuid.uuid4()), "school": school, "version": 1,
-           "created_at": now, "updated_at": now, "updated_key": time_key(now)}
+           "created_at": now, **touched(now)}
     doc.update({k: data[k] for k in WRITABLE if k in data})
     doc["search_text"] = search_text(doc)
     return doc
@@ -40,14 +40,13 @@ def replacement(data: dict, now: str) -> tuple[dict, list[str]]:
     The store increments `version` in the same write.
     """
     fields = {k: data[k] for k in WRITABLE if k in data}
-    fields["updated_at"] = now
-    fields["updated_key"] = time_key(now)
+    fields.update(touched(now))
     fields["search_text"] = search_text(fields)
     return fields, [k for k in WRITABLE if k not in data]
 
 
 def withdrawn_fields(now: str) -> dict:
-    return {"status": "withdrawn", "updated_at": now, "updated_key": time_key(now)}
+    return {"status": "withdrawn", **touched(now)}
 
 
 def search_text(doc: dict) -> str:

@@ -11,7 +11,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from services.courses.model import DELIVERY_MODES, STATUSES, VISIBILITIES
 from shared.fields import EntityId, Integer, IsoDate, LangMap, LanguageTag, Number, unique_items
-from shared.pagination import PageQuerySchema
+from shared.pagination import PageQuerySchema, PageSchema
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$", error="1-32 letters, digits, '.', '_' or '-'.")
 PROGRAMME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9 _-]{0,39}$", error="1-40 letters, digits, spaces, '_' or '-'.")
@@ -96,6 +96,5 @@ class CourseQuerySchema(PageQuerySchema):
         ["code", "-code", "title", "-title", "credits", "-credits", "updated_at", "-updated_at"]))
 
 
-class CoursePageSchema(Schema):
+class CoursePageSchema(PageSchema):
     items = fields.List(fields.Nested(CourseSchema), required=True)
-    next = fields.String(allow_none=True, metadata={"description": "The next page; null on the last page"})

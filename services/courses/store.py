@@ -9,6 +9,7 @@ from pymongo import ASCENDING
 from shared.changelog import ChangeLog
 from shared.entities import EntityStore, value_range
 from shared.errors import Problem
+from shared.pagination import fill_time_keys
 
 COLLECTION = "courses"
 
@@ -30,6 +31,7 @@ class CourseStore(EntityStore):
         self.collection.create_index([("code", ASCENDING)], unique=True)
         self.collection.create_index([("updated_key", ASCENDING)])
         self.collection.create_index([("programme", ASCENDING)])
+        fill_time_keys(self.collection, {"updated_key": "updated_at"})
 
     def duplicate(self, doc: dict) -> Problem:
         return Problem(409, "course-code-taken", "A course with this code exists in this school",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from shared.clock import time_key
+from shared.clock import touched
 from shared.errors import Problem
 
 ENTITY = "faculty"
@@ -51,16 +51,6 @@ def replacement(data: dict, now: str) -> tuple[dict, list[str]]:
 
 def withdrawn_fields(now: str) -> dict:
     return {"status": "withdrawn", **touched(now)}
-
-
-def touched(now: str) -> dict:
-    """`updated_at`, and the integer the store sorts and pages it by.
-
-    The embedded MongoDB-protocol server compares ISO date-time strings at whole
-    seconds, so a page cursor inside a busy second would skip or repeat rows;
-    2026-11-24T00:17:01.005Z becomes 20261124001701005, which compares exactly everywhere.
-    """
-    return {"updated_at": now, "updated_key": time_key(now)}
 
 
 def ensure_changeable(doc: dict) -> None:

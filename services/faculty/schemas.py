@@ -22,7 +22,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from services.faculty.model import STATUSES, VISIBILITIES, is_isced_code, normalise_keyword
 from shared.fields import EntityId, IsoDate, LangMap, LanguageTag, unique_items
-from shared.pagination import PageQuerySchema
+from shared.pagination import PageQuerySchema, PageSchema
 
 PLAIN_TEXT = validate.Regexp(r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$", error="Text on one line, not blank.")
 PHONE = validate.Regexp(r"^\+?[0-9][0-9 ()-]{4,29}$", error="A phone number such as '+86 21 6223 3333'.")
@@ -133,6 +133,5 @@ class FacultyQuerySchema(PageQuerySchema):
     sort = fields.String(load_default="name", validate=validate.OneOf(SORTS))
 
 
-class FacultyPageSchema(Schema):
+class FacultyPageSchema(PageSchema):
     items = fields.List(fields.Nested(FacultySchema), required=True)
-    next = fields.String(allow_none=True, metadata={"description": "The next page; null on the last page"})

@@ -9,6 +9,7 @@ from pymongo import ASCENDING
 from services.faculty.model import expertise_key
 from shared.changelog import ChangeLog
 from shared.entities import EntityStore
+from shared.pagination import fill_time_keys
 
 COLLECTION = "faculty"
 
@@ -30,6 +31,7 @@ class FacultyStore(EntityStore):
         self.collection.create_index([("department", ASCENDING)])
         self.collection.create_index([("updated_key", ASCENDING)])
         self.collection.create_index([("expertise_keys", ASCENDING)])
+        fill_time_keys(self.collection, {"updated_key": "updated_at"})
 
 
 def criteria_from(filters: dict) -> dict:

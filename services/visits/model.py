@@ -19,7 +19,7 @@ import hashlib
 import uuid
 from datetime import datetime
 
-from shared.clock import iso
+from shared.clock import iso, touched
 from shared.errors import Problem
 from shared.events import canonical_json
 from shared.statemachine import StateMachine, Transition
@@ -109,7 +109,7 @@ def new_visit(data: dict, school: str, now: str, visit_id: str | None = None) ->
         raise Problem(422, "invalid-status", "A visit cannot be created cancelled",
                       "create it as planned or confirmed", errors=[{"pointer": "/status", "detail": "cancelled"}])
     doc = {"_id": visit_id or str(uuid.uuid4()), "school": school, "version": 1, "edited_version": 1,
-           "created_at": now, "updated_at": now}
+           "created_at": now, **touched(now)}
     doc.update({k: data[k] for k in WRITABLE if k in data})
     doc["slots"] = with_slot_ids(doc.get("slots", []))
     return doc
@@ -123,7 +123,7 @@ def replacement(data: dict, now: str, marker: int) -> tuple[dict, list[str]]:
     """
     fields = {k: data[k] for k in WRITABLE if k in data}
     fields["slots"] = with_slot_ids(fields.get("slots", []))
-    fields["updated_at"] = now
+    fields.update(touched(now))
     fields["reconcile_since"] = marker
     return fields, [k for k in WRITABLE if k not in data]
 
@@ -159,7 +159,7 @@ def with_places_left(visit: dict, taken: dict[str, int]) -> dict:
 
 
 def cancelled_fields(now: str, marker: int) -> dict:
-    return {"status": "cancelled", "updated_at": now, "reconcile_since": marker}
+    return {"status": "cancelled", **touched(now), "reconcile_since": marker}
 
 
 def with_slot_ids(slots: list[dict]) -> list[dict]:

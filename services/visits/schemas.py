@@ -12,6 +12,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_lo
 
 from services.visits.model import APPROVED, DECLINED, REQUEST_STATUSES, SLOT_KINDS, STATUSES, parse_moment
 from shared.fields import EntityId, Integer, IsoDate, IsoDateTime, LangMap, unique_items
+from shared.pagination import PageQuerySchema, PageSchema
 
 SCHOOL_ID = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$", error="A school id such as 'ecnu-cto'.")
 PLACE = validate.Length(1, 200)
@@ -101,14 +102,6 @@ class VisitSchema(VisitInSchema):
     updated_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
-class PageQuerySchema(Schema):
-    """Paging of every list: a page size and the cursor of a `next` link."""
-
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100),
-                           metadata={"description": "Page size, at most 100"})
-    cursor = fields.String(validate=validate.Length(1, 512), metadata={"description": "From a `next` link"})
-
-
 class VisitQuerySchema(PageQuerySchema):
     """Filters, sort and paging of GET /visits."""
 
@@ -120,9 +113,8 @@ class VisitQuerySchema(PageQuerySchema):
         ["starts_on", "-starts_on", "updated_at", "-updated_at"]))
 
 
-class VisitPageSchema(Schema):
+class VisitPageSchema(PageSchema):
     items = fields.List(fields.Nested(VisitSchema), required=True)
-    next = fields.String(allow_none=True, metadata={"description": "The next page; null on the last page"})
 
 
 class SlotRequestInSchema(Schema):
@@ -182,9 +174,8 @@ class SlotRequestQuerySchema(PageQuerySchema):
         ["created_at", "-created_at", "updated_at", "-updated_at"]))
 
 
-class SlotRequestPageSchema(Schema):
+class SlotRequestPageSchema(PageSchema):
     items = fields.List(fields.Nested(SlotRequestSchema), required=True)
-    next = fields.String(allow_none=True)
 
 
 class DecidedSlotSchema(Schema):
@@ -253,6 +244,5 @@ class DecisionQuerySchema(PageQuerySchema):
         ["queued_at", "-queued_at", "updated_at", "-updated_at"]))
 
 
-class DecisionPageSchema(Schema):
+class DecisionPageSchema(PageSchema):
     items = fields.List(fields.Nested(DecisionSchema), required=True)
-    next = fields.String(allow_none=True)

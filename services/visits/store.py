@@ -23,11 +23,12 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.visits import model
-from shared.clock import write_order
 from shared.changelog import ChangeLog
+from shared.clock import touched, write_order
 from shared.entities import EntityStore, value_range
 from shared.errors import Problem
 from shared.outbox import pending_marker
+from shared.pagination import fill_time_keys
 
 VISITS = "visits"
 REQUESTS = "slot_requests"
@@ -53,13 +54,15 @@ def ensure_indexes(db) -> None:
 class VisitStore(EntityStore):
     collection_name = VISITS
     entity = "visit"
-    sort_fields = {"starts_on": "starts_on", "updated_at": "updated_at"}
+    # a date without a time ("2027-04-13") compares exactly on the embedded server: paged as it is
+    sort_fields = {"starts_on": "starts_on", "updated_at": "updated_key"}
 
     def ensure_indexes(self) -> None:
         super().ensure_indexes()
         self.collection.create_index([("starts_on", ASCENDING)])
-        self.collection.create_index([("updated_at", ASCENDING)])
+        self.collection.create_index([("updated_key", ASCENDING)])
         self.collection.create_index([("reconcile_since", ASCENDING)])
+        fill_time_keys(self.collection, {"updated_key": "updated_at"})
 
     def to_reconcile(self, limit: int = 50) -> list[dict]:
         """Visits changed since the worker last checked the decisions on their slots."""
@@ -114,13 +117,16 @@ class RequestStore(EntityStore):
 
     collection_name = REQUESTS
     entity = "slot-request"
-    sort_fields = {"created_at": "created_at", "updated_at": "updated_at"}
+    sort_fields = {"created_at": "created_key", "updated_at": "updated_key"}
 
     def ensure_indexes(self) -> None:
         super().ensure_indexes()
-        self.collection.create_index([("created_at", ASCENDING)])
+        self.collection.create_index([("created_key", ASCENDING)])
+        self.collection.create_index([("updated_key", ASCENDING)])
+        # the worker's resend looks for requests not answered since a cutoff (whole seconds are enough)
         self.collection.create_index([("updated_at", ASCENDING)])
         self.collection.create_index([("faculty_id", ASCENDING)])
+        fill_time_keys(self.collection, {"created_key": "created_at", "updated_key": "updated_at"})
 
     def apply_decision(self, request_id: str, host_school: str, decision_version: int, fields: dict) -> dict | None:
         """Store the host's decision if it is newer than the one held; None when it is not (or unknown).
@@ -158,14 +164,15 @@ class DecisionStore(EntityStore):
 
     collection_name = DECISIONS
     entity = "slot-decision"
-    sort_fields = {"queued_at": "queued_at", "updated_at": "updated_at"}
+    sort_fields = {"queued_at": "queued_at", "updated_at": "updated_key"}
 
     def ensure_indexes(self) -> None:
         super().ensure_indexes()
         self.collection.create_index([("visit_id", ASCENDING), ("slot_id", ASCENDING), ("status", ASCENDING),
                                       ("queued_at", ASCENDING)])
         self.collection.create_index([("queued_at", ASCENDING)])
-        self.collection.create_index([("updated_at", ASCENDING)])
+        self.collection.create_index([("updated_key", ASCENDING)])
+        fill_time_keys(self.collection, {"updated_key": "updated_at"})
 
     def receive(self, request: dict, host: str, request_version: int, now: str) -> dict:
         """The decision on this request, created as `received` on its first event."""
@@ -174,7 +181,7 @@ class DecisionStore(EntityStore):
             "visit_id": request["visit_id"], "slot_id": request["slot_id"], "faculty_id": request["faculty_id"],
             "status": model.RECEIVED, "reason": None, "slot_hash": None, "slot": None, "version": 0,
             "request_version": request_version, "queued_at": write_order(), "decided_at": None,
-            "created_at": now, "updated_at": now,
+            "created_at": now, **touched(now),
         }
         try:
             self.collection.insert_one(doc)

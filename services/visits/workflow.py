@@ -26,7 +26,7 @@ from pymongo.database import Database
 from services.visits import model
 from services.visits.schemas import DecisionEventSchema, SlotRequestEventSchema
 from services.visits.store import DecisionStore, HoldStore, RequestStore, SeatStore, VisitStore
-from shared.clock import now_iso
+from shared.clock import now_iso, time_key, touched
 from shared.errors import Problem
 from shared.events import Event, InvalidEvent
 from shared.outbox import pending_marker
@@ -177,7 +177,7 @@ class Host:
             raise NotAllowed(f"slot decision {decision['_id']}: {intent} cannot lead from "
                              f"{decision['status']} to {status}")
         now = self.clock()
-        fields = {"status": status, "reason": reason, "decided_at": now, "updated_at": now, "note": note, **extra}
+        fields = {"status": status, "reason": reason, "decided_at": now, **touched(now), "note": note, **extra}
         if slot is not None:
             fields.update(slot_hash=model.slot_hash(slot), slot=slot_snapshot(slot))
         return self.decisions.replace(decision["_id"], decision["version"], fields)
@@ -311,8 +311,8 @@ class Requester:
         now = self.clock()
         return {"_id": request_id, "school": self.school, **data, "status": model.PENDING, "reason": None,
                 "slot_hash": None, "decided_at": None, "decision_version": 0, "withdrawn": False,
-                "confirmed_slot_hash": None, "version": 1, "created_at": now, "updated_at": now,
-                **awaiting_host(1)}
+                "confirmed_slot_hash": None, "version": 1, "created_at": now, "created_key": time_key(now),
+                **touched(now), **awaiting_host(1)}
 
     def withdraw(self, request_id: str, expected_version: int) -> dict:
         """Withdraw a request; the host frees its seat, if it held one, and promotes its waitlist."""
@@ -320,7 +320,7 @@ class Requester:
         if not model.REQUESTS.allows(request["status"], model.WITHDRAW):
             raise Problem(409, "not-withdrawable", "This request cannot be withdrawn",
                           f"the request is {request['status']}")
-        fields = {"status": model.WITHDRAWN, "withdrawn": True, "updated_at": self.clock(),
+        fields = {"status": model.WITHDRAWN, "withdrawn": True, **touched(self.clock()),
                   **awaiting_host(expected_version + 1)}
         return self._replace(request_id, expected_version, fields)
 
@@ -330,7 +330,7 @@ class Requester:
         if not model.REQUESTS.allows(request["status"], model.CONFIRM):
             raise Problem(409, "not-awaiting-reconfirmation", "This request does not await re-confirmation",
                           f"the request is {request['status']}")
-        fields = {"confirmed_slot_hash": request["slot_hash"], "updated_at": self.clock(),
+        fields = {"confirmed_slot_hash": request["slot_hash"], **touched(self.clock()),
                   **awaiting_host(expected_version + 1)}
         return self._replace(request_id, expected_version, fields)
 
@@ -369,7 +369,7 @@ class Requester:
         if body["requester_school"] != self.school:
             return  # a decision for another school's request
         fields = {"status": body["status"], "reason": body.get("reason"), "slot_hash": body.get("slot_hash"),
-                  "decided_at": body.get("decided_at"), "updated_at": self.clock()}
+                  "decided_at": body.get("decided_at"), **touched(self.clock())}
         if self.requests.apply_decision(body["id"], topic_school, event.entityversion, fields) is None:
             known = self.requests.get(body["id"])
             if known is None or known["host_school"] != topic_school:

@@ -17,6 +17,7 @@ from shared.digest import digest_of
 from tests.catalogutil import (
     GUEST_LECTURE, WORKSHOP, course_body, event, faculty_body, visit_body, withdrawn_course_body,
 )
+from tests.paging import TIES_IN_ONE_SECOND, assert_pages_list_each_once_in_order
 from tests.samples import course
 
 ECNU, SDU = "ecnu-cto", "sdu-sie"
@@ -186,6 +187,40 @@ def test_search_pages_by_keyset_without_repeats(model, client):
             break
         url = page["next"].replace("http://localhost", "")
     assert sorted(seen) == [f"P-{i}" for i in range(7)] and len(seen) == 7
+
+
+def test_search_pages_through_ties_list_every_course_once_in_order_for_every_sort(model, client):
+    # twelve courses of two schools updated within one second, some in the same millisecond, with equal
+    # codes (across the schools), titles and credits
+    ids = []
+    for i, updated_at in enumerate(TIES_IN_ONE_SECOND):
+        school = (ECNU, SDU)[i % 2]
+        body = course_body(school, code=f"T-{i // 2}", title={"en": f"Title {i % 3}"}, credits=[2, 3][i % 3 % 2])
+        body["updated_at"] = updated_at
+        assert apply(model, body, school=school) == "applied"
+        ids.append(body["id"])
+    sorts = {"code": lambda c: c["code"], "title": lambda c: c["title"]["en"].lower(), "credits": lambda c: c["credits"],
+             "school": lambda c: c["school"], "updated": lambda c: c["updated_at"]}
+    for limit in (1, 2, 5):
+        assert_pages_list_each_once_in_order(client, {}, "/courses", ids, sorts, query="facets=false", limit=limit)
+
+
+def test_entries_applied_before_the_update_key_existed_get_it_at_start_up(model, client):
+    # an upgraded catalog: entries applied by a version that stored no key, one of them from a producer
+    # writing its times with an offset
+    ids = []
+    for i, updated_at in enumerate(TIES_IN_ONE_SECOND[:5] + ["2027-01-04T09:30:14.999+01:00"]):
+        body = course_body(ECNU, code=f"U-{i}")
+        body["updated_at"] = updated_at
+        apply(model, body)
+        ids.append(body["id"])
+    courses = model.collection("course")
+    courses.update_many({}, {"$unset": {"updated_key": ""}})
+    model.ensure_indexes()
+    assert {d["updated_key"] for d in courses.find()} >= {20270104083015000, 20270104083014999}
+    # the one with an offset is the oldest, though its text sorts last
+    got = [c["id"] for c in client.get("/courses?sort=-updated&limit=100&facets=false").get_json()["items"]]
+    assert got[-1] == ids[-1] and sorted(got) == sorted(ids)
 
 
 def test_a_course_is_read_with_its_instructors_and_its_school_upcoming_visits(model, client):

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from tests.paging import all_pages
+from tests.paging import TIES_IN_ONE_SECOND, all_pages, assert_pages_list_each_once_in_order, fixed_clock
 from tests.samples import COURSE, course
 
 PROBLEM = "application/problem+json"
@@ -240,6 +240,21 @@ def test_filters_search_sort_and_pagination_return_exactly_the_right_courses(cli
     assert keys == sorted(keys) and len(by_credits) == 300
     by_title = [c["title"]["en"] for c in _pages(client, headers, "sort=title", 41)]
     assert by_title == sorted(d["title"]["en"] for d in docs)
+
+
+def test_pages_through_ties_list_every_course_once_in_order_for_every_sort(client, auth, monkeypatch):
+    # twelve courses written within one second, some in the same millisecond, with equal titles and credits
+    monkeypatch.setattr("services.courses.api.now_iso", fixed_clock(TIES_IN_ONE_SECOND))
+    ids = []
+    for i in range(len(TIES_IN_ONE_SECOND)):
+        doc = course(code=f"T-{i:02d}", title={"en": f"Title {i % 3}"}, credits=[2, 3][i % 2])
+        created = create(client, auth, doc)
+        assert created.status_code == 201, created.get_json()
+        ids.append(created.get_json()["id"])
+    sorts = {"code": lambda c: c["code"], "title": lambda c: c["title"]["en"], "credits": lambda c: c["credits"],
+             "updated_at": lambda c: c["updated_at"]}
+    for limit in (1, 2, 5):
+        assert_pages_list_each_once_in_order(client, auth(), "/courses", ids, sorts, limit=limit)
 
 
 def test_readiness_fails_with_503_problem_when_the_database_is_unreachable(make_settings):

@@ -9,7 +9,7 @@ import pytest
 from services.faculty.model import PRIVATE as PRIVATE_FIELDS
 from tests.faculty_samples import FACULTY, PRIVATE, profile
 from tests.integration.test_courses_api import assert_problem
-from tests.paging import all_pages
+from tests.paging import TIES_IN_ONE_SECOND, all_pages, assert_pages_list_each_once_in_order, fixed_clock
 
 
 @pytest.fixture
@@ -273,3 +273,17 @@ def test_metrics_count_requests_and_show_the_outbox_backlog(client, auth):
     assert 'outbox_backlog{school="ecnu-cto",service="faculty"} 1.0' in text
     assert "outbox_last_published_sequence" in text
     assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+
+
+def test_pages_through_ties_list_every_profile_once_in_order_for_every_sort(client, auth, monkeypatch):
+    # twelve profiles written within one second, some in the same millisecond, with equal names and departments
+    monkeypatch.setattr("services.faculty.api.now_iso", fixed_clock(TIES_IN_ONE_SECOND))
+    ids = []
+    for i in range(len(TIES_IN_ONE_SECOND)):
+        created = create(client, auth, profile(name={"en": f"Name {i % 4}"}, department=["A", "B", "C"][i % 3]))
+        assert created.status_code == 201, created.get_json()
+        ids.append(created.get_json()["id"])
+    sorts = {"name": lambda p: p["name"]["en"], "department": lambda p: p["department"],
+             "updated_at": lambda p: p["updated_at"]}
+    for limit in (1, 2, 5):
+        assert_pages_list_each_once_in_order(client, auth(), "/faculty", ids, sorts, limit=limit)

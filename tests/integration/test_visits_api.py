@@ -7,12 +7,16 @@ import uuid
 import pytest
 
 from services.visits.app import create_app
-from services.visits.store import ensure_indexes
+from services.visits.store import RequestStore, ensure_indexes
 from services.visits.worker import REQUEST_SPEC, visit_spec
+from services.visits.workflow import Host, Requester
+from shared.clock import time_key
 from shared.mongo import database
+from shared.pagination import fill_time_keys
 from shared.worker import make_relay
 from tests.integration.test_courses_api import assert_problem
 from tests.kafkautil import cloud_event, read_topic
+from tests.paging import TIES_IN_ONE_SECOND, assert_pages_list_each_once_in_order, fixed_clock
 from tests.visit_samples import VISIT, slot, visit
 
 
@@ -148,6 +152,22 @@ def test_filters_and_keyset_pages_list_every_visit_once(client, auth):
     assert_problem(client.get("/visits?cursor=nonsense", headers=auth()), 400, "invalid-cursor")
 
 
+def test_pages_through_ties_list_every_visit_once_in_order_for_every_sort(client, auth, monkeypatch):
+    # twelve visits written within one second, some in the same millisecond, on three days
+    monkeypatch.setattr("services.visits.api.now_iso", fixed_clock(TIES_IN_ONE_SECOND))
+    ids = []
+    for i in range(len(TIES_IN_ONE_SECOND)):
+        day = f"2027-05-{1 + i % 3:02d}"
+        created = create(client, auth, visit(starts_on=day, ends_on=day, slots=[slot(day=day)]))
+        assert created.status_code == 201, created.get_json()
+        ids.append(created.get_json()["id"])
+    sorts = {"starts_on": lambda v: v["starts_on"], "updated_at": lambda v: v["updated_at"]}
+    for limit in (1, 2, 5):
+        assert_pages_list_each_once_in_order(client, auth(), "/visits", ids, sorts, limit=limit)
+    # a partner pages through what it is invited to the same way
+    assert_pages_list_each_once_in_order(client, auth("sdu-sie", "partner"), "/visits", ids, sorts, limit=3)
+
+
 def test_openapi_documents_visits_requests_and_decisions(client):
     paths = client.get("/openapi.json").get_json()["paths"]
     for path in ("/visits", "/visits/{visit_id}", "/slot-requests", "/slot-requests/{request_id}",
@@ -221,6 +241,71 @@ def test_withdrawing_needs_if_match_and_only_once(requester, auth):
     assert_problem(requester.delete(url, headers={**headers, "If-Match": '"2"'}), 409, "not-withdrawable")
     assert_problem(requester.post(f"{url}/reconfirmation", headers={**headers, "If-Match": '"2"'}),
                    409, "not-awaiting-reconfirmation")
+
+
+def test_pages_through_ties_list_every_slot_request_once_in_order_for_every_sort(requester, auth, make_settings,
+                                                                                 mongo_client):
+    # twelve requests created within one second, some in the same millisecond; every other one then
+    # withdrawn within another second, so that the two sorts differ
+    db = database(mongo_client, make_settings("sdu-sie", "visits"))
+    store = RequestStore(db)
+    created = Requester(db, "sdu-sie", clock=fixed_clock(TIES_IN_ONE_SECOND))
+    ids = []
+    for _ in TIES_IN_ONE_SECOND:
+        doc, _ = store.insert(created.new_request(slot_request(str(uuid.uuid4())), str(uuid.uuid4())))
+        ids.append(doc["_id"])
+    withdrawn = Requester(db, "sdu-sie", clock=fixed_clock([t.replace(":15.", ":16.") for t in TIES_IN_ONE_SECOND]))
+    for request_id in ids[::2]:
+        withdrawn.withdraw(request_id, 1)
+    sorts = {"created_at": lambda r: r["created_at"], "updated_at": lambda r: r["updated_at"]}
+    for limit in (1, 2, 5):
+        assert_pages_list_each_once_in_order(requester, auth("sdu-sie"), "/slot-requests", ids, sorts, limit=limit)
+
+
+def test_pages_through_ties_list_every_decision_once_in_order_for_every_sort(client, auth, settings, mongo_client):
+    # twelve decisions taken within one second (the visits are unknown: each is declined), some in the same
+    # millisecond; queued_at is the order they were received in
+    host = Host(database(mongo_client, settings), "ecnu-cto", clock=fixed_clock(
+        [t for t in TIES_IN_ONE_SECOND for _ in range(2)]))
+    ids = []
+    for _ in TIES_IN_ONE_SECOND:
+        request = {"id": str(uuid.uuid4()), "school": "sdu-sie", "visit_id": str(uuid.uuid4()),
+                   "slot_id": str(uuid.uuid4()), "faculty_id": str(uuid.uuid4()), "withdrawn": False}
+        assert host.on_request(request, 1)["status"] == "declined"
+        ids.append(request["id"])
+    sorts = {"queued_at": lambda d: ids.index(d["id"]), "updated_at": lambda d: d["updated_at"]}
+    for limit in (1, 2, 5):
+        assert_pages_list_each_once_in_order(client, auth(), "/slot-decisions", ids, sorts, limit=limit)
+
+
+def test_rows_stored_before_the_time_keys_existed_get_them_at_start_up(client, auth, settings, mongo_client,
+                                                                       monkeypatch):
+    # an upgraded school: visits, requests and decisions written by a version that stored no keys
+    db = database(mongo_client, settings)
+    monkeypatch.setattr("services.visits.api.now_iso", fixed_clock(TIES_IN_ONE_SECOND))
+    ids = [create(client, auth).get_json()["id"] for _ in range(6)]
+    RequestStore(db).insert(Requester(db, "ecnu-cto").new_request(
+        slot_request(str(uuid.uuid4()), host_school="sdu-sie"), str(uuid.uuid4())))
+    Host(db, "ecnu-cto").on_request({"id": str(uuid.uuid4()), "school": "sdu-sie", "visit_id": ids[0],
+                                     "slot_id": str(uuid.uuid4()), "faculty_id": str(uuid.uuid4()),
+                                     "withdrawn": False}, 1)
+    old = {"visits": ["updated_key"], "slot_requests": ["created_key", "updated_key"],
+           "slot_decisions": ["updated_key"]}
+    for name, keys in old.items():
+        db[name].update_many({}, {"$unset": {key: "" for key in keys}})
+        assert db[name].count_documents({keys[0]: {"$exists": True}}) == 0
+    versions = {d["_id"]: d["version"] for d in db.visits.find()}
+    ensure_indexes(db)
+    for name, keys in old.items():
+        rows = list(db[name].find())
+        assert rows, name
+        for row in rows:
+            for key in keys:
+                assert row[key] == time_key(row[key.replace("_key", "_at")]), (name, key)
+    # filling changes no version: an If-Match a client holds still matches
+    assert {d["_id"]: d["version"] for d in db.visits.find()} == versions
+    assert_pages_list_each_once_in_order(client, auth(), "/visits", ids, {"updated_at": lambda v: v["updated_at"]})
+    assert fill_time_keys(db.visits, {"updated_key": "updated_at"}) == 0
 
 
 def test_visits_and_requests_are_published_as_signed_cloudevents(app, client, requester, auth, settings,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from shared.clock import moment_key, now_iso, time_key
 from shared.errors import Problem, pointer_errors
-from shared.pagination import decode_cursor, encode_cursor, keyset_filter
+from shared.pagination import PageQuerySchema, PageSchema, decode_cursor, encode_cursor, keyset_filter
 
 
 @pytest.mark.parametrize("value", ["MEM-6101", 3.5, 7, "技术", None])
@@ -38,3 +39,48 @@ def test_validation_messages_become_json_pointers():
         {"pointer": "/a~1b", "detail": "x"},
         {"pointer": "/", "detail": "whole"},
     ]
+
+
+def test_a_time_key_orders_to_the_millisecond_whatever_the_offset():
+    assert moment_key(now := now_iso()) == time_key(now)
+    assert moment_key("2027-01-04T08:30:15.001Z") < moment_key("2027-01-04T08:30:15.002Z")
+    # an offset is converted to UTC: the text of an earlier moment may sort after a later one
+    assert moment_key("2027-01-04T09:30:14.999+01:00") == 20270104083014999 < moment_key("2027-01-04T08:30:15Z")
+    assert moment_key("2027-01-04T08:30:15") == 20270104083015000  # no offset: taken as UTC
+    for missing in (None, "", "soon", 17, "2027-13-40T00:00:00Z"):
+        assert moment_key(missing) == 0
+
+
+def _list_schemas():
+    from services.catalog import schemas as catalog
+    from services.courses import schemas as courses
+    from services.faculty import schemas as faculty
+    from services.visits import schemas as visits
+
+    return [(courses.CourseQuerySchema, courses.CoursePageSchema), (faculty.FacultyQuerySchema,
+            faculty.FacultyPageSchema), (visits.VisitQuerySchema, visits.VisitPageSchema),
+            (visits.SlotRequestQuerySchema, visits.SlotRequestPageSchema),
+            (visits.DecisionQuerySchema, visits.DecisionPageSchema),
+            (catalog.SearchQuerySchema, catalog.SearchPageSchema),
+            (catalog.VisitQuerySchema, catalog.VisitPageSchema)]
+
+
+@pytest.mark.parametrize("query, page", _list_schemas(), ids=lambda s: s.__name__)
+def test_every_list_pages_with_the_shared_query_and_page_schemas(query, page):
+    assert issubclass(query, PageQuerySchema) and issubclass(page, PageSchema)
+    for name in ("limit", "cursor"):
+        assert query._declared_fields[name] is PageQuerySchema._declared_fields[name], f"{name} redefined"
+    assert page._declared_fields["next"] is PageSchema._declared_fields["next"]
+    assert page._declared_fields["items"] is not PageSchema._declared_fields["items"], "items names no schema"
+
+
+def test_no_list_sorts_or_pages_by_date_time_text():
+    from services.catalog.store import CourseSearch, VisitSearch
+    from services.courses.store import CourseStore
+    from services.faculty.store import FacultyStore
+    from services.visits.store import DecisionStore, RequestStore, VisitStore
+
+    # these hold ISO date-time text, which the embedded server compares to the second only
+    text = {"created_at", "updated_at", "decided_at", "applied_at"}
+    for store in (CourseStore, FacultyStore, VisitStore, RequestStore, DecisionStore, CourseSearch, VisitSearch):
+        assert not text & set(store.sort_fields.values()), store.__name__

@@ -85,7 +85,7 @@ def test_a_slot_change_asks_approvals_to_reconfirm_and_removal_declines():
 def test_a_new_visit_gets_slot_ids_and_cannot_start_cancelled():
     given = str(uuid.uuid4())
     doc = model.new_visit({"slots": [{**SLOT, "id": given}, {k: v for k, v in SLOT.items() if k != "id"}]},
-                          "ecnu-cto", "now")
+                          "ecnu-cto", "2027-01-04T08:30:15.001Z")
     assert doc["slots"][0]["id"] == given and uuid.UUID(doc["slots"][1]["id"])
     with pytest.raises(Problem):
         model.new_visit({"status": "cancelled"}, "ecnu-cto", "now")
