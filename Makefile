@@ -10,7 +10,7 @@ ROLE ?= coordinator
 FACULTY_ID ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit test-integration test-e2e token bench system-deps clean
+.PHONY: run test test-unit test-integration test-e2e token bench secrets system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ token: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench.run
+
+## make secrets (as root): each school's missing Ed25519 key pair in ./secrets/ for docker-compose.yml,
+## private keys readable by the image's uid 10001 only; existing keys are kept (docs/operations.md)
+secrets:
+	$(PYTHON) ops/secrets.py
 
 ## Debian packages the tests need: docker-compose (to check docker-compose.yml), chromium (browser tests)
 ## and a CJK font (so the Chinese pages in the browser tests' screenshots are legible)

@@ -16,6 +16,13 @@ control_socket_disable = True
 limit_request_line = 8190
 
 
+def on_starting(server):
+    # before any worker forks: compose's fresh tmpfs on /tmp hides the folder the image made
+    from shared.metrics import ensure_multiproc_dir
+
+    ensure_multiproc_dir()
+
+
 def child_exit(server, worker):
     # a dead worker's metric files must stop counting as live gauges
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
