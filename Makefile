@@ -49,13 +49,15 @@ bench: $(STAMP)
 secrets:
 	$(PYTHON) ops/secrets.py
 
-## Debian packages the tests need: docker-compose (to check docker-compose.yml), chromium (browser tests)
-## and a CJK font (so the Chinese pages in the browser tests' screenshots are legible)
+## Debian packages the tests need: docker-compose (to check docker-compose.yml and run services as it resolves
+## them), util-linux's unshare and setpriv (for that run), chromium (browser tests) and a CJK font (so the
+## Chinese pages in the browser tests' screenshots are legible)
 system-deps:
 	@missing=""; \
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || missing="$$missing fonts-wqy-zenhei"; \
+	command -v setpriv >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
