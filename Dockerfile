@@ -30,6 +30,8 @@ RUN mkdir -p shared services devstack \
 COPY shared ./shared
 COPY services ./services
 COPY config ./config
+# compose's kafka-init runs it: every topic with its settings, in one process
+COPY ops/topics.py ./ops/topics.py
 # no dev keys in the image (.dockerignore leaves var/ and secrets/ out): KEYS_DIR is mounted at run time
 RUN pip install --no-deps . \
     && mkdir -p /run/secrets \
