@@ -2,14 +2,15 @@
 #   web:    gunicorn -c python:shared.gunicorn_conf -b 0.0.0.0:8000 "services.<name>.app:create_app()"  (the default CMD runs courses)
 #   worker: python -m services.<name>.worker
 # Configuration comes from the environment only (see docs/settings.md); keys are mounted at run time
-# (KEYS_DIR), never baked in.
+# under /run/secrets (the default KEYS_DIR), never baked in.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    # gunicorn workers write their metric files here, so /metrics sums every worker
+    # gunicorn workers write their metric files here, so /metrics sums every worker; the process
+    # creates it (compose mounts a fresh tmpfs on /tmp, which would hide a folder made here)
     PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus \
     WEB_CONCURRENCY=2
 
@@ -29,10 +30,11 @@ RUN mkdir -p shared services devstack \
 COPY shared ./shared
 COPY services ./services
 COPY config ./config
+# compose's kafka-init runs it: every topic with its settings, in one process
+COPY ops/topics.py ./ops/topics.py
 # no dev keys in the image (.dockerignore leaves var/ and secrets/ out): KEYS_DIR is mounted at run time
 RUN pip install --no-deps . \
-    && mkdir -p "$PROMETHEUS_MULTIPROC_DIR" \
-    && chown app:app "$PROMETHEUS_MULTIPROC_DIR" \
+    && mkdir -p /run/secrets \
     && rm -rf /app/var /app/build
 
 USER app

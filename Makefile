@@ -10,7 +10,7 @@ ROLE ?= coordinator
 FACULTY_ID ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit test-integration test-e2e token bench system-deps clean
+.PHONY: run test test-unit test-integration test-e2e token bench secrets system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,13 +44,20 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench.run
 
-## Debian packages the tests need: docker-compose (to check docker-compose.yml), chromium (browser tests)
-## and a CJK font (so the Chinese pages in the browser tests' screenshots are legible)
+## make secrets (as root): each school's missing Ed25519 key pair in ./secrets/ for docker-compose.yml,
+## private keys readable by the image's uid 10001 only; existing keys are kept (docs/operations.md)
+secrets:
+	$(PYTHON) ops/secrets.py
+
+## Debian packages the tests need: docker-compose (to check docker-compose.yml and run services as it resolves
+## them), util-linux's unshare and setpriv (for that run), chromium (browser tests) and a CJK font (so the
+## Chinese pages in the browser tests' screenshots are legible)
 system-deps:
 	@missing=""; \
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || missing="$$missing fonts-wqy-zenhei"; \
+	command -v setpriv >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

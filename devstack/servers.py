@@ -217,6 +217,9 @@ def service_env(school: str, service: str, mongo_port: int, kafka_port: int, var
         "ALLIANCE_CONFIG": str(alliance_config),
         "KEYS_DIR": str(keys_dir),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        # the embedded broker takes half the session timeout to complete a join: short ones keep starts quick
+        "KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
         "PYTHONUNBUFFERED": "1",
     }
     env.update(extra or {})

@@ -9,6 +9,7 @@ faculty the faculty id. The embedded stack generates dev keys on first start.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -21,7 +22,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app, g, request
 
+from shared.config import ConfigError
 from shared.errors import Problem
+
+log = logging.getLogger(__name__)
 
 ROLES = ("student", "faculty", "coordinator", "partner")
 AUDIENCE = "alliance-catalog"
@@ -53,7 +57,12 @@ def ensure_dev_keys(keys_dir: Path, schools) -> None:
 
 
 class KeyRing:
-    """The public keys of every school, and this school's private key when present."""
+    """The public keys of every school, and this school's private key when present.
+
+    `load()` reads, at start-up, every key a process needs, so that a key it cannot
+    read stops the process with a ConfigError naming the file and the fix, instead of
+    failing on every event or token later.
+    """
 
     def __init__(self, keys_dir: Path, school: str):
         self.keys_dir = Path(keys_dir)
@@ -64,28 +73,96 @@ class KeyRing:
         # Ed25519 verification costs more than the rest of a typical request's checks
         self.verified: dict[str, tuple["Principal", float]] = {}
 
-    def public_keys(self, school: str) -> list:
-        """Every public key the school may sign with: `<school>.pub`, then any `<school>.<name>.pub`.
+    def public_key_files(self, school: str) -> list[Path]:
+        """`<school>.pub`, then any `<school>.<name>.pub`, those that exist."""
+        paths = [self.keys_dir / f"{school}.pub"] + sorted(self.keys_dir.glob(f"{school}.*.pub"))
+        return [p for p in paths if p.exists()]
 
-        Several keys let a school rotate: partners add its next key first, then the
-        school switches its private key, then the old public key is removed.
+    def public_keys(self, school: str) -> list:
+        """Every public key the school may sign with: each PEM block of `<school>.pub` and `<school>.<name>.pub`.
+
+        Several keys let a school rotate: partners add its next key first (a second
+        block in `<school>.pub`, or a file beside it), then the school switches its
+        private key, then the old public key is removed.
         """
         if school not in self._public:
             keys = []
-            paths = [self.keys_dir / f"{school}.pub"] + sorted(self.keys_dir.glob(f"{school}.*.pub"))
-            for path in paths:
+            for path in self.public_key_files(school):
                 try:
-                    keys.append(serialization.load_pem_public_key(path.read_bytes()))
-                except (OSError, ValueError):
+                    keys.extend(read_public_keys(path))
+                except ConfigError:
                     continue
             self._public[school] = keys
         return self._public[school]
 
     def private_key(self):
         if self._private is None:
-            path = self.keys_dir / f"{self.school}.key"
-            self._private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            self._private = read_private_key(self.keys_dir / f"{self.school}.key")
         return self._private
+
+    def load(self, schools, private: bool) -> None:
+        """Read now the keys this process needs: every school's public keys, and its own private key if `private`.
+
+        A key file that exists but cannot be read or parsed raises ConfigError; a school
+        without any public key file is only logged (its tokens and events are refused
+        until its key is added), since a new partner's key may arrive after its
+        configuration.
+        """
+        if private:
+            self.private_key()
+        for school in schools:
+            files = self.public_key_files(school)
+            if not files:
+                log.warning("no public key of %s in %s: its tokens and events are refused", school, self.keys_dir)
+            keys = []
+            for path in files:
+                keys.extend(read_public_keys(path))
+            self._public[school] = keys
+
+
+KEY_FIX = ("key files must be readable by the user the services run as (uid 10001 in the image): "
+           "`make secrets` writes missing keys and fixes the owner and mode of existing ones "
+           "(docs/operations.md, \"Secrets\")")
+
+
+def _read_key_file(path: Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"key file {path} does not exist; {KEY_FIX}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file {path} as uid {os.getuid()}: {exc.strerror}"
+                          f"{_owner_and_mode(path)}; {KEY_FIX}") from None
+
+
+def _owner_and_mode(path: Path) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f" (owner uid {st.st_uid}, gid {st.st_gid}, mode {st.st_mode & 0o7777:04o})"
+
+
+def read_private_key(path: Path):
+    """This school's Ed25519 private key (PEM, PKCS#8), or ConfigError naming the file and the fix."""
+    raw = _read_key_file(path)
+    try:
+        return serialization.load_pem_private_key(raw, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"key file {path} is not an unencrypted PEM private key ({exc})") from None
+
+
+def read_public_keys(path: Path) -> list:
+    """Every PEM public key in the file (one, or several during a rotation), or ConfigError."""
+    raw = _read_key_file(path)
+    blocks = [b"-----BEGIN" + part for part in raw.split(b"-----BEGIN")[1:]]
+    try:
+        keys = [serialization.load_pem_public_key(block) for block in blocks]
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"key file {path} holds something that is not a PEM public key ({exc})") from None
+    if not keys:
+        raise ConfigError(f"key file {path} holds no PEM public key")
+    return keys
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Settings: the one place that reads the environment.
 
-Every default runs locally against the embedded stack; production overrides
-them through the environment (see docs/settings.md).
+Every default is right for production (docker-compose.yml and the image); the
+embedded stack and the tests set their own values (devstack/servers.py
+service_env, tests/conftest.py make_settings). See docs/settings.md.
 """
 
 from __future__ import annotations
@@ -83,17 +84,20 @@ class Settings:
 
     school: str = "ecnu-cto"
     service: str = "courses"
-    mongodb_uri: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    # no directConnection: against a replica set the driver must discover the primary
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
     mongodb_timeout_ms: int = 2000
     mongodb_database_prefix: str = ""
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic_prefix: str = ""
     kafka_topic_partitions: int = 3
     kafka_replication_factor: int = 1
-    kafka_session_timeout_ms: int = 2000
-    kafka_heartbeat_interval_ms: int = 500
+    # Apache Kafka refuses session timeouts under group.min.session.timeout.ms (6000 by default)
+    kafka_session_timeout_ms: int = 10000
+    kafka_heartbeat_interval_ms: int = 3000
     kafka_poll_timeout_ms: int = 3000
-    keys_dir: Path = REPO_ROOT / "var" / "keys"
+    # where compose mounts the secrets (the image creates the folder); make run uses var/keys
+    keys_dir: Path = Path("/run/secrets")
     alliance_config: Path = REPO_ROOT / "config" / "alliance.json"
     alliance_host: str = "127.0.0.1"
     schools: tuple[School, ...] = field(default_factory=tuple)

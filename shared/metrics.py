@@ -2,11 +2,15 @@
 
 Under gunicorn with several workers, set PROMETHEUS_MULTIPROC_DIR (the
 embedded runner and the Dockerfile do) so that every worker's counts are
-summed; without it the process's own registry is served.
+summed; without it the process's own registry is served. The folder is
+created at start when missing (compose mounts a fresh tmpfs on /tmp, which
+hides whatever the image had there), and a metric that cannot be written is
+logged, never turned into a failed request.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Callable, Iterable
@@ -16,6 +20,8 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
+
+log = logging.getLogger(__name__)
 
 REQUESTS = Counter(
     "http_requests_total", "HTTP requests answered", ["school", "service", "method", "route", "status"]
@@ -52,8 +58,23 @@ class _ScrapeTimeGauges:
         yield from families.values()
 
 
+def ensure_multiproc_dir() -> None:
+    """Create PROMETHEUS_MULTIPROC_DIR when it is set and missing; ConfigError when it cannot be."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        return
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        from shared.config import ConfigError
+
+        raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR={path} cannot be created: {exc.strerror}; "
+                          "point it at a writable folder (compose: under the /tmp tmpfs)") from None
+
+
 def init_app(app: Flask, school: str, service: str) -> None:
     """Count every request and serve GET /metrics."""
+    ensure_multiproc_dir()
     sources: list[GaugeSource] = app.extensions.setdefault("metric_sources", [])
     labels = {"school": school, "service": service}
 
@@ -65,16 +86,23 @@ def init_app(app: Flask, school: str, service: str) -> None:
     def _count(response):
         route = request.url_rule.rule if request.url_rule else "unmatched"
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        REQUESTS.labels(school, service, request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(school, service, request.method, route).observe(elapsed)
+        try:
+            REQUESTS.labels(school, service, request.method, route, str(response.status_code)).inc()
+            LATENCY.labels(school, service, request.method, route).observe(elapsed)
+        except OSError as exc:
+            # the metric files are gone (a folder removed under a running process): the answer matters more
+            log.warning("could not count %s %s in the metrics (%s)", request.method, route, exc)
         return response
 
     @app.get("/metrics")
     def metrics():
         registry = CollectorRegistry()
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        try:
+            if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                raise ValueError("PROMETHEUS_MULTIPROC_DIR is not set")
             multiprocess.MultiProcessCollector(registry)
-        else:
+        except ValueError:
+            # not set, or its folder is gone: serve this process's own counts rather than fail
             registry.register(_ProcessRegistry())
         registry.register(_ScrapeTimeGauges(labels, sources))
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

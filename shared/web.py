@@ -90,7 +90,11 @@ def create_base_app(settings: Settings, title: str, description: str, client=Non
     )
     client = client or connect(settings)
     app.extensions["settings"] = settings
-    app.extensions["keyring"] = KeyRing(settings.keys_dir, settings.school)
+    keyring = KeyRing(settings.keys_dir, settings.school)
+    # a web process verifies tokens only: every school's public keys, read now so that an
+    # unreadable key stops the process at start instead of refusing every token
+    keyring.load(settings.school_ids, private=False)
+    app.extensions["keyring"] = keyring
     app.extensions["mongo"] = client
     app.extensions["db"] = database(client, settings)
 

@@ -53,8 +53,13 @@ def retry_until_done(step: Callable[[], None], what: str, stop: threading.Event)
 
 
 def make_relay(settings: Settings, db, spec: OutboxSpec) -> Relay:
-    """The relay of one service, signing its events with the school's key."""
+    """The relay of one service, signing its events with the school's key.
+
+    The keys are read here, at start: a private key the process cannot read raises
+    ConfigError (naming the file and the fix) instead of failing every batch forever.
+    """
     keyring = KeyRing(settings.keys_dir, settings.school)
+    keyring.load(settings.school_ids, private=True)
     watch = TopicWatch(settings)
     return Relay(
         settings, db, spec,

@@ -106,6 +106,8 @@ def make_settings(mongo_uri, kafka_bootstrap, keys_dir, alliance, prefix):
             school=school, service=service, mongodb_uri=mongo_uri, kafka_bootstrap=kafka_bootstrap,
             keys_dir=keys_dir, schools=alliance, mongodb_database_prefix=prefix, kafka_topic_prefix=prefix,
             relay_idle_seconds=0.02, log_level="WARNING",
+            # the dev stack's values (devstack/servers.py service_env): the embedded broker joins in half of it
+            kafka_session_timeout_ms=2000, kafka_heartbeat_interval_ms=500,
         )
         values.update(overrides)
         return Settings(**values)

@@ -91,6 +91,8 @@ class FeedClient:
     def __init__(self, settings: Settings, http_get=None, timeout: float = 10.0):
         self.settings = settings
         self.keyring = KeyRing(settings.keys_dir, settings.school)
+        # read at start: an unreadable key must stop the worker, not crash the sync loop every second
+        self.keyring.load(settings.school_ids, private=True)
         self.timeout = timeout
         self.http_get = http_get or self._requests_get
         self.session = requests.Session()

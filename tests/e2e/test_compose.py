@@ -7,6 +7,7 @@ anchors and validates the file.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -62,10 +63,17 @@ def test_compose_runs_kafka_in_kraft_mode_and_a_mongodb_per_school(config):
 
 def test_topic_init_creates_every_topic_kind_and_compacts_entity_topics(config):
     init = config["services"]["kafka-init"]
-    script = " ".join(init["command"])
+    # the topics and their settings are in ops/topics.py, which kafka-init runs
+    assert init["command"] == ["python", "-m", "ops.topics"]
+    script = (REPO / "ops" / "topics.py").read_text(encoding="utf-8")
     for kind in TOPIC_KINDS:
         assert kind in script
-    assert "cleanup.policy=compact" in script
+    from ops.topics import topic_settings
+
+    wanted = topic_settings(init["environment"]["SCHOOLS"].split(), 1)
+    for school in SCHOOLS:
+        for entity in ("courses", "faculty", "visits"):
+            assert wanted[f"{school}.{entity}.v1"]["cleanup.policy"] == "compact"
     assert set(init["environment"]["SCHOOLS"].split()) == set(SCHOOLS)
     assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
 
@@ -92,7 +100,9 @@ def test_every_existing_service_has_a_web_and_a_worker_per_school(config, school
             assert proc["restart"] == "unless-stopped"
             assert proc["deploy"]["resources"]["limits"]["memory"]
             targets = {s["target"] for s in proc["secrets"]}
-            assert targets == {f"{school}.key"} | {f"{s}.pub" for s in SCHOOLS}
+            # a web process verifies tokens only: it never holds the private key
+            own_key = {f"{school}.key"} if proc is worker else set()
+            assert targets == own_key | {f"{s}.pub" for s in SCHOOLS}
             assert env["KEYS_DIR"] == "/run/secrets"
             assert proc["depends_on"][f"mongodb-{school}"]["condition"] == "service_healthy"
             assert proc["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
@@ -112,6 +122,58 @@ def test_alliance_config_of_compose_names_every_deployed_service(config):
             url = schools[school]["urls"][name]
             assert url == f"http://{school}-{name}-web:8000"
             assert f"{school}-{name}-web" in config["services"]
+
+
+def _seconds(value: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    total = 0.0
+    for number, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value):
+        total += float(number) * units[unit]
+    return total
+
+
+def test_kafka_and_mongodb_get_a_minute_to_stop_and_gunicorn_stops_before_its_grace_ends(config):
+    services = config["services"]
+    assert _seconds(services["kafka"]["stop_grace_period"]) >= 60
+    for school in SCHOOLS:
+        assert _seconds(services[f"mongodb-{school}"]["stop_grace_period"]) >= 60
+    gunicorn_conf = (REPO / "shared" / "gunicorn_conf.py").read_text(encoding="utf-8")
+    graceful = float(re.search(r"^graceful_timeout = (\d+)", gunicorn_conf, flags=re.M).group(1))
+    for name in deployable_services():
+        for school in SCHOOLS:
+            web = services[f"{school}-{name}-web"]
+            assert "--graceful-timeout" not in web["command"]
+            assert graceful < _seconds(web["stop_grace_period"])
+
+
+def test_the_kafka_healthcheck_starts_no_jvm(config):
+    check = " ".join(config["services"]["kafka"]["healthcheck"]["test"])
+    assert ".sh" not in check and "java" not in check
+
+
+def test_topic_init_is_one_process_that_also_updates_existing_topics(config):
+    init = config["services"]["kafka-init"]
+    assert init["command"] == ["python", "-m", "ops.topics"]
+    script = (REPO / "ops" / "topics.py").read_text(encoding="utf-8")
+    assert "alter_configs" in script and "create_partitions" in script
+    assert "COPY ops/topics.py" in (REPO / "Dockerfile").read_text(encoding="utf-8")
+
+
+def test_web_replicas_publish_no_port_and_only_the_proxy_faces_the_public(config):
+    services = config["services"]
+    published = {name for name, spec in services.items() if spec.get("ports")}
+    assert published == {f"proxy-{school}" for school in SCHOOLS}
+    caddyfile = (REPO / "ops" / "caddy" / "Caddyfile").read_text(encoding="utf-8")
+    # the school's own certificate, and /metrics refused at the edge
+    assert "tls /run/secrets/tls.crt /run/secrets/tls.key" in caddyfile
+    assert re.search(r"@metrics path /metrics", caddyfile) and "respond @metrics 404" in caddyfile
+    for school in SCHOOLS:
+        proxy = services[f"proxy-{school}"]
+        assert {s["target"] for s in proxy["secrets"]} == {"tls.crt", "tls.key"}
+        assert any(v.endswith(":/etc/caddy/Caddyfile:ro") for v in proxy["volumes"])
+        for name in deployable_services():
+            assert f"{school}-{name}-web" in proxy["depends_on"]
+            assert "container_name" not in services[f"{school}-{name}-web"]
 
 
 def test_image_runs_as_a_non_root_user_without_keys():
