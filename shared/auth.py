@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app, g, request
 
 from shared.config import ConfigError
-from shared.errors import Problem
+from shared.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -266,8 +266,8 @@ def _decode(token: str, key, issuer: str) -> dict:
     )
 
 
-def _unauthenticated(detail: str) -> Problem:
-    problem = Problem(401, "unauthenticated", "A valid bearer token is required", detail)
+def _unauthenticated(detail: str) -> DomainError:
+    problem = DomainError("unauthenticated", detail)
     problem.headers["WWW-Authenticate"] = 'Bearer realm="alliance-catalog"'
     return problem
 
@@ -304,11 +304,10 @@ def require(*roles: str, partner_schools: bool = False):
             principal = current_principal()
             own = current_app.extensions["settings"].school
             if principal.role not in roles:
-                raise Problem(403, "forbidden", "The token does not allow this",
-                              f"role {principal.role!r} may not call this; allowed: {', '.join(roles)}")
+                raise DomainError("forbidden",
+                                  f"role {principal.role!r} may not call this; allowed: {', '.join(roles)}")
             if principal.school != own and not (partner_schools and principal.role == "partner"):
-                raise Problem(403, "forbidden", "The token does not allow this",
-                              f"a token of {principal.school!r} cannot act on {own!r}")
+                raise DomainError("forbidden", f"a token of {principal.school!r} cannot act on {own!r}")
             return view(*args, **kwargs)
 
         wrapper.required_roles = roles

@@ -12,10 +12,9 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from shared.errors import Problem
+from shared.errors import DomainError
 from shared.outbox import ensure_outbox_indexes, pending_marker
-from shared.pagination import decode_cursor, encode_cursor, keyset_filter, next_link
-from shared.resource import etag
+from shared.pagination import decode_cursor, encode_cursor, keyset_filter
 
 
 class EntityStore:
@@ -33,13 +32,12 @@ class EntityStore:
         self.collection.create_index([("idempotency_key", ASCENDING)], unique=True, sparse=True)
         ensure_outbox_indexes(self.collection)
 
-    def duplicate(self, doc: dict) -> Problem:
+    def duplicate(self, doc: dict) -> DomainError:
         """The problem for a write that broke a unique index other than the idempotency key."""
-        return Problem(409, f"{self.entity}-conflict", f"This {self.entity} conflicts with an existing one")
+        return DomainError(f"{self.entity}-conflict")
 
-    def not_found(self) -> Problem:
-        return Problem(404, f"{self.entity}-not-found", f"No such {self.entity}",
-                       f"no {self.entity} with this id is visible to you")
+    def not_found(self) -> DomainError:
+        return DomainError(f"{self.entity}-not-found", f"no {self.entity} with this id is visible to you")
 
     def get(self, entity_id: str) -> dict | None:
         return self.collection.find_one({"_id": entity_id})
@@ -67,9 +65,8 @@ class EntityStore:
                 first = self.collection.find_one({"idempotency_key": idempotency_key})
                 if first is not None:
                     if first.get("idempotency_fingerprint") != fingerprint:
-                        raise Problem(422, "idempotency-key-reused",
-                                      "This Idempotency-Key was used with a different request",
-                                      f"use a new key for a different {self.entity}") from None
+                        raise DomainError("idempotency-key-reused",
+                                          f"use a new key for a different {self.entity}") from None
                     return first.get("idempotency_first", first), False
             raise self.duplicate(doc) from None
 
@@ -90,15 +87,14 @@ class EntityStore:
         except DuplicateKeyError:
             raise self.duplicate(fields) from None
 
-    def stale(self, entity_id: str) -> Problem:
+    def stale(self, entity_id: str) -> DomainError:
         """Why a conditional write did not apply: 404, or 412 with the current ETag."""
         current = self.get(entity_id)
         if current is None:
             return self.not_found()
-        problem = Problem(412, "precondition-failed", "The resource has changed since the given version",
-                          f"the {self.entity} is at version {current['version']}; read it again and retry")
-        problem.headers["ETag"] = etag(current["version"])
-        return problem
+        return DomainError("precondition-failed",
+                           f"the {self.entity} is at version {current['version']}; read it again and retry",
+                           current_version=current["version"])
 
     def search(self, criteria: dict, sort: str, limit: int, after=None) -> list[dict]:
         """Up to `limit` entities matching `criteria` in `sort` order, after a cursor position."""
@@ -113,15 +109,18 @@ class EntityStore:
         ))
 
     def page(self, criteria: dict, sort: str, limit: int, cursor: str | None) -> dict:
-        """{"items", "next"}: one page and the link to the next, if more match."""
+        """{"items", "cursor"}: one page, and the cursor of the next when more match (else None).
+
+        The API turns the cursor into the next page's link (shared.resource.linked).
+        """
         after = decode_cursor(cursor) if cursor else None
         rows = self.search(criteria, sort, limit + 1, after)
         items = rows[:limit]
         if len(rows) <= limit:
-            return {"items": items, "next": None}
+            return {"items": items, "cursor": None}
         last = items[-1]
-        return {"items": items, "next": next_link(encode_cursor(field_value(last, self.sort_fields[
-            sort.lstrip("-")]), last["_id"]))}
+        return {"items": items, "cursor": encode_cursor(field_value(last, self.sort_fields[sort.lstrip("-")]),
+                                                        last["_id"])}
 
 
 def value_range(filters: dict, low: str, high: str) -> dict:

@@ -11,22 +11,19 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
-from urllib.parse import urlencode
 
-from flask import request
 from marshmallow import Schema, fields, validate
 
 from shared.clock import moment_key
-from shared.errors import Problem
+from shared.errors import DomainError
 from shared.fields import Cursor
 
 MAX_CURSOR_CHARS = 512
 
 
 def encode_cursor(value, last_id: str) -> str:
-    typed = {"dt": value.isoformat()} if isinstance(value, datetime) else {"v": value}
-    raw = json.dumps([typed, last_id], separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """An opaque cursor after the row (value, last_id); sort values are strings, numbers or null."""
+    raw = json.dumps([{"v": value}, last_id], separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
@@ -37,33 +34,22 @@ def decode_cursor(cursor: str):
             raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         typed, last_id = json.loads(raw.decode("utf-8"))
-        if not isinstance(last_id, str) or not isinstance(typed, dict) or len(typed) != 1:
+        if not isinstance(last_id, str) or not isinstance(typed, dict) or set(typed) != {"v"}:
             raise ValueError("bad shape")
-        if "dt" in typed:
-            value = datetime.fromisoformat(typed["dt"])
-        else:
-            value = typed["v"]
-            if value is not None and not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                raise ValueError("bad value")
-            if isinstance(value, int) and not -(2**63) <= value < 2**63:
-                raise ValueError("out of range")
+        value = typed["v"]
+        if value is not None and not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ValueError("bad value")
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise ValueError("out of range")
         return value, last_id
     except (ValueError, TypeError, UnicodeDecodeError):
-        raise Problem(400, "invalid-cursor", "The page cursor is not valid",
-                      "use the `next` link of the previous page as it is") from None
+        raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is") from None
 
 
 def keyset_filter(field: str, descending: bool, after_value, after_id: str) -> dict:
     """Rows strictly after (after_value, after_id) in the order (field asc|desc, _id asc)."""
     op = "$lt" if descending else "$gt"
     return {"$or": [{field: {op: after_value}}, {field: after_value, "_id": {"$gt": after_id}}]}
-
-
-def next_link(cursor: str) -> str:
-    """The URL of the next page: this request's query with `cursor` replaced."""
-    args = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
-    args.append(("cursor", cursor))
-    return f"{request.base_url}?{urlencode(args)}"
 
 
 class PageQuerySchema(Schema):

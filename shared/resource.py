@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from flask import current_app, request
 
 from shared.auth import current_principal
-from shared.errors import Problem
+from shared.errors import DomainError
 from shared.events import canonical_json
 
 # the security requirement of every endpoint that needs a bearer token, as the OpenAPI document states it
@@ -76,6 +77,20 @@ def empty_page() -> dict:
     return {"items": [], "next": None}
 
 
+def linked(page: dict) -> dict:
+    """A store's page as the API answers it: the next page's cursor becomes its link (None on the last)."""
+    cursor = page.pop("cursor")
+    page["next"] = next_link(cursor) if cursor else None
+    return page
+
+
+def next_link(cursor: str) -> str:
+    """The URL of the next page: this request's query with `cursor` replaced."""
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
+    args.append(("cursor", cursor))
+    return f"{request.base_url}?{urlencode(args)}"
+
+
 def etag(version: int) -> str:
     return f'"{version}"'
 
@@ -109,12 +124,10 @@ def expected_version(entity: str) -> int:
     """The version named by If-Match: 428 without one, 412 when it cannot be a version."""
     header = request.headers.get("If-Match", "").strip()
     if not header or header == "*":
-        raise Problem(428, "precondition-required", "This update needs an If-Match header",
-                      f"send the ETag of the {entity} you read: If-Match: \"<version>\"")
+        raise DomainError("precondition-required", f"send the ETag of the {entity} you read: If-Match: \"<version>\"")
     match = _ETAG.fullmatch(header)
     if match is None:
-        raise Problem(412, "precondition-failed", "The resource has changed since the given version",
-                      "If-Match must hold one ETag of the form \"<version>\"")
+        raise DomainError("precondition-failed", "If-Match must hold one ETag of the form \"<version>\"")
     return int(match.group(1))
 
 
@@ -124,6 +137,5 @@ def idempotency(data: dict) -> tuple[str | None, str | None]:
     if key is None:
         return None, None
     if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
-        raise Problem(400, "invalid-idempotency-key", "The Idempotency-Key header is not valid",
-                      f"use 1-{MAX_IDEMPOTENCY_KEY} printable characters, e.g. a UUID")
+        raise DomainError("invalid-idempotency-key", f"use 1-{MAX_IDEMPOTENCY_KEY} printable characters, e.g. a UUID")
     return key, hashlib.sha256(canonical_json(data)).hexdigest()

@@ -24,7 +24,7 @@ from pymongo.errors import PyMongoError
 from shared import errors, metrics
 from shared.auth import KeyRing
 from shared.config import Settings
-from shared.errors import PROBLEM_CONTENT_TYPE, Problem, problem_response
+from shared.errors import PROBLEM_CONTENT_TYPE, DomainError, problem_response
 from shared.feed import feed_blueprint
 from shared.logs import configure_logging
 from shared.mongo import connect, database, ping
@@ -118,8 +118,7 @@ def _init_request_context(app: Flask) -> None:
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         if request.method in _BODY_METHODS and (request.content_length or request.headers.get("Transfer-Encoding")):
             if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
-                raise Problem(415, "unsupported-media-type", "The request body must be application/json",
-                              f"got Content-Type {request.mimetype or '(none)'!r}")
+                raise DomainError("unsupported-media-type", f"got Content-Type {request.mimetype or '(none)'!r}")
             check_json_body(request.get_data(cache=True))
 
     @app.after_request
@@ -140,9 +139,9 @@ def check_json_body(raw: bytes) -> None:
     try:
         value = json.loads(raw)
     except RecursionError:
-        raise Problem(400, "bad-request", "The request is malformed", "the JSON body is nested too deeply") from None
+        raise DomainError("bad-request", "the JSON body is nested too deeply") from None
     except ValueError as exc:
-        raise Problem(400, "bad-request", "The request is malformed", f"the body is not valid JSON: {exc}"[:200]) \
+        raise DomainError("bad-request", f"the body is not valid JSON: {exc}"[:200]) \
             from None
     stack = [value]
     while stack:
@@ -153,8 +152,7 @@ def check_json_body(raw: bytes) -> None:
         elif isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, str) and (_BAD_TEXT.search(item)):
-            raise Problem(400, "bad-request", "The request is malformed",
-                          "strings must be valid Unicode without NUL characters")
+            raise DomainError("bad-request", "strings must be valid Unicode without NUL characters")
 
 
 def _init_health(app: Flask) -> None:
@@ -165,8 +163,7 @@ def _init_health(app: Flask) -> None:
     @app.get("/readyz")
     def readyz():
         if not ping(app.extensions["mongo"]):
-            return problem_response(503, "database-unavailable", "The database is unreachable; retry shortly",
-                                    headers={"Retry-After": "2"})
+            return problem_response("database-unavailable", headers={"Retry-After": "2"})
         return {"status": "ready"}
 
 

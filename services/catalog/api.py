@@ -18,7 +18,8 @@ from services.catalog.store import (
     CourseSearch, ReadModel, SyncState, VisitSearch, criteria_from, may_see, visit_criteria,
 )
 from shared.auth import current_principal
-from shared.errors import Problem
+from shared.errors import DomainError
+from shared.resource import linked
 
 blp = Blueprint("catalog", __name__, description="The shared catalog of every school of the alliance")
 READ_ROLES = ("student", "faculty", "coordinator")
@@ -31,8 +32,7 @@ def check_read_access() -> None:
         return
     principal = current_principal()
     if principal.school != settings.school or principal.role not in READ_ROLES:
-        raise Problem(403, "forbidden", "The token does not allow this",
-                      f"reading this catalog needs a token of {settings.school} with role "
+        raise DomainError("forbidden", f"reading this catalog needs a token of {settings.school} with role "
                       f"{', '.join(READ_ROLES)}")
 
 
@@ -56,7 +56,7 @@ def search(db, own_school: str, query: dict) -> dict:
     store = CourseSearch(db)
     filters = {k: v for k, v in query.items() if k not in ("sort", "limit", "cursor", "facets")}
     criteria = criteria_from(filters)
-    page = store.page(criteria, query.get("sort", "code"), query.get("limit", 20), query.get("cursor"))
+    page = linked(store.page(criteria, query.get("sort", "code"), query.get("limit", 20), query.get("cursor")))
     for item in page["items"]:
         item["own"] = item["school"] == own_school
     page["total"] = store.count(criteria)
@@ -79,7 +79,8 @@ def course_detail(db, own_school: str, course_id: str) -> dict:
 def upcoming_visits(db, own_school: str, query: dict) -> dict:
     """One page of the upcoming visits this school may see, earliest first, each slot with its places left."""
     filters = {k: v for k, v in query.items() if k not in ("limit", "cursor")}
-    page = VisitSearch(db).page(visit_criteria(filters, own_school), "starts_on", query["limit"], query.get("cursor"))
+    page = linked(VisitSearch(db).page(visit_criteria(filters, own_school), "starts_on", query["limit"],
+                                       query.get("cursor")))
     page["items"] = [visit_view(v, own_school) for v in page["items"]]
     return page
 

@@ -14,7 +14,7 @@ from marshmallow import EXCLUDE, ValidationError
 from services.catalog import i18n
 from services.catalog.api import check_read_access, course_detail, search
 from services.catalog.schemas import SORTS, SearchQuerySchema
-from shared.errors import Problem
+from shared.errors import DomainError
 
 pages = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                   static_url_path="/static/catalog")
@@ -82,7 +82,7 @@ def course(course_id):
     try:
         detail = course_detail(current_app.extensions["db"], current_app.extensions["settings"].school,
                                str(course_id))
-    except Problem as problem:
+    except DomainError as problem:
         if problem.status != 404:
             raise
         return render_template("not_found.html", **context), 404

@@ -13,7 +13,7 @@ from shared.auth import require
 from shared.clock import now_iso
 from shared.resource import (
     IDEMPOTENCY_HEADER_DOC, IF_MATCH_HEADER_DOC, READERS, SECURITY, created, db, empty_page, expected_version,
-    narrowed, reader, replaced, school, with_etag,
+    linked, narrowed, reader, replaced, school, with_etag,
 )
 
 blp = Blueprint("courses", __name__, url_prefix="/courses", description="A school's courses")
@@ -43,7 +43,7 @@ class Courses(MethodView):
         criteria = narrowed(criteria_from(query), model.reader_filter(caller.role, caller.own_school))
         if criteria is None:
             return empty_page()
-        return _store().page(criteria, query["sort"], query["limit"], query.get("cursor"))
+        return linked(_store().page(criteria, query["sort"], query["limit"], query.get("cursor")))
 
     @require("coordinator")
     @blp.arguments(CourseInSchema())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from shared.clock import touched
-from shared.errors import Problem
+from shared.errors import DomainError
 
 ENTITY = "course"
 STATUSES = ("draft", "published", "withdrawn")
@@ -25,8 +25,9 @@ WRITABLE = (
 def new_course(data: dict, school: str, now: str, course_id: str | None = None) -> dict:
     """The document of a course created from validated input."""
     if data.get("status") == "withdrawn":
-        raise Problem(422, "invalid-status", "A course cannot be created withdrawn",
-                      "create it as draft or published", errors=[{"pointer": "/status", "detail": "withdrawn"}])
+        raise DomainError("invalid-status",
+                          "a course cannot be created withdrawn; create it as draft or published",
+                          errors=[{"pointer": "/status", "detail": "withdrawn"}])
     doc = {"_id": course_id or str(uuid.uuid4()), "school": school, "version": 1,
            "created_at": now, **touched(now)}
     doc.update({k: data[k] for k in WRITABLE if k in data})

@@ -8,7 +8,7 @@ from pymongo import ASCENDING
 
 from shared.changelog import ChangeLog
 from shared.entities import EntityStore, value_range
-from shared.errors import Problem
+from shared.errors import DomainError
 from shared.pagination import fill_time_keys
 
 COLLECTION = "courses"
@@ -33,9 +33,8 @@ class CourseStore(EntityStore):
         self.collection.create_index([("programme", ASCENDING)])
         fill_time_keys(self.collection, {"updated_key": "updated_at"})
 
-    def duplicate(self, doc: dict) -> Problem:
-        return Problem(409, "course-code-taken", "A course with this code exists in this school",
-                       f"code {doc.get('code')!r} is taken; codes are unique per school")
+    def duplicate(self, doc: dict) -> DomainError:
+        return DomainError("course-code-taken", f"code {doc.get('code')!r} is taken; codes are unique per school")
 
 
 def criteria_from(filters: dict) -> dict:

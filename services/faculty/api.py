@@ -15,10 +15,10 @@ from services.faculty.schemas import FacultyInSchema, FacultyPageSchema, Faculty
 from services.faculty.store import FacultyStore, criteria_from
 from shared.auth import require
 from shared.clock import now_iso
-from shared.errors import Problem
+from shared.errors import DomainError
 from shared.resource import (
     IDEMPOTENCY_HEADER_DOC, IF_MATCH_HEADER_DOC, READERS, SECURITY, created, db, empty_page, expected_version,
-    narrowed, reader, school, with_etag,
+    linked, narrowed, reader, school, with_etag,
 )
 
 blp = Blueprint("faculty", __name__, url_prefix="/faculty", description="A school's faculty profiles")
@@ -38,7 +38,7 @@ def _shown(profile: dict | None) -> dict:
     return model.view_for(profile, caller.role, caller.own_school)
 
 
-def _refusal(faculty_id: str) -> Problem:
+def _refusal(faculty_id: str) -> DomainError:
     """Why a conditional write did not apply: 404, 409 for a withdrawn profile, or 412."""
     current = _store().get(faculty_id)
     if current is not None:
@@ -65,7 +65,7 @@ class FacultyList(MethodView):
         criteria = narrowed(criteria_from(query), model.reader_filter(caller.role, caller.own_school))
         if criteria is None:
             return empty_page()
-        page = _store().page(criteria, query["sort"], query["limit"], query.get("cursor"))
+        page = linked(_store().page(criteria, query["sort"], query["limit"], query.get("cursor")))
         page["items"] = [model.view_for(doc, caller.role, caller.own_school) for doc in page["items"]]
         return page
 

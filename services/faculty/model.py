@@ -14,7 +14,7 @@ import re
 import uuid
 
 from shared.clock import touched
-from shared.errors import Problem
+from shared.errors import DomainError
 
 ENTITY = "faculty"
 STATUSES = ("active", "withdrawn")
@@ -56,8 +56,7 @@ def withdrawn_fields(now: str) -> dict:
 def ensure_changeable(doc: dict) -> None:
     """A withdrawn profile is final: a 409 for any further write (create a new profile instead)."""
     if doc.get("status") == "withdrawn":
-        raise Problem(409, "faculty-withdrawn", "This faculty profile is withdrawn",
-                      "a withdrawn profile cannot be changed; create a new profile instead")
+        raise DomainError("faculty-withdrawn", "a withdrawn profile cannot be changed; create a new profile instead")
 
 
 def derived_fields(doc: dict) -> dict:

@@ -22,10 +22,10 @@ from services.visits.store import (
 from services.visits.workflow import Host, Requester
 from shared.auth import require
 from shared.clock import now_iso, write_order
-from shared.errors import Problem
+from shared.errors import DomainError
 from shared.resource import (
     IDEMPOTENCY_HEADER_DOC, IF_MATCH_HEADER_DOC, READERS, SECURITY, created, db, empty_page, expected_version,
-    narrowed, reader, replaced, school, with_etag,
+    linked, narrowed, reader, replaced, school, with_etag,
 )
 
 blp = Blueprint("visits", __name__, description="Teaching-team visits, slot requests and the host's decisions")
@@ -35,9 +35,9 @@ def _visits() -> VisitStore:
     return VisitStore(db())
 
 
-def _invalid(pointer: str, detail: str) -> Problem:
-    return Problem(422, "validation-failed", "The request does not validate", f"{pointer}: {detail}",
-                   errors=[{"in": "json", "pointer": pointer, "detail": detail}])
+def _invalid(pointer: str, detail: str) -> DomainError:
+    return DomainError("validation-failed",
+                       f"{pointer}: {detail}", errors=[{"in": "json", "pointer": pointer, "detail": detail}])
 
 
 def _check_invited(data: dict) -> None:
@@ -82,7 +82,7 @@ class Visits(MethodView):
         caller = reader()
         if not caller.own_school:
             criteria.update(invited_filter(caller.school))
-        page = _visits().page(criteria, query["sort"], query["limit"], query.get("cursor"))
+        page = linked(_visits().page(criteria, query["sort"], query["limit"], query.get("cursor")))
         taken = SeatStore(db()).taken_of(page["items"])
         page["items"] = [model.with_places_left(v, taken.get(v["_id"], {})) for v in page["items"]]
         return page
@@ -120,8 +120,7 @@ class Visit(MethodView):
         version = expected_version("visit")
         current = _visits().get(str(visit_id))
         if current is not None and current.get("status") == "cancelled":
-            raise Problem(409, "visit-cancelled", "A cancelled visit cannot be changed",
-                          "publish a new visit instead")
+            raise DomainError("visit-cancelled", "publish a new visit instead")
         fields, unset = model.replacement(data, now_iso(), write_order())
         return replaced(_visits(), str(visit_id), _shown_if(_visits().edit(str(visit_id), version, fields, unset)))
 
@@ -167,7 +166,7 @@ class SlotRequests(MethodView):
         criteria = narrowed(request_criteria(query), own)
         if criteria is None:
             return empty_page()
-        return _requests().page(criteria, query["sort"], query["limit"], query.get("cursor"))
+        return linked(_requests().page(criteria, query["sort"], query["limit"], query.get("cursor")))
 
     @blp.arguments(SlotRequestInSchema)
     @blp.response(201, SlotRequestSchema)
@@ -176,8 +175,7 @@ class SlotRequests(MethodView):
         """Request a slot in a partner's visit for a faculty member of this school; the host decides."""
         caller = reader()
         if caller.role == "faculty" and data["faculty_id"] != caller.faculty_id:
-            raise Problem(403, "forbidden", "The token does not allow this",
-                          "a faculty member may only request slots for themselves")
+            raise DomainError("forbidden", "a faculty member may only request slots for themselves")
         partners = set(current_app.extensions["settings"].school_ids) - {school()}
         if data["host_school"] not in partners:
             raise _invalid("/host_school", "must be a partner school of the alliance")
@@ -226,8 +224,8 @@ class Decisions(MethodView):
     @blp.doc(security=SECURITY)
     def get(self, query):
         """List the decisions on partners' requests for this school's visits, oldest request first."""
-        return DecisionStore(db()).page(decision_criteria(query), query["sort"], query["limit"],
-                                        query.get("cursor"))
+        return linked(DecisionStore(db()).page(decision_criteria(query), query["sort"], query["limit"],
+                                               query.get("cursor")))
 
 
 @blp.route("/slot-decisions/<uuid:request_id>")

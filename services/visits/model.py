@@ -20,7 +20,7 @@ import uuid
 from datetime import datetime
 
 from shared.clock import iso, touched
-from shared.errors import Problem
+from shared.errors import DomainError
 from shared.events import canonical_json
 from shared.statemachine import StateMachine, Transition
 
@@ -47,9 +47,10 @@ HOLDING = (APPROVED, RECONFIRM)
 REQUEST, WITHDRAW, CONFIRM = "request", "withdraw", "confirm"  # the requester's (the request event carries them)
 APPROVE, DECLINE = "approve", "decline"  # a host coordinator's, by hand
 PROMOTE = "promote"  # a seat was freed in the slot: the first waitlisted request moves up
-SLOT_CHANGED, SLOT_GONE, VISIT_CANCELLED_ = "slot-changed", "slot-removed", "visit-cancelled"  # the host changed the visit
+# the host changed the visit: a slot's time, kind or capacity, a slot removed, the visit cancelled
+SLOT_CHANGED, SLOT_GONE, CANCELLATION = "slot-changed", "slot-removed", "visit-cancelled"
 DECISION = "decision"  # the host's decision arrives at the requester's school
-INTENTS = (REQUEST, WITHDRAW, CONFIRM, APPROVE, DECLINE, PROMOTE, SLOT_CHANGED, SLOT_GONE, VISIT_CANCELLED_, DECISION)
+INTENTS = (REQUEST, WITHDRAW, CONFIRM, APPROVE, DECLINE, PROMOTE, SLOT_CHANGED, SLOT_GONE, CANCELLATION, DECISION)
 
 # effects, in the order the workflow carries them out (see services/visits/workflow.py)
 TAKE_HOLD = "take the faculty member's hold (no overlapping approval)"
@@ -69,20 +70,20 @@ DECISIONS = StateMachine("slot decision", DECISION_STATUSES, INTENTS, {
     (APPROVED, DECLINE): Transition((DECLINED,), (RELEASE,)),
     (APPROVED, SLOT_CHANGED): Transition((RECONFIRM,)),
     (APPROVED, SLOT_GONE): Transition((DECLINED,), (RELEASE,)),
-    (APPROVED, VISIT_CANCELLED_): Transition((DECLINED,), (RELEASE,)),
+    (APPROVED, CANCELLATION): Transition((DECLINED,), (RELEASE,)),
     (WAITLISTED, WITHDRAW): Transition((WITHDRAWN,)),
     (WAITLISTED, DECLINE): Transition((DECLINED,)),
     (WAITLISTED, APPROVE): Transition((APPROVED,), (TAKE_HOLD, TAKE_SEAT)),
     (WAITLISTED, PROMOTE): Transition((APPROVED, DECLINED), (TAKE_HOLD, TAKE_SEAT)),
     (WAITLISTED, SLOT_GONE): Transition((DECLINED,)),
-    (WAITLISTED, VISIT_CANCELLED_): Transition((DECLINED,)),
+    (WAITLISTED, CANCELLATION): Transition((DECLINED,)),
     (DECLINED, APPROVE): Transition((APPROVED,), (TAKE_HOLD, TAKE_SEAT)),
     (RECONFIRM, WITHDRAW): Transition((WITHDRAWN,), (RELEASE,)),
     (RECONFIRM, CONFIRM): Transition(_SEATED, (TAKE_HOLD, CHECK_CAPACITY)),
     (RECONFIRM, DECLINE): Transition((DECLINED,), (RELEASE,)),
     (RECONFIRM, APPROVE): Transition((APPROVED,), (TAKE_HOLD, TAKE_SEAT)),
     (RECONFIRM, SLOT_GONE): Transition((DECLINED,), (RELEASE,)),
-    (RECONFIRM, VISIT_CANCELLED_): Transition((DECLINED,), (RELEASE,)),
+    (RECONFIRM, CANCELLATION): Transition((DECLINED,), (RELEASE,)),
 })
 # the requester's side: its own record of the request, moved by its intents and by the host's decisions;
 # a withdrawn request stays withdrawn (the host's answer to it is recorded, not its status)
@@ -106,8 +107,9 @@ SLOT_REMOVED = "slot-removed"
 def new_visit(data: dict, school: str, now: str, visit_id: str | None = None) -> dict:
     """The document of a visit created from validated input; slots without an id get one."""
     if data.get("status") == "cancelled":
-        raise Problem(422, "invalid-status", "A visit cannot be created cancelled",
-                      "create it as planned or confirmed", errors=[{"pointer": "/status", "detail": "cancelled"}])
+        raise DomainError("invalid-status",
+                          "a visit cannot be created cancelled; create it as planned or confirmed",
+                          errors=[{"pointer": "/status", "detail": "cancelled"}])
     doc = {"_id": visit_id or str(uuid.uuid4()), "school": school, "version": 1, "edited_version": 1,
            "created_at": now, **touched(now)}
     doc.update({k: data[k] for k in WRITABLE if k in data})
@@ -235,14 +237,14 @@ def outcome(refused: str | None, overlapping: bool, seat: bool) -> tuple[str, st
 
 
 # what each kind of visit change makes of a decision it applies to: (status, reason)
-VISIT_CHANGE_OUTCOMES = {VISIT_CANCELLED_: (DECLINED, VISIT_CANCELLED), SLOT_GONE: (DECLINED, SLOT_REMOVED),
+VISIT_CHANGE_OUTCOMES = {CANCELLATION: (DECLINED, VISIT_CANCELLED), SLOT_GONE: (DECLINED, SLOT_REMOVED),
                          SLOT_CHANGED: (RECONFIRM, None)}
 
 
 def visit_change(decided_hash: str | None, slot: dict | None, visit_cancelled: bool) -> str | None:
     """The intent a visit's change means for a decision on one of its slots, or None when the slot is as decided."""
     if visit_cancelled:
-        return VISIT_CANCELLED_
+        return CANCELLATION
     if slot is None:
         return SLOT_GONE
     if decided_hash != slot_hash(slot):
@@ -261,4 +263,4 @@ def after_slot_change(decision_status: str, decided_hash: str | None, slot: dict
 
 # the decisions a change of their visit may move
 AFFECTED_BY_VISIT_CHANGE = tuple(s for s in DECISION_STATUSES
-                                 if any(DECISIONS.allows(s, i) for i in (SLOT_CHANGED, SLOT_GONE, VISIT_CANCELLED_)))
+                                 if any(DECISIONS.allows(s, i) for i in (SLOT_CHANGED, SLOT_GONE, CANCELLATION)))

@@ -26,7 +26,7 @@ from services.visits import model
 from shared.changelog import ChangeLog
 from shared.clock import touched, write_order
 from shared.entities import EntityStore, value_range
-from shared.errors import Problem
+from shared.errors import DomainError
 from shared.outbox import pending_marker
 from shared.pagination import fill_time_keys
 
@@ -88,7 +88,7 @@ class VisitStore(EntityStore):
                                    {**fields, "edited_version": current["version"] + 1}, unset)
             if written is not None:
                 return written
-        raise Problem(503, "busy", "Too many concurrent changes; retry shortly")
+        raise DomainError("busy")
 
     def seats_changed(self, visit_id: str) -> None:
         """A seat of this visit was taken or freed: a new version for the relay, which reads the seats anew."""
@@ -347,4 +347,4 @@ class HoldStore:
                                                  {"$set": {"holds": holds}, "$inc": {"version": 1}})
             if written.matched_count:
                 return result
-        raise Problem(503, "busy", "Too many concurrent changes; retry shortly")
+        raise DomainError("busy")

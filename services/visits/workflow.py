@@ -27,7 +27,7 @@ from services.visits import model
 from services.visits.schemas import DecisionEventSchema, SlotRequestEventSchema
 from services.visits.store import DecisionStore, HoldStore, RequestStore, SeatStore, VisitStore
 from shared.clock import now_iso, time_key, touched
-from shared.errors import Problem
+from shared.errors import DomainError
 from shared.events import Event, InvalidEvent
 from shared.outbox import pending_marker
 from shared.statemachine import NotAllowed
@@ -294,9 +294,9 @@ class Host:
         return done
 
 
-def _conflict(detail: str, reason: str | None = None) -> Problem:
+def _conflict(detail: str, reason: str | None = None) -> DomainError:
     extra = {"reason": reason} if reason else {}
-    return Problem(409, "decision-not-possible", "This decision is not possible now", detail, **extra)
+    return DomainError("decision-not-possible", detail, **extra)
 
 
 class Requester:
@@ -318,8 +318,7 @@ class Requester:
         """Withdraw a request; the host frees its seat, if it held one, and promotes its waitlist."""
         request = self._current(request_id, expected_version)
         if not model.REQUESTS.allows(request["status"], model.WITHDRAW):
-            raise Problem(409, "not-withdrawable", "This request cannot be withdrawn",
-                          f"the request is {request['status']}")
+            raise DomainError("not-withdrawable", f"the request is {request['status']}")
         fields = {"status": model.WITHDRAWN, "withdrawn": True, **touched(self.clock()),
                   **awaiting_host(expected_version + 1)}
         return self._replace(request_id, expected_version, fields)
@@ -328,8 +327,7 @@ class Requester:
         """Accept the changed slot of an approval that needs re-confirmation."""
         request = self._current(request_id, expected_version)
         if not model.REQUESTS.allows(request["status"], model.CONFIRM):
-            raise Problem(409, "not-awaiting-reconfirmation", "This request does not await re-confirmation",
-                          f"the request is {request['status']}")
+            raise DomainError("not-awaiting-reconfirmation", f"the request is {request['status']}")
         fields = {"confirmed_slot_hash": request["slot_hash"], **touched(self.clock()),
                   **awaiting_host(expected_version + 1)}
         return self._replace(request_id, expected_version, fields)

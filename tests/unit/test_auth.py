@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.auth import KeyRing, ensure_dev_keys, issue_token, verify_token
-from shared.errors import Problem
+from shared.errors import DomainError
 
 SCHOOLS = ("ecnu-cto", "sdu-sie")
 
@@ -28,7 +28,7 @@ def ring(keys, school="ecnu-cto"):
 
 
 def refused(token, keys, detail_part):
-    with pytest.raises(Problem) as caught:
+    with pytest.raises(DomainError) as caught:
         verify_token(token, ring(keys), SCHOOLS)
     assert caught.value.status == 401
     assert detail_part in caught.value.detail
@@ -123,7 +123,7 @@ def test_a_cached_token_is_refused_once_it_expires(keys):
     expired = issue_token(keyring.private_key(), "ecnu-cto", "student", ttl_seconds=60, now=time.time() - 3600)
     keyring.verified[expired] = (principal, time.time() - 3540)
     refused(expired, keys, "expired")
-    with pytest.raises(Problem):
+    with pytest.raises(DomainError):
         verify_token(expired, keyring, SCHOOLS)
 
 
@@ -142,5 +142,5 @@ def test_a_school_rotating_keys_is_accepted_with_both_during_the_switch(tmp_path
     assert verify_token(old_token, verifier, SCHOOLS).school == "ecnu-cto"
     assert verify_token(new_token, verifier, SCHOOLS).school == "ecnu-cto"
     stranger = issue_token(Ed25519PrivateKey.generate(), "ecnu-cto", "coordinator")
-    with pytest.raises(Problem):
+    with pytest.raises(DomainError):
         verify_token(stranger, verifier, SCHOOLS)

@@ -7,7 +7,7 @@ from marshmallow import ValidationError
 
 from services.courses import model
 from services.courses.schemas import CourseInSchema
-from shared.errors import Problem
+from shared.errors import DomainError
 from tests.samples import COURSE, course
 
 
@@ -22,7 +22,7 @@ def test_visibility_defaults_to_the_school_only():
 
 
 def test_a_course_cannot_be_created_withdrawn():
-    with pytest.raises(Problem) as caught:
+    with pytest.raises(DomainError) as caught:
         model.new_course(CourseInSchema().load(course(status="withdrawn")), "ecnu-cto", "t")
     assert caught.value.status == 422
 

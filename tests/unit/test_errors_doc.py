@@ -1,10 +1,9 @@
-"""docs/errors.md documents every problem type the code can answer with, so clients can rely on the list.
+"""docs/errors.md documents every problem type a client may see, and nothing else, with its status.
 
-The slugs are read from the source of shared/ and every service in services/:
-`Problem(<status>, "<slug>", ...)` and `problem_response(<status>, "<slug>", ...)`,
-the `_HTTP_SLUGS` table and its fallback in shared/errors.py, and the templates
-of EntityStore (`f"{self.entity}-not-found"`), documented as `<entity>-not-found`
-and expanded for every store's `entity`.
+The list is the registry in shared/errors.py (`PROBLEM_TYPES`, plus the `http-error`
+fallback): a DomainError of an unregistered kind cannot even be raised, so the
+registry is what the code can answer with. The per-entity types are documented as
+one row, `<entity>-not-found` / `<entity>-conflict`, naming each entity.
 """
 
 from __future__ import annotations
@@ -12,48 +11,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+from shared.errors import ENTITIES, FALLBACK, PROBLEM_TYPES, TYPE_PREFIX, DomainError
+
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "errors.md"
-SCANNED = ("shared", "services")
-
-_RAISED = re.compile(r"""\b(?:Problem|problem_response)\(\s*(?:status\s*=\s*)?(\d{3})\s*,\s*(?:slug\s*=\s*)?(f?)["']([^"']+)["']""")
-_HTTP_TABLE = re.compile(r"""^\s*(\d{3}):\s*\(\s*["']([a-z0-9-]+)["']""", re.M)
-_FALLBACK = re.compile(r"""_HTTP_SLUGS\.get\(\s*\w+\s*,\s*\(\s*["']([a-z0-9-]+)["']""")
-_ENTITY = re.compile(r"""^\s+entity\s*=\s*["']([a-z_]+)["']""", re.M)
-
-
-def sources():
-    for folder in SCANNED:
-        for path in sorted((REPO / folder).rglob("*.py")):
-            yield path, path.read_text(encoding="utf-8")
-
-
-def slugs_in_code() -> dict[str, set[str]]:
-    """slug -> the statuses it is raised with; templates as `<entity>-suffix`."""
-    found: dict[str, set[str]] = {}
-    for path, text in sources():
-        for status, is_f, slug in _RAISED.findall(text):
-            if is_f:
-                slug = slug.replace("{self.entity}", "<entity>")
-                if "{" in slug:
-                    raise AssertionError(f"{path}: cannot document the computed problem slug {slug!r}")
-            found.setdefault(slug, set()).add(status)
-        if path.name == "errors.py" and path.parent.name == "shared":
-            for status, slug in _HTTP_TABLE.findall(text):
-                found.setdefault(slug, set()).add(status)
-            for slug in _FALLBACK.findall(text):
-                found.setdefault(slug, set()).add("4xx/5xx")
-    return found
-
-
-def store_entities() -> set[str]:
-    """The `entity` names of the EntityStore subclasses in services/."""
-    names = set()
-    for path in sorted((REPO / "services").rglob("store.py")):
-        text = path.read_text(encoding="utf-8")
-        if "EntityStore" in text:
-            names.update(_ENTITY.findall(text))
-    return names
+TEMPLATES = ("-not-found", "-conflict")
 
 
 def documented() -> dict[str, str]:
@@ -66,33 +30,52 @@ def documented() -> dict[str, str]:
     return rows
 
 
-def test_known_slugs_are_found_in_the_code():
-    found = slugs_in_code()
-    for slug in ("validation-failed", "unauthenticated", "precondition-failed", "course-code-taken",
-                 "<entity>-not-found", "database-unavailable", "http-error"):
-        assert slug in found
-    assert "course" in store_entities()
+def registered() -> dict[str, str]:
+    """slug -> status of every type in the registry, the per-entity ones folded into their template."""
+    out = {}
+    for slug, problem in PROBLEM_TYPES.items():
+        for suffix in TEMPLATES:
+            if slug.endswith(suffix) and slug[: -len(suffix)] in ENTITIES:
+                slug = f"<entity>{suffix}"
+        out[slug] = str(problem.status)
+    out[FALLBACK] = "4xx/5xx"
+    return out
 
 
-def test_every_problem_type_in_the_code_is_documented_with_its_status():
+def test_every_registered_problem_type_is_documented_with_its_status():
     docs = documented()
-    missing, wrong_status = [], []
-    for slug, statuses in sorted(slugs_in_code().items()):
-        if slug not in docs:
-            missing.append(slug)
-        elif not all(status in docs[slug] for status in statuses):
-            wrong_status.append(f"{slug}: code {sorted(statuses)}, doc {docs[slug]!r}")
+    missing = sorted(set(registered()) - set(docs))
+    wrong = [f"{slug}: registry {status}, doc {docs[slug]!r}" for slug, status in sorted(registered().items())
+             if slug in docs and status not in docs[slug]]
     assert not missing, f"add to docs/errors.md: {missing}"
-    assert not wrong_status, f"fix the status in docs/errors.md: {wrong_status}"
+    assert not wrong, f"fix the status in docs/errors.md: {wrong}"
 
 
-def test_entity_not_found_is_documented_for_every_store():
+def test_the_docs_list_no_problem_type_the_code_cannot_raise():
+    stale = sorted(set(documented()) - set(registered()))
+    assert not stale, f"docs/errors.md lists types that are not in shared/errors.PROBLEM_TYPES: {stale}"
+
+
+def test_entity_types_are_named_for_every_entity_of_the_stores():
+    from services.catalog.store import CourseSearch, VisitSearch
+    from services.courses.store import CourseStore
+    from services.faculty.store import FacultyStore
+    from services.visits.store import DecisionStore, RequestStore, VisitStore
+
+    stores = (CourseStore, FacultyStore, VisitStore, RequestStore, DecisionStore, CourseSearch, VisitSearch)
+    assert {store.entity for store in stores} <= set(ENTITIES)
     text = DOC.read_text(encoding="utf-8")
-    missing = [e for e in sorted(store_entities()) if f"`{e}-not-found`" not in text]
+    missing = [f"{e}-not-found" for e in ENTITIES if f"`{e}-not-found`" not in text]
     assert not missing, f"name these entities' not-found types in docs/errors.md: {missing}"
 
 
-def test_errors_doc_states_the_type_prefix():
-    from shared.errors import TYPE_PREFIX
+def test_a_domain_error_of_an_unregistered_kind_cannot_be_raised():
+    with pytest.raises(ValueError, match="unregistered problem type"):
+        DomainError("no-such-type", "detail")
+    refused = DomainError("course-code-taken", "code 'X' is taken")
+    assert (refused.status, refused.slug, refused.title) == (409, "course-code-taken", PROBLEM_TYPES[
+        "course-code-taken"].title)
 
+
+def test_errors_doc_states_the_type_prefix():
     assert TYPE_PREFIX in DOC.read_text(encoding="utf-8")

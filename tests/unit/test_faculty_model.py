@@ -8,7 +8,7 @@ from marshmallow import ValidationError
 from services.faculty import model
 from services.faculty.schemas import FacultyInSchema, FacultyPublicSchema
 from services.faculty.worker import public_view
-from shared.errors import Problem
+from shared.errors import DomainError
 from tests.faculty_samples import FACULTY, PRIVATE, profile
 
 NOW = "2026-11-24T00:00:00.000Z"
@@ -44,7 +44,7 @@ def test_a_replacement_removes_the_optional_fields_it_leaves_out():
 
 def test_a_withdrawn_profile_cannot_be_changed():
     model.ensure_changeable({"status": "active"})
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(DomainError) as refused:
         model.ensure_changeable({"status": "withdrawn"})
     assert refused.value.status == 409 and refused.value.slug == "faculty-withdrawn"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.clock import moment_key, now_iso, time_key
-from shared.errors import Problem, pointer_errors
+from shared.errors import DomainError, pointer_errors
 from shared.pagination import PageQuerySchema, PageSchema, decode_cursor, encode_cursor, keyset_filter
 
 
@@ -18,7 +18,7 @@ def test_a_cursor_round_trips_its_position(value):
                                     # [{"v": {"$gt": ""}}, "id"]: an operator smuggled in a cursor
                                     "W3sidiI6IHsiJGd0IjogIiJ9fSwgImlkIl0"])
 def test_a_tampered_cursor_is_a_400_problem(cursor):
-    with pytest.raises(Problem) as caught:
+    with pytest.raises(DomainError) as caught:
         decode_cursor(cursor)
     assert caught.value.status == 400 and caught.value.slug == "invalid-cursor"
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from services.visits import model
-from shared.errors import Problem
+from shared.errors import DomainError
 
 SLOT = {"id": str(uuid.uuid4()), "kind": "guest_lecture", "starts_at": "2027-04-13T09:00:00+08:00",
         "ends_at": "2027-04-13T11:00:00+08:00", "capacity": 2}
@@ -87,5 +87,5 @@ def test_a_new_visit_gets_slot_ids_and_cannot_start_cancelled():
     doc = model.new_visit({"slots": [{**SLOT, "id": given}, {k: v for k, v in SLOT.items() if k != "id"}]},
                           "ecnu-cto", "2027-01-04T08:30:15.001Z")
     assert doc["slots"][0]["id"] == given and uuid.UUID(doc["slots"][1]["id"])
-    with pytest.raises(Problem):
+    with pytest.raises(DomainError):
         model.new_visit({"status": "cancelled"}, "ecnu-cto", "now")
