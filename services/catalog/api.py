@@ -14,9 +14,10 @@ from services.catalog.model import ENTITY_OF_TOPIC, TOPIC_ENTITIES, visit_view
 from services.catalog.schemas import (
     CourseDetailSchema, SearchPageSchema, SearchQuerySchema, SyncSchema, VisitPageSchema, VisitQuerySchema, VisitSchema,
 )
-from services.catalog.store import (
-    CourseSearch, ReadModel, SyncState, VisitSearch, criteria_from, may_see, visit_criteria,
+from services.catalog.query import (
+    CourseSearch, VisitSearch, criteria_from, may_see, upcoming_visits, visit_criteria,
 )
+from services.catalog.store import ReadModel, SyncState
 from shared.auth import current_principal
 from shared.errors import DomainError
 from shared.resource import linked
@@ -72,11 +73,11 @@ def course_detail(db, own_school: str, course_id: str) -> dict:
         raise CourseSearch(db).not_found()
     course["own"] = course["school"] == own_school
     course["instructor_profiles"] = model.profiles(course.get("instructors", []))
-    course["visits"] = [visit_view(v, own_school) for v in model.upcoming_visits(course["school"], own_school)]
+    course["visits"] = [visit_view(v, own_school) for v in upcoming_visits(db, course["school"], own_school)]
     return course
 
 
-def upcoming_visits(db, own_school: str, query: dict) -> dict:
+def visits_page(db, own_school: str, query: dict) -> dict:
     """One page of the upcoming visits this school may see, earliest first, each slot with its places left."""
     filters = {k: v for k, v in query.items() if k not in ("limit", "cursor")}
     page = linked(VisitSearch(db).page(visit_criteria(filters, own_school), "starts_on", query["limit"],
@@ -148,7 +149,7 @@ class Visits(MethodView):
     @blp.response(200, VisitPageSchema)
     def get(self, query):
         """List the upcoming teaching-team visits of every school that this school may see, earliest first."""
-        return upcoming_visits(_db(), current_app.extensions["settings"].school, query)
+        return visits_page(_db(), current_app.extensions["settings"].school, query)
 
 
 @blp.route("/visits/<uuid:visit_id>")

@@ -57,7 +57,7 @@ def test_the_docs_list_no_problem_type_the_code_cannot_raise():
 
 
 def test_entity_types_are_named_for_every_entity_of_the_stores():
-    from services.catalog.store import CourseSearch, VisitSearch
+    from services.catalog.query import CourseSearch, VisitSearch
     from services.courses.store import CourseStore
     from services.faculty.store import FacultyStore
     from services.visits.store import DecisionStore, RequestStore, VisitStore

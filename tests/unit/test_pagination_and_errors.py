@@ -75,7 +75,7 @@ def test_every_list_pages_with_the_shared_query_and_page_schemas(query, page):
 
 
 def test_no_list_sorts_or_pages_by_date_time_text():
-    from services.catalog.store import CourseSearch, VisitSearch
+    from services.catalog.query import CourseSearch, VisitSearch
     from services.courses.store import CourseStore
     from services.faculty.store import FacultyStore
     from services.visits.store import DecisionStore, RequestStore, VisitStore
