@@ -5,6 +5,9 @@ import os
 # answer slow clients without holding a worker forever
 timeout = 30
 keepalive = 5
+# on SIGTERM, requests in flight get this long; below compose's stop_grace_period (15 s), so that gunicorn
+# ends its workers itself rather than being killed with them (`make run` passes --graceful-timeout 1)
+graceful_timeout = 10
 # the app logs each request as JSON with its request id; gunicorn's own access log would repeat it
 accesslog = None
 errorlog = "-"
