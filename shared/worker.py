@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -70,8 +71,19 @@ def make_relay(settings: Settings, db, spec: OutboxSpec) -> Relay:
     )
 
 
+def stop_seconds() -> float:
+    """How long a worker's loops get to return after `stop` (WORKER_STOP_SECONDS, 15 s; `make run` gives 1.5 s)."""
+    return float(os.environ.get("WORKER_STOP_SECONDS") or 15)
+
+
 def run_loops(loops: dict[str, Callable[[threading.Event], None]], stop: threading.Event) -> None:
-    """Run each loop in a thread until `stop`; a loop that dies is logged and restarted."""
+    """Run each loop in a thread until `stop`; a loop that dies is logged and restarted.
+
+    After `stop`, the loops get `stop_seconds()` together to return; one still running then
+    (in a poll, or waiting for its next check) is left to end with the process. That loses
+    nothing: a relay sends again what it had not marked, a consumer reads again what it
+    had not committed.
+    """
 
     def guarded(name, loop):
         while not stop.is_set():
@@ -86,9 +98,13 @@ def run_loops(loops: dict[str, Callable[[threading.Event], None]], stop: threadi
         t.start()
     while not stop.is_set():
         stop.wait(0.5)
-    deadline = time.monotonic() + 15
+    seconds = stop_seconds()
+    deadline = time.monotonic() + seconds
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in threads if t.is_alive()]
+    if left:
+        log.info("loops still running after %.1fs, left to end with the process: %s", seconds, ", ".join(left))
 
 
 def run_relay_worker(service: str, spec: OutboxSpec, ensure_indexes: Callable) -> None:

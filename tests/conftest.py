@@ -1,8 +1,9 @@
 """Fixtures: the real embedded servers on free loopback ports, keys, tokens and settings.
 
 MONGODB_URI / KAFKA_BOOTSTRAP_SERVERS, when set, point the suite at real
-servers instead. Each test gets its own database prefix and topic prefix, so
-tests sharing one server never see each other's data.
+servers instead; the few tests that stop or restart the broker are then
+skipped, when they ask for it. Each test gets its own database prefix and
+topic prefix, so tests sharing one server never see each other's data.
 """
 
 from __future__ import annotations
@@ -38,21 +39,32 @@ def mongo_uri(run_dir):
 
 
 class Broker:
-    """The session's Kafka-protocol broker; tests that restart it use restart()."""
+    """The session's Kafka-protocol broker; tests that restart it use restart().
 
-    def __init__(self, run_dir: Path):
+    With `external` (KAFKA_BOOTSTRAP_SERVERS) it is a broker the suite did not start:
+    stop(), start() and restart() skip the test that calls them.
+    """
+
+    def __init__(self, run_dir: Path, external: str | None = None):
         self.run_dir = run_dir
-        self.port = servers.free_port()
+        self.external = external
+        self.port = None if external else servers.free_port()
         self.proc = None
 
     @property
     def bootstrap(self) -> str:
-        return f"{servers.HOST}:{self.port}"
+        return self.external or f"{servers.HOST}:{self.port}"
+
+    def _own_only(self):
+        if self.external:
+            pytest.skip(f"stops or restarts the broker; KAFKA_BOOTSTRAP_SERVERS={self.external} is not the suite's own")
 
     def start(self):
+        self._own_only()
         self.proc = servers.start_broker(self.port, self.run_dir / "log")
 
     def stop(self):
+        self._own_only()
         # memory only: nothing to flush, and SIGTERM takes seconds with clients connected
         if self.proc:
             self.proc.kill()
@@ -65,8 +77,10 @@ class Broker:
 
 @pytest.fixture(scope="session")
 def broker(run_dir):
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        pytest.skip("this test restarts the embedded broker; not possible against an external one")
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield Broker(run_dir, external)
+        return
     b = Broker(run_dir)
     b.start()
     yield b
