@@ -34,6 +34,8 @@ from shared.consumer import DeadLetters, topic_school
 from shared.events import Event, InvalidEvent
 
 log = logging.getLogger(__name__)
+# how often the sync loop looks at the stop event while it waits for its next check
+STOP_CHECK_SECONDS = 0.5
 
 FEED_PAGE = 1000
 MAX_FEED_PAGES = 10_000
@@ -258,7 +260,8 @@ class Catchup:
                 if due <= now:
                     self._guarded(*source, lambda s=source: self.check_digest(*s))
                     next_check[source] = time.monotonic() + self.digest_interval
-            self.wake.wait(max(0.05, min(next_check.values()) - time.monotonic()))
+            # woken by a request; at least twice a second, so that a stop is seen at once
+            self.wake.wait(min(STOP_CHECK_SECONDS, max(0.05, min(next_check.values()) - time.monotonic())))
 
     def _guarded(self, school: str, entity: str, step) -> bool:
         try:
