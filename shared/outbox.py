@@ -61,6 +61,15 @@ class OutboxSpec:
     log_prefix: str = ""
 
 
+def shared_state(is_shared: Callable[[dict], bool], schema) -> Callable[[dict], dict | None]:
+    """A public view: the schema's dump of an entity while `is_shared(doc)`, else None (partners drop it)."""
+
+    def view(doc: dict) -> dict | None:
+        return schema.dump(doc) if is_shared(doc) else None
+
+    return view
+
+
 def describe(spec: OutboxSpec, doc: dict) -> tuple[str | None, bool, dict]:
     """(event type, visible, body) of an entity's pending version; type None: nothing to publish."""
     view = spec.public_view(doc)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from flask import current_app, request
+from marshmallow import RAISE
 
-from shared.auth import current_principal
+from shared.auth import current_principal, require
 from shared.errors import DomainError
 from shared.events import canonical_json
 
@@ -38,6 +39,34 @@ IF_MATCH_HEADER_DOC = {
     "in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
     "description": "Required in practice: the ETag of the version being replaced (428 without it, 412 if stale)",
 }
+
+
+def reads(blp, response, query=None):
+    """The decorators of a read: its query (unknown parameters refused), its response, the token it needs."""
+    decorators = [blp.arguments(query, location="query", unknown=RAISE)] if query is not None else []
+    return _stacked(decorators + [blp.response(200, response), blp.doc(security=SECURITY)])
+
+
+def writes(blp, response, body=None, status: int = 200, roles=("coordinator",), header=IF_MATCH_HEADER_DOC):
+    """The decorators of a write: the role check first (refused before the body is read), then its body,
+    its response and the header it needs (If-Match by default, Idempotency-Key for a POST).
+
+    `roles=None` leaves the check to the view class's own `decorators`.
+    """
+    decorators = [require(*roles)] if roles else []
+    if body is not None:
+        decorators.append(blp.arguments(body))
+    return _stacked(decorators + [blp.response(status, response), blp.doc(security=SECURITY, parameters=[header])])
+
+
+def _stacked(decorators: list):
+    """One decorator applying `decorators` as if written one above the other, the first outermost."""
+    def apply(view):
+        for decorator in reversed(decorators):
+            view = decorator(view)
+        return view
+
+    return apply
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import RAISE
 
 from services.courses import model
 from services.courses.schemas import CourseInSchema, CoursePageSchema, CourseQuerySchema, CourseSchema
@@ -12,8 +11,8 @@ from services.courses.store import CourseStore, criteria_from
 from shared.auth import require
 from shared.clock import now_iso
 from shared.resource import (
-    IDEMPOTENCY_HEADER_DOC, IF_MATCH_HEADER_DOC, READERS, SECURITY, created, db, empty_page, expected_version,
-    linked, narrowed, reader, replaced, school, with_etag,
+    IDEMPOTENCY_HEADER_DOC, READERS, created, db, empty_page, expected_version, linked, narrowed, reader, reads,
+    replaced, school, with_etag, writes,
 )
 
 blp = Blueprint("courses", __name__, url_prefix="/courses", description="A school's courses")
@@ -34,9 +33,7 @@ def _readable(course: dict | None) -> dict:
 class Courses(MethodView):
     decorators = [require(*READERS, partner_schools=True)]
 
-    @blp.arguments(CourseQuerySchema(), location="query", unknown=RAISE)
-    @blp.response(200, CoursePageSchema())
-    @blp.doc(security=SECURITY)
+    @reads(blp, CoursePageSchema(), query=CourseQuerySchema())
     def get(self, query):
         """List courses, filtered and sorted, one page at a time."""
         caller = reader()
@@ -45,10 +42,7 @@ class Courses(MethodView):
             return empty_page()
         return linked(_store().page(criteria, query["sort"], query["limit"], query.get("cursor")))
 
-    @require("coordinator")
-    @blp.arguments(CourseInSchema())
-    @blp.response(201, CourseSchema())
-    @blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_HEADER_DOC])
+    @writes(blp, CourseSchema(), CourseInSchema(), status=201, header=IDEMPOTENCY_HEADER_DOC)
     def post(self, data):
         """Create a course of this school."""
         return created(_store(), data, lambda d: model.new_course(d, school(), now_iso()), "/courses")
@@ -58,25 +52,19 @@ class Courses(MethodView):
 class Course(MethodView):
     decorators = [require(*READERS, partner_schools=True)]
 
-    @blp.response(200, CourseSchema())
-    @blp.doc(security=SECURITY)
+    @reads(blp, CourseSchema())
     def get(self, course_id):
         """Read one course."""
         return with_etag(_readable(_store().get(str(course_id))))
 
-    @require("coordinator")
-    @blp.arguments(CourseInSchema())
-    @blp.response(200, CourseSchema())
-    @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
+    @writes(blp, CourseSchema(), CourseInSchema())
     def put(self, data, course_id):
         """Replace a course; needs If-Match with its current ETag."""
         fields, unset = model.replacement(data, now_iso())
         return replaced(_store(), str(course_id),
                         _store().replace(str(course_id), expected_version("course"), fields, unset))
 
-    @require("coordinator")
-    @blp.response(200, CourseSchema())
-    @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
+    @writes(blp, CourseSchema())
     def delete(self, course_id):
         """Withdraw a course: it stays readable with status withdrawn, and partners drop it."""
         return replaced(_store(), str(course_id),

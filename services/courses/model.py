@@ -8,8 +8,10 @@ the record with status `withdrawn`.
 from __future__ import annotations
 
 import uuid
+
 from shared.clock import touched
 from shared.errors import DomainError
+from shared.visibility import Visibility
 
 ENTITY = "course"
 STATUSES = ("draft", "published", "withdrawn")
@@ -58,21 +60,8 @@ def search_text(doc: dict) -> str:
     return "\n".join(p for p in parts if p).lower()
 
 
-def is_visible_to_partners(doc: dict) -> bool:
-    return doc.get("status") == "published" and doc.get("visibility") == "alliance"
-
-
-def can_read(doc: dict, role: str, own_school: bool) -> bool:
-    """Coordinators see everything of their school; others see published courses; partners only shared ones."""
-    if not own_school:
-        return is_visible_to_partners(doc)
-    return role == "coordinator" or doc.get("status") == "published"
-
-
-def reader_filter(role: str, own_school: bool) -> dict:
-    """What a reader may list, as criteria that must hold besides their own filters."""
-    if not own_school:
-        return {"status": "published", "visibility": "alliance"}
-    if role != "coordinator":
-        return {"status": "published"}
-    return {}
+# a published course of the school is read by all its members; with visibility alliance, by partners too
+VISIBILITY = Visibility(live="published")
+is_visible_to_partners = VISIBILITY.shared
+can_read = VISIBILITY.can_read
+reader_filter = VISIBILITY.reader_filter

@@ -53,5 +53,7 @@ def criteria_from(filters: dict) -> dict:
     if "q" in filters:
         # every word must appear, in any field and language
         words = filters["q"].lower().split()[:10]
-        query["$and"] = [{"search_text": {"$regex": re.escape(word)}} for word in words]
+        # only white space (Unicode's too, such as U+0085) is no words: an empty $and is an error
+        if words:
+            query["$and"] = [{"search_text": {"$regex": re.escape(word)}} for word in words]
     return query

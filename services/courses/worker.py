@@ -5,17 +5,11 @@ from __future__ import annotations
 from services.courses.model import ENTITY, is_visible_to_partners
 from services.courses.schemas import CourseSchema
 from services.courses.store import COLLECTION, ensure_indexes
-from shared.outbox import OutboxSpec
+from shared.outbox import OutboxSpec, shared_state
 from shared.worker import run_relay_worker
 
-_PUBLIC = CourseSchema()
-
-
-def public_view(doc: dict) -> dict | None:
-    """The state partners see: the API representation, only while published to the alliance."""
-    if is_visible_to_partners(doc):
-        return _PUBLIC.dump(doc)
-    return None
+# the state partners see: the API representation, only while published to the alliance
+public_view = shared_state(is_visible_to_partners, CourseSchema())
 
 
 SPEC = OutboxSpec(entity=ENTITY, topic_entity="courses", collection=COLLECTION, public_view=public_view)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import RAISE
 
 from services.faculty import model
 from services.faculty.schemas import FacultyInSchema, FacultyPageSchema, FacultyQuerySchema, FacultySchema
@@ -17,8 +16,8 @@ from shared.auth import require
 from shared.clock import now_iso
 from shared.errors import DomainError
 from shared.resource import (
-    IDEMPOTENCY_HEADER_DOC, IF_MATCH_HEADER_DOC, READERS, SECURITY, created, db, empty_page, expected_version,
-    linked, narrowed, reader, school, with_etag,
+    IDEMPOTENCY_HEADER_DOC, READERS, created, db, empty_page, expected_version, linked, narrowed, reader, reads,
+    school, with_etag, writes,
 )
 
 blp = Blueprint("faculty", __name__, url_prefix="/faculty", description="A school's faculty profiles")
@@ -56,9 +55,7 @@ def _written(profile: dict | None, faculty_id: str):
 class FacultyList(MethodView):
     decorators = [require(*READERS, partner_schools=True)]
 
-    @blp.arguments(FacultyQuerySchema(), location="query", unknown=RAISE)
-    @blp.response(200, FacultyPageSchema())
-    @blp.doc(security=SECURITY)
+    @reads(blp, FacultyPageSchema(), query=FacultyQuerySchema())
     def get(self, query):
         """List faculty profiles, filtered and sorted, one page at a time."""
         caller = reader()
@@ -69,10 +66,7 @@ class FacultyList(MethodView):
         page["items"] = [model.view_for(doc, caller.role, caller.own_school) for doc in page["items"]]
         return page
 
-    @require("coordinator")
-    @blp.arguments(FacultyInSchema())
-    @blp.response(201, FacultySchema())
-    @blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_HEADER_DOC])
+    @writes(blp, FacultySchema(), FacultyInSchema(), status=201, header=IDEMPOTENCY_HEADER_DOC)
     def post(self, data):
         """Create a faculty profile of this school."""
         return created(_store(), data, lambda d: model.new_profile(d, school(), now_iso()), "/faculty")
@@ -82,25 +76,19 @@ class FacultyList(MethodView):
 class FacultyProfile(MethodView):
     decorators = [require(*READERS, partner_schools=True)]
 
-    @blp.response(200, FacultySchema())
-    @blp.doc(security=SECURITY)
+    @reads(blp, FacultySchema())
     def get(self, faculty_id):
         """Read one faculty profile; contact details only for the school's coordinators."""
         return with_etag(_shown(_store().get(str(faculty_id))))
 
-    @require("coordinator")
-    @blp.arguments(FacultyInSchema())
-    @blp.response(200, FacultySchema())
-    @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
+    @writes(blp, FacultySchema(), FacultyInSchema())
     def put(self, data, faculty_id):
         """Replace a faculty profile; needs If-Match with its current ETag."""
         version = expected_version("faculty profile")
         fields, unset = model.replacement(data, now_iso())
         return _written(_store().replace(str(faculty_id), version, fields, unset, where=CHANGEABLE), str(faculty_id))
 
-    @require("coordinator")
-    @blp.response(200, FacultySchema())
-    @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
+    @writes(blp, FacultySchema())
     def delete(self, faculty_id):
         """Withdraw a faculty profile: it stays readable to coordinators, and partners drop it."""
         version = expected_version("faculty profile")

@@ -15,6 +15,7 @@ import uuid
 
 from shared.clock import touched
 from shared.errors import DomainError
+from shared.visibility import Visibility
 
 ENTITY = "faculty"
 STATUSES = ("active", "withdrawn")
@@ -101,15 +102,11 @@ def normalise_keyword(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-def is_visible_to_partners(doc: dict) -> bool:
-    return doc.get("status") == "active" and doc.get("visibility") == "alliance"
-
-
-def can_read(doc: dict, role: str, own_school: bool) -> bool:
-    """Coordinators see every profile of their school; others active ones; partners only shared ones."""
-    if not own_school:
-        return is_visible_to_partners(doc)
-    return role == "coordinator" or doc.get("status") == "active"
+# an active profile is read by all the school's members; with visibility alliance, by partners too
+VISIBILITY = Visibility(live="active")
+is_visible_to_partners = VISIBILITY.shared
+can_read = VISIBILITY.can_read
+reader_filter = VISIBILITY.reader_filter
 
 
 def sees_private_fields(role: str, own_school: bool) -> bool:
@@ -127,10 +124,3 @@ def view_for(doc: dict, role: str, own_school: bool) -> dict:
     return doc if sees_private_fields(role, own_school) else without_private(doc)
 
 
-def reader_filter(role: str, own_school: bool) -> dict:
-    """What a reader may list, as criteria that must hold besides their own filters."""
-    if not own_school:
-        return {"status": "active", "visibility": "alliance"}
-    if role != "coordinator":
-        return {"status": "active"}
-    return {}

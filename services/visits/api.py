@@ -7,7 +7,6 @@ import uuid
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import RAISE
 
 from services.visits import model
 from services.visits.schemas import (
@@ -24,8 +23,8 @@ from shared.auth import require
 from shared.clock import now_iso, write_order
 from shared.errors import DomainError
 from shared.resource import (
-    IDEMPOTENCY_HEADER_DOC, IF_MATCH_HEADER_DOC, READERS, SECURITY, created, db, empty_page, expected_version,
-    linked, narrowed, reader, replaced, school, with_etag,
+    IDEMPOTENCY_HEADER_DOC, READERS, created, db, empty_page, expected_version, linked, narrowed, reader, reads,
+    replaced, school, with_etag, writes,
 )
 
 blp = Blueprint("visits", __name__, description="Teaching-team visits, slot requests and the host's decisions")
@@ -73,9 +72,7 @@ def _readable_visit(visit: dict | None) -> dict:
 class Visits(MethodView):
     decorators = [require(*READERS, partner_schools=True)]
 
-    @blp.arguments(VisitQuerySchema, location="query", unknown=RAISE)
-    @blp.response(200, VisitPageSchema)
-    @blp.doc(security=SECURITY)
+    @reads(blp, VisitPageSchema, query=VisitQuerySchema)
     def get(self, query):
         """List this school's visits (a partner sees those it is invited to), one page at a time."""
         criteria = visit_criteria(query)
@@ -87,10 +84,7 @@ class Visits(MethodView):
         page["items"] = [model.with_places_left(v, taken.get(v["_id"], {})) for v in page["items"]]
         return page
 
-    @require("coordinator")
-    @blp.arguments(VisitInSchema)
-    @blp.response(201, VisitSchema)
-    @blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_HEADER_DOC])
+    @writes(blp, VisitSchema, VisitInSchema, status=201, header=IDEMPOTENCY_HEADER_DOC)
     def post(self, data):
         """Publish a teaching-team visit hosted by this school."""
         _check_invited(data)
@@ -103,16 +97,12 @@ class Visits(MethodView):
 class Visit(MethodView):
     decorators = [require(*READERS, partner_schools=True)]
 
-    @blp.response(200, VisitSchema)
-    @blp.doc(security=SECURITY)
+    @reads(blp, VisitSchema)
     def get(self, visit_id):
         """Read one visit, each slot with its places left."""
         return with_etag(_shown(_readable_visit(_visits().get(str(visit_id)))))
 
-    @require("coordinator")
-    @blp.arguments(VisitInSchema)
-    @blp.response(200, VisitSchema)
-    @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
+    @writes(blp, VisitSchema, VisitInSchema)
     def put(self, data, visit_id):
         """Replace a visit; needs If-Match (seat changes since do not make it stale). Approvals on a changed slot
         then need re-confirmation."""
@@ -124,9 +114,7 @@ class Visit(MethodView):
         fields, unset = model.replacement(data, now_iso(), write_order())
         return replaced(_visits(), str(visit_id), _shown_if(_visits().edit(str(visit_id), version, fields, unset)))
 
-    @require("coordinator")
-    @blp.response(200, VisitSchema)
-    @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
+    @writes(blp, VisitSchema)
     def delete(self, visit_id):
         """Cancel a visit: it stays published with status cancelled, and its requests are declined."""
         return replaced(_visits(), str(visit_id), _shown_if(_visits().edit(
@@ -156,9 +144,7 @@ def _own_request(request: dict | None) -> dict:
 class SlotRequests(MethodView):
     decorators = [require("faculty", "coordinator")]
 
-    @blp.arguments(SlotRequestQuerySchema, location="query", unknown=RAISE)
-    @blp.response(200, SlotRequestPageSchema)
-    @blp.doc(security=SECURITY)
+    @reads(blp, SlotRequestPageSchema, query=SlotRequestQuerySchema)
     def get(self, query):
         """List this school's slot requests (a faculty member's own), newest first by default."""
         caller = reader()
@@ -168,9 +154,7 @@ class SlotRequests(MethodView):
             return empty_page()
         return linked(_requests().page(criteria, query["sort"], query["limit"], query.get("cursor")))
 
-    @blp.arguments(SlotRequestInSchema)
-    @blp.response(201, SlotRequestSchema)
-    @blp.doc(security=SECURITY, parameters=[IDEMPOTENCY_HEADER_DOC])
+    @writes(blp, SlotRequestSchema, SlotRequestInSchema, status=201, header=IDEMPOTENCY_HEADER_DOC, roles=None)
     def post(self, data):
         """Request a slot in a partner's visit for a faculty member of this school; the host decides."""
         caller = reader()
@@ -186,14 +170,12 @@ class SlotRequests(MethodView):
 class SlotRequest(MethodView):
     decorators = [require("faculty", "coordinator")]
 
-    @blp.response(200, SlotRequestSchema)
-    @blp.doc(security=SECURITY)
+    @reads(blp, SlotRequestSchema)
     def get(self, request_id):
         """Read one slot request, with the host's decision once it arrived."""
         return with_etag(_own_request(_requests().get(str(request_id))))
 
-    @blp.response(200, SlotRequestSchema)
-    @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
+    @writes(blp, SlotRequestSchema, roles=None)
     def delete(self, request_id):
         """Withdraw a slot request; needs If-Match. An approved place goes to the host's waitlist."""
         _own_request(_requests().get(str(request_id)))
@@ -204,8 +186,7 @@ class SlotRequest(MethodView):
 class Reconfirmation(MethodView):
     decorators = [require("faculty", "coordinator")]
 
-    @blp.response(200, SlotRequestSchema)
-    @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
+    @writes(blp, SlotRequestSchema, roles=None)
     def post(self, request_id):
         """Accept the changed slot of an approval that awaits re-confirmation; needs If-Match."""
         _own_request(_requests().get(str(request_id)))
@@ -219,9 +200,7 @@ class Reconfirmation(MethodView):
 class Decisions(MethodView):
     decorators = [require("coordinator")]
 
-    @blp.arguments(DecisionQuerySchema, location="query", unknown=RAISE)
-    @blp.response(200, DecisionPageSchema)
-    @blp.doc(security=SECURITY)
+    @reads(blp, DecisionPageSchema, query=DecisionQuerySchema)
     def get(self, query):
         """List the decisions on partners' requests for this school's visits, oldest request first."""
         return linked(DecisionStore(db()).page(decision_criteria(query), query["sort"], query["limit"],
@@ -232,8 +211,7 @@ class Decisions(MethodView):
 class Decision(MethodView):
     decorators = [require("coordinator")]
 
-    @blp.response(200, DecisionSchema)
-    @blp.doc(security=SECURITY)
+    @reads(blp, DecisionSchema)
     def get(self, request_id):
         """Read the decision on one request."""
         decision = DecisionStore(db()).get(str(request_id))
@@ -241,9 +219,7 @@ class Decision(MethodView):
             raise DecisionStore(db()).not_found()
         return with_etag(decision)
 
-    @blp.arguments(DecisionInSchema)
-    @blp.response(200, DecisionSchema)
-    @blp.doc(security=SECURITY, parameters=[IF_MATCH_HEADER_DOC])
+    @writes(blp, DecisionSchema, DecisionInSchema, roles=None)
     def put(self, data, request_id):
         """Approve or decline a request by hand; needs If-Match. Approving still respects capacity and overlap."""
         return with_etag(Host(db(), school()).decide_by_hand(str(request_id), expected_version("decision"),

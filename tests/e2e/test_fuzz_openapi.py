@@ -1,7 +1,10 @@
 """schemathesis over every service's OpenAPI document, against the real gunicorn process.
 
 A bounded number of examples per operation (FUZZ_EXAMPLES, default 25) and a
-fixed seed (FUZZ_SEED) keep the run within a few minutes and reproducible.
+fixed seed (FUZZ_SEED) keep the run within a few minutes and reproducible. One
+worker: with two, hypothesis's lambda descriptions call ast.parse from two
+threads at once, which Python 3.11 can fail ("AST constructor recursion depth
+mismatch"), a runtime error of the tool rather than a finding.
 Every check runs except one, and the reason is written here:
 
 - positive_data_acceptance: the API has rules JSON Schema (OpenAPI 3.0) cannot
@@ -45,7 +48,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             [str(Path(sys.executable).parent / "schemathesis"), "run", f"{svc.url}/openapi.json",
              "-H", f"Authorization: Bearer {token('ecnu-cto', 'coordinator')}",
              "--max-examples", EXAMPLES, "--seed", SEED, "--checks", "all", "--exclude-checks", EXCLUDED_CHECKS,
-             "--workers", "2", "--no-color", "--request-timeout", "10",
+             "--workers", "1", "--no-color", "--request-timeout", "10",
              "--report", "json", "--report-json-path", str(tmp_path / "report.json")],
             capture_output=True, text=True, timeout=600, cwd=tmp_path,
         )

@@ -140,3 +140,19 @@ def test_the_catalog_search_refuses_hostile_queries(make_settings, mongo_client,
     response = app.test_client().get(f"/courses{query}")
     assert response.status_code in (400, 422), (query, response.status_code)
     assert response.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize("service", ["courses", "faculty", "catalog"])
+@pytest.mark.parametrize("q", ["%C2%85", "%E3%80%80", "%20%09"], ids=["next-line", "ideographic-space", "ascii"])
+def test_free_text_of_only_white_space_lists_as_if_there_were_none(make_settings, mongo_client, auth, service, q):
+    # str.split() takes U+0085 and U+3000 for white space: such a query has no words, not an empty $and
+    import importlib
+
+    app = importlib.import_module(f"services.{service}.app").create_app(
+        make_settings("ecnu-cto", service), client=mongo_client)
+    path = "/courses" if service != "faculty" else "/faculty"
+    client = app.test_client()
+    plain = client.get(f"{path}?language=en", headers=auth())
+    spaced = client.get(f"{path}?language=en&q={q}", headers=auth())
+    assert spaced.status_code == 200, spaced.get_json()
+    assert spaced.get_json()["items"] == plain.get_json()["items"]
