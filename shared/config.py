@@ -55,20 +55,20 @@ def _env(name: str, default: str) -> str:
     return default if value is None or value == "" else value
 
 
-def _int(name: str, default: int) -> int:
+def _number(name: str, default, kind, what: str):
     raw = _env(name, str(default))
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from exc
+
+
+def _int(name: str, default: int) -> int:
+    return _number(name, default, int, "an integer")
 
 
 def _float(name: str, default: float) -> float:
-    raw = _env(name, str(default))
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    return _number(name, default, float, "a number")
 
 
 def _bool(name: str, default: bool) -> bool:

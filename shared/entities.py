@@ -123,6 +123,11 @@ class EntityStore:
                                                         last["_id"])}
 
 
+def equal_to(filters: dict, *names: str) -> dict:
+    """{name: value} of the given filters that were set: each must equal its value (a value, never an operator)."""
+    return {name: filters[name] for name in names if name in filters}
+
+
 def value_range(filters: dict, low: str, high: str) -> dict:
     """{"$gte": filters[low], "$lte": filters[high]} with whichever bounds were given (maybe none)."""
     bounds = {}

@@ -13,7 +13,7 @@ from pymongo import ASCENDING
 
 from services.catalog.store import COLLECTIONS
 from services.courses.store import criteria_from as course_criteria
-from shared.entities import EntityStore, value_range
+from shared.entities import EntityStore, equal_to, value_range
 
 # facet name -> the document field it counts (arrays are unwound)
 FACETS = {"school": "school", "programme": "programme", "language": "languages", "delivery": "delivery",
@@ -129,7 +129,5 @@ def criteria_from(filters: dict) -> dict:
     """
     query = course_criteria({k: v for k, v in filters.items() if k not in ("status", "visibility")})
     query["visible"] = True
-    for name in ("school", "eqf_level", "isced_f"):
-        if name in filters:
-            query[name] = filters[name]
+    query.update(equal_to(filters, "school", "eqf_level", "isced_f"))
     return query

@@ -7,7 +7,7 @@ import re
 from pymongo import ASCENDING
 
 from shared.changelog import ChangeLog
-from shared.entities import EntityStore, value_range
+from shared.entities import EntityStore, equal_to, value_range
 from shared.errors import DomainError
 from shared.pagination import fill_time_keys
 
@@ -39,10 +39,7 @@ class CourseStore(EntityStore):
 
 def criteria_from(filters: dict) -> dict:
     """A MongoDB filter from validated query parameters; values only, never operators from the client."""
-    query: dict = {}
-    for name in ("programme", "delivery", "status", "visibility"):
-        if name in filters:
-            query[name] = filters[name]
+    query = equal_to(filters, "programme", "delivery", "status", "visibility")
     if "language" in filters:
         query["languages"] = filters["language"]
     if "term" in filters:

@@ -8,7 +8,7 @@ from pymongo import ASCENDING
 
 from services.faculty.model import expertise_key
 from shared.changelog import ChangeLog
-from shared.entities import EntityStore
+from shared.entities import EntityStore, equal_to
 from shared.pagination import fill_time_keys
 
 COLLECTION = "faculty"
@@ -36,10 +36,7 @@ class FacultyStore(EntityStore):
 
 def criteria_from(filters: dict) -> dict:
     """A MongoDB filter from validated query parameters; values only, never operators from the client."""
-    query: dict = {}
-    for name in ("department", "status", "visibility"):
-        if name in filters:
-            query[name] = filters[name]
+    query = equal_to(filters, "department", "status", "visibility")
     if "language" in filters:
         query["languages"] = filters["language"]
     if "expertise" in filters:

@@ -25,7 +25,7 @@ from pymongo.errors import DuplicateKeyError
 from services.visits import model
 from shared.changelog import ChangeLog
 from shared.clock import touched, write_order
-from shared.entities import EntityStore, value_range
+from shared.entities import EntityStore, equal_to, value_range
 from shared.errors import DomainError
 from shared.outbox import pending_marker
 from shared.pagination import fill_time_keys
@@ -97,9 +97,7 @@ class VisitStore(EntityStore):
 
 def visit_criteria(filters: dict) -> dict:
     """A MongoDB filter from validated query parameters; values only."""
-    query: dict = {}
-    if "status" in filters:
-        query["status"] = filters["status"]
+    query = equal_to(filters, "status")
     if "kind" in filters:
         query["slots.kind"] = filters["kind"]
     starts = value_range(filters, "starts_from", "starts_until")
@@ -156,7 +154,7 @@ class RequestStore(EntityStore):
 
 
 def request_criteria(filters: dict) -> dict:
-    return {name: filters[name] for name in ("status", "visit_id", "host_school", "faculty_id") if name in filters}
+    return equal_to(filters, "status", "visit_id", "host_school", "faculty_id")
 
 
 class DecisionStore(EntityStore):
@@ -210,7 +208,7 @@ class DecisionStore(EntityStore):
 
 
 def decision_criteria(filters: dict) -> dict:
-    return {name: filters[name] for name in ("status", "visit_id", "slot_id", "requester_school") if name in filters}
+    return equal_to(filters, "status", "visit_id", "slot_id", "requester_school")
 
 
 class SeatStore:
