@@ -39,11 +39,20 @@ def ensure_outbox_indexes(entities: Collection) -> None:
     entities.create_index([("pending_since", ASCENDING)])
 
 
-def outbox_gauges(db: Database, collection: str):
-    """The gauges of a write service's /metrics: its unpublished backlog and the change log's head."""
-    backlog = db.command("count", collection, query=unpublished_filter())["n"]
-    yield "outbox_backlog", "Entities written but not yet published", backlog
+def outbox_gauges(db: Database, collection: str, others: dict[str, str] | None = None):
+    """The gauges of a write service's /metrics: its unpublished backlog and the change log's head.
+
+    `others` names the service's other kinds of published entity and their collections
+    ({"slot_requests": "slot_requests"}): each gets an `outbox_backlog_<name>` gauge.
+    """
+    yield "outbox_backlog", "Entities written but not yet published", _backlog(db, collection)
     yield "outbox_last_published_sequence", "The highest sequence in the change log", ChangeLog(db).head()
+    for name, other in (others or {}).items():
+        yield f"outbox_backlog_{name}", f"{name} written but not yet published", _backlog(db, other)
+
+
+def _backlog(db: Database, collection: str) -> int:
+    return db.command("count", collection, query=unpublished_filter())["n"]
 
 
 @dataclass(frozen=True)

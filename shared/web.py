@@ -28,6 +28,7 @@ from shared.errors import PROBLEM_CONTENT_TYPE, DomainError, problem_response
 from shared.feed import feed_blueprint
 from shared.logs import configure_logging
 from shared.mongo import connect, database, ping
+from shared.outbox import outbox_gauges
 
 log = logging.getLogger(__name__)
 
@@ -167,14 +168,18 @@ def _init_health(app: Flask) -> None:
         return {"status": "ready"}
 
 
-def create_write_service_app(settings: Settings, title: str, description: str, blueprint, feed_entities: str,
-                             ensure_indexes, gauges=(), client=None) -> Flask:
+def create_write_service_app(service: str, settings: Settings | None, client, *, description: str, blueprint,
+                             feed_entities: str, ensure_indexes, outbox: str,
+                             other_outboxes: dict[str, str] | None = None) -> Flask:
     """The app of a write service: its blueprint, the change feed, indexes and outbox gauges.
 
-    `ensure_indexes(db)` runs at start-up so the first request finds them; when the
-    database is down then, the worker creates them. `gauges` are functions of the
-    database that yield (name, help, value) for /metrics.
+    `settings` default to the environment's. `ensure_indexes(db)` runs at start-up so the
+    first request finds them; when the database is down then, the worker creates them.
+    `outbox` is the collection of the entities the change feed serves; `other_outboxes`
+    the service's other published kinds, by name, each with a backlog gauge in /metrics.
     """
+    settings = settings or Settings.from_env(service=service)
+    title = f"{service.capitalize()} of {settings.school}"
     app, api = create_base_app(settings, title=title, description=description, client=client)
     api.register_blueprint(blueprint)
     api.register_blueprint(feed_blueprint(feed_entities))
@@ -183,6 +188,5 @@ def create_write_service_app(settings: Settings, title: str, description: str, b
         ensure_indexes(db)
     except PyMongoError:
         log.warning("could not create indexes at start-up; the worker will")
-    for gauge in gauges:
-        app.extensions["metric_sources"].append(functools.partial(gauge, db))
+    app.extensions["metric_sources"].append(functools.partial(outbox_gauges, db, outbox, other_outboxes))
     return app

@@ -45,6 +45,10 @@ def exposed_metrics() -> dict[str, str]:
                 r"for name, \w+ in \((.*?)\):\s*\n(?:.*\n)*?\s*yield f\"([a-z_]+)\{name\}\"", text):
             for name in re.findall(r"\(\"([a-z_]+)\"", loop):
                 found[prefix + name] = "gauge"
+        # a write service's other outboxes: create_write_service_app(..., other_outboxes={"name": ...})
+        for outboxes in re.findall(r"other_outboxes=\{(.*?)\}", text, re.S):
+            for name in re.findall(r"\"([a-z_]+)\":", outboxes):
+                found[f"outbox_backlog_{name}"] = "gauge"
     return found
 
 
