@@ -80,7 +80,7 @@ def fill(alliance: Alliance, start: int, end: int, rng: random.Random) -> float:
             docs.append(doc)
             entries.append((doc["_id"], doc["version"], type_, visible, body))
         db[SPEC.collection].insert_many(docs, ordered=False)
-        changelog.supersede(changelog.append_batch(changelog.allocate(len(entries)), entries, now))
+        changelog.confirm(changelog.append_batch(changelog.allocate(len(entries)), entries, now))
     seconds = time.perf_counter() - started
     client.close()
     return seconds

@@ -1,11 +1,12 @@
 """The change log of one kind of entity: what the relay published, in sequence order.
 
 Each entry is one published version, stored under its sequence number as `_id`
-(so the log's head and its pages are served by the `_id` index on every MongoDB
-topology). `current` is true on an entity's latest entry, so the feed serves
-each entity's latest state once. The log's counter document holds the last
-sequence number handed out and the relay lease (see shared/relay.py): only the
-lease holder numbers entries, and an append counts only while the lease holds.
+(so the log's head is read from the `_id` index on every MongoDB topology).
+`current` is true on an entity's latest entry, so the feed serves each entity's
+latest state once. The log's counter document holds the last sequence number
+handed out and the relay lease (see shared/relay.py): only the lease holder
+numbers entries, and an entry counts only once its relay has confirmed that the
+lease held over its insert (`confirm`); until then it is `unconfirmed`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Change:
 
 @dataclass(frozen=True)
 class Appended:
-    """What `append_batch` wrote: the (entity ref, change) pairs, and the sequences it inserted itself."""
+    """What `append_batch` wrote: the (entity ref, change) pairs, and the sequences it inserted itself (unconfirmed)."""
 
     pairs: list
     inserted: list
@@ -118,9 +119,10 @@ class ChangeLog:
         """Insert (id, version, type, visible, state) entries under first_seq, first_seq + 1...
 
         One insert for the whole batch; after a crash that left some of these versions
-        logged already, falls back to one insert per entry, reusing the logged ones. The
-        earlier entries of these entities stay current until `supersede`, which the relay
-        calls once it has checked that its lease held over the insert (or `retract` if not).
+        logged already, falls back to one insert per entry (`_insert_or_reuse`). The new
+        entries are `unconfirmed` and the earlier entries of these entities stay current
+        until `confirm`, which the relay calls once it has checked that its lease held over
+        the insert (or `retract` if not).
         """
         docs = [_entry(first_seq + i, entity_id, version, type_, visible, state, now)
                 for i, (entity_id, version, type_, visible, state) in enumerate(entries)]
@@ -138,18 +140,34 @@ class ChangeLog:
         return Appended(pairs, [d["_id"] for d in docs], superseding_from=first_seq)
 
     def _insert_or_reuse(self, entry: dict) -> tuple[dict, bool]:
-        """Store this version under its seq, or return the entry it already has; (entry, inserted)."""
-        try:
-            self.changes.insert_one(entry)
-            return entry, True
-        except DuplicateKeyError:
-            existing = self.changes.find_one({"entity_id": entry["entity_id"], "version": entry["version"]})
-            if existing is None:  # the sequence itself was taken: never by this entity
-                raise
-            return existing, False
+        """Store this version under its seq, or keep the entry it already has; (entry, inserted by this relay).
 
-    def supersede(self, appended: Appended) -> None:
-        """Make each appended change its entity's only current entry (one write for a fresh batch)."""
+        A version logged and confirmed before a crash keeps its entry (and sequence). One
+        logged but unconfirmed may be a stalled relay's, inserted after its lease ran out
+        and below sequences a feed reader has passed: it is logged anew under this seq.
+        """
+        for _ in range(3):
+            try:
+                self.changes.insert_one(entry)
+                return entry, True
+            except DuplicateKeyError:
+                existing = self.changes.find_one({"entity_id": entry["entity_id"], "version": entry["version"]})
+                if existing is None:  # the sequence itself was taken: never by this entity
+                    raise
+                if existing["_id"] == entry["_id"]:  # this batch's insert_many stored it before it failed
+                    return existing, True
+                if not existing.get("unconfirmed"):
+                    return existing, False
+                self.changes.delete_one({"_id": existing["_id"], "unconfirmed": True})
+        raise RuntimeError(f"could not log {entry['entity_id']} v{entry['version']} under seq {entry['_id']}")
+
+    def confirm(self, appended: Appended) -> None:
+        """The lease held over the insert: the entries count, each the only current one of its entity.
+
+        Two writes for a fresh batch whatever its size; one per later version after a fallback.
+        """
+        if appended.inserted:
+            self.changes.update_many({"_id": {"$in": list(appended.inserted)}}, {"$unset": {"unconfirmed": ""}})
         later = [change for _, change in appended.pairs if change.version > 1]
         if not later:
             return
@@ -166,7 +184,7 @@ class ChangeLog:
     def retract(self, seqs: list[int]) -> None:
         """Remove entries this relay inserted after its lease ran out; their entities stay pending."""
         if seqs:
-            self.changes.delete_many({"_id": {"$in": list(seqs)}})
+            self.changes.delete_many({"_id": {"$in": list(seqs)}, "unconfirmed": True})
 
     # reading
 
@@ -201,7 +219,7 @@ class ChangeLog:
 
 def _entry(seq: int, entity_id: str, version: int, type_: str, visible: bool, state: dict, now: str) -> dict:
     return {"_id": seq, "seq": seq, "entity_id": entity_id, "version": version, "type": type_,
-            "visible": visible, "state": state, "time": now, "current": True}
+            "visible": visible, "state": state, "time": now, "current": True, "unconfirmed": True}
 
 
 def _change(entry: dict) -> Change:

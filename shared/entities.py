@@ -1,7 +1,7 @@
 """What every write service does with its entities in MongoDB.
 
 A store keeps one collection of a school's entities: single-document writes
-that also mark the entity for the relay (see shared/outbox.py), idempotent
+that also mark the entity for the relay (the marker of shared/outbox.py), idempotent
 creation, updates conditional on the version, and keyset-paginated search.
 The HTTP side (If-Match, Idempotency-Key, ETags) is in shared/resource.py.
 """

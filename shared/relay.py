@@ -1,15 +1,16 @@
 """The outbox relay: publishes each pending entity's new version to Kafka, in write order.
 
 A write stores the entity's new state with `version` + 1 and `pending_since`
-set, in one single-document write (shared/outbox.py). The relay (in the
+set, in one single-document write (shared/entities.py, with the marker of
+shared/outbox.py). The relay (in the
 worker) is the only writer of sequence numbers, and only one relay of a log
 works at a time: the one holding the log's lease (`Relay.lead`); others stand
 by. For each pending entity, in write order, it:
 
-1. appends (sequence, id, version, type, state) to the change log, reusing the
-   entry of a version that already has one (a crash after the append re-sends
-   the same sequence, so the log never holds a version twice), and keeps the
-   entries only if its lease held over the append (`Relay._append`);
+1. appends (sequence, id, version, type, state) to the change log, and keeps
+   the entries only if its lease held over the append (`Relay._append`); a
+   version logged and confirmed before a crash keeps its entry and sequence,
+   and the log never holds a version twice;
 2. publishes the event to `<school>.<entities>.v1` with acks=all;
 3. clears `pending_since` only if the entity is still at that version.
 
@@ -170,17 +171,21 @@ class Relay:
         `allocate` refuses a relay whose lease ran out. A relay that stalls after it (a
         long pause between reserving and inserting) could insert sequences below those a
         successor has logged, after a feed reader moved past them, which would then never
-        see them. So the lease is checked again after the insert: if it ran out meanwhile,
-        the entries this relay inserted are removed (their entities stay pending and the
-        lease holder numbers them anew), and LeaseLost makes this relay stand by. An entry
-        inserted while the lease held has a sequence below any a successor can allocate.
+        see them. So the entries go in `unconfirmed`, and the lease is checked again after
+        the insert: if it ran out meanwhile, the entries this relay inserted are removed
+        (their entities stay pending and the lease holder numbers them anew), and LeaseLost
+        makes this relay stand by; if it held, they are confirmed. A confirmed entry was
+        inserted while its relay held the lease, so below any sequence a successor can
+        allocate; a successor that finds an unconfirmed entry of a version it publishes logs
+        that version anew under its own sequence (`ChangeLog._insert_or_reuse`), whatever the
+        stalled relay does next.
         """
         appended = self.log.append_batch(self.log.allocate(len(entries), self.owner, self.lease_clock()),
                                          entries, now)
         if not self.log.holds_lease(self.owner, self.lease_clock()):
             self.log.retract(appended.inserted)
             raise LeaseLost(f"the lease of {self.spec.entity} ran out while appending; entries retracted")
-        self.log.supersede(appended)
+        self.log.confirm(appended)
         return appended.pairs
 
     def _mark(self, published: list[tuple[str, int]], visible: bool) -> None:

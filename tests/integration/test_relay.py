@@ -164,12 +164,14 @@ def test_the_change_log_holds_each_version_once_across_resends(app, relay, auth,
     client = app.test_client()
     for i in range(10):
         client.post("/courses", json=course(code=f"R-{i}"), headers=auth())
-    # a crash after the change log append and before the mark: the relay finds the entries again
+    # a crash after the change log append (confirmed: the lease held) and before the mark: the relay
+    # finds the entries again and keeps their sequences
     db = database(mongo_client, settings)
     batch = list(db["courses"].find({}))
     log = ChangeLog(db)
     first = log.allocate(len(batch))
-    log.append_batch(first, [(doc["_id"], 1, "course.published.v1", True, {"id": doc["_id"]}) for doc in batch], "t")
+    log.confirm(log.append_batch(
+        first, [(doc["_id"], 1, "course.published.v1", True, {"id": doc["_id"]}) for doc in batch], "t"))
     drain(relay)
     entries = list(db["changes"].find({}))
     assert len(entries) == 10
@@ -269,6 +271,41 @@ def test_a_relay_that_stalls_between_numbering_and_logging_keeps_nothing_a_reade
     assert seqs == [2, 3]
     changes, last_seq, _ = log.since(0, 10)
     assert [c.seq for c in changes] == [2, 3] and last_seq == 3
+    assert backlog(slow) == 0
+    slow._drop_producer()
+    successor._drop_producer()
+
+
+def test_a_stalled_relays_late_entry_is_logged_anew_by_its_successor_and_never_lost(app, settings, mongo_client, auth):
+    db = database(mongo_client, settings)
+    slow, successor = make_relay(settings, db, SPEC), make_relay(settings, db, SPEC)
+    ensure_indexes(db)
+    now = 1_000_000
+    expired = now + int(settings.relay_lease_seconds * 1000) + 1
+    clock = {"now": now}
+    slow.lease_clock = lambda: clock["now"]
+    successor.lease_clock = lambda: expired
+    client = app.test_client()
+    assert client.post("/courses", json=course(code="T-1"), headers=auth()).status_code == 201
+    log = ChangeLog(db)
+    check = log.holds_lease
+
+    def late_check(owner, now_ms):
+        # the slow relay inserted after its lease ran out; the successor publishes that course before the
+        # slow relay looks at its lease again
+        clock["now"] = expired
+        assert successor.lead()
+        assert drain(successor) == 1
+        return check(owner, now_ms)
+
+    slow.log.holds_lease = late_check
+    with pytest.raises(LeaseLost):
+        slow.run_once()
+    entries = list(db["changes"].find({}))
+    # one entry, the successor's, above the slow relay's sequence, current and confirmed: the feed serves it
+    assert [(e["seq"], e["current"], e.get("unconfirmed")) for e in entries] == [(2, True, None)]
+    changes, last_seq, _ = log.since(0, 10)
+    assert [c.seq for c in changes] == [2] and last_seq == 2
     assert backlog(slow) == 0
     slow._drop_producer()
     successor._drop_producer()
