@@ -80,6 +80,8 @@ DECISIONS = StateMachine("slot decision", DECISION_STATUSES, INTENTS, {
     (DECLINED, APPROVE): Transition((APPROVED,), (TAKE_HOLD, TAKE_SEAT)),
     (RECONFIRM, WITHDRAW): Transition((WITHDRAWN,), (RELEASE,)),
     (RECONFIRM, CONFIRM): Transition(_SEATED, (TAKE_HOLD, CHECK_CAPACITY)),
+    # changed again before the requester confirmed: the new slot is the one to confirm
+    (RECONFIRM, SLOT_CHANGED): Transition((RECONFIRM,)),
     (RECONFIRM, DECLINE): Transition((DECLINED,), (RELEASE,)),
     (RECONFIRM, APPROVE): Transition((APPROVED,), (TAKE_HOLD, TAKE_SEAT)),
     (RECONFIRM, SLOT_GONE): Transition((DECLINED,), (RELEASE,)),

@@ -325,6 +325,36 @@ def test_a_slot_change_asks_approvals_to_reconfirm(running, auth, kafka_bootstra
     assert await_status(requester, auth, kept["id"], "declined")["reason"] == model.VISIT_CANCELLED
 
 
+def test_a_slot_changed_twice_is_approved_only_for_the_time_the_requester_confirmed(running, auth):
+    host, requester = running
+    published = publish_visit(host, auth)
+    made = request_slot(requester, auth, published, 0)
+    await_status(requester, auth, made["id"], "approved")
+    slots = [dict(s) for s in published["slots"]]
+    slots[0].update(starts_at="2027-04-13T14:00:00+08:00", ends_at="2027-04-13T16:00:00+08:00")
+    first = host.client.put(f"/visits/{published['id']}", json=visit(slots=slots),
+                            headers={**auth(HOST), "If-Match": '"1"'})
+    assert first.status_code == 200
+    asked = await_status(requester, auth, made["id"], "reconfirm")
+    # the host moves the slot again before the requester answers
+    slots[0].update(starts_at="2027-04-13T16:00:00+08:00", ends_at="2027-04-13T17:00:00+08:00")
+    second = host.client.put(f"/visits/{published['id']}", json=visit(slots=slots),
+                             headers={**auth(HOST), "If-Match": f'"{first.get_json()["version"]}"'})
+    assert second.status_code == 200
+    latest = model.slot_hash(second.get_json()["slots"][0])
+    assert latest != asked["slot_hash"]
+    wait_until(lambda: status_at_requester(requester, auth, made["id"])["slot_hash"] == latest,
+               what="the request bound to the slot's second time")
+    now = status_at_requester(requester, auth, made["id"])
+    assert now["status"] == "reconfirm"
+    accepted = requester.client.post(f"/slot-requests/{made['id']}/reconfirmation",
+                                     headers={**auth(REQUESTER), "If-Match": f'"{now["version"]}"'})
+    assert accepted.status_code == 200, accepted.get_json()
+    again = await_status(requester, auth, made["id"], "approved")
+    assert again["slot_hash"] == latest
+    assert decision_at_host(host, auth, made["id"])["slot"]["starts_at"] == "2027-04-13T16:00:00+08:00"
+
+
 def test_a_request_the_broker_lost_is_sent_again_and_decided(schools, auth, broker):
     host, requester = schools
     published = publish_visit(host, auth)

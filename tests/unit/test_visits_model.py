@@ -89,3 +89,11 @@ def test_a_new_visit_gets_slot_ids_and_cannot_start_cancelled():
     assert doc["slots"][0]["id"] == given and uuid.UUID(doc["slots"][1]["id"])
     with pytest.raises(DomainError):
         model.new_visit({"status": "cancelled"}, "ecnu-cto", "now")
+
+
+def test_a_slot_changed_again_before_confirmation_asks_to_confirm_the_new_slot():
+    decided = model.slot_hash(SLOT)
+    moved = {**SLOT, "starts_at": "2027-04-13T10:00:00+08:00", "ends_at": "2027-04-13T12:00:00+08:00"}
+    # the decision already awaits re-confirmation of an earlier change: it is bound to the new slot now
+    assert model.after_slot_change(model.RECONFIRM, decided, moved, False) == (model.RECONFIRM, None)
+    assert model.after_slot_change(model.RECONFIRM, model.slot_hash(moved), moved, False) is None
