@@ -105,6 +105,7 @@ class Settings:
     relay_batch_size: int = 200
     relay_idle_seconds: float = 0.05
     relay_lease_seconds: float = 10.0
+    worker_stop_seconds: float = 15.0
     max_body_bytes: int = 256 * 1024
     token_ttl_seconds: int = 3600
     log_level: str = "INFO"
@@ -135,6 +136,7 @@ class Settings:
             relay_batch_size=_int("RELAY_BATCH_SIZE", cls.relay_batch_size),
             relay_idle_seconds=_float("RELAY_IDLE_SECONDS", cls.relay_idle_seconds),
             relay_lease_seconds=_float("RELAY_LEASE_SECONDS", cls.relay_lease_seconds),
+            worker_stop_seconds=_float("WORKER_STOP_SECONDS", cls.worker_stop_seconds),
             max_body_bytes=_int("MAX_BODY_BYTES", cls.max_body_bytes),
             token_ttl_seconds=_int("TOKEN_TTL_SECONDS", cls.token_ttl_seconds),
             log_level=_env("LOG_LEVEL", cls.log_level),

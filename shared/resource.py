@@ -1,9 +1,9 @@
-"""What every write service's HTTP API does the same way: who reads, and how a create, read or update answers.
+"""What every service's HTTP API does the same way: who reads, and how a create, read, update or page answers.
 
 The views of courses, faculty and visits are thin: they load with their
 schema, call one model or workflow function, and return through these
-helpers. Everything here reads the request (headers, the caller's token);
-the stores never do.
+helpers (the catalog's read API uses the page links). Everything here reads
+the request (headers, the caller's token); the stores never do.
 """
 
 from __future__ import annotations

@@ -49,10 +49,6 @@ class StateMachine:
         self.intents = intents
         self.table = dict(table)
 
-    def transition(self, status: str, intent: str) -> Transition | None:
-        """The transition of `intent` from `status`, or None when it changes nothing there."""
-        return self.table.get((status, intent))
-
     def allows(self, status: str, intent: str) -> bool:
         return (status, intent) in self.table
 

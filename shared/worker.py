@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -71,15 +70,12 @@ def make_relay(settings: Settings, db, spec: OutboxSpec) -> Relay:
     )
 
 
-def stop_seconds() -> float:
-    """How long a worker's loops get to return after `stop` (WORKER_STOP_SECONDS, 15 s; `make run` gives 1.5 s)."""
-    return float(os.environ.get("WORKER_STOP_SECONDS") or 15)
-
-
-def run_loops(loops: dict[str, Callable[[threading.Event], None]], stop: threading.Event) -> None:
+def run_loops(loops: dict[str, Callable[[threading.Event], None]], stop: threading.Event,
+              stop_seconds: float) -> None:
     """Run each loop in a thread until `stop`; a loop that dies is logged and restarted.
 
-    After `stop`, the loops get `stop_seconds()` together to return; one still running then
+    After `stop`, the loops get `stop_seconds` together to return (WORKER_STOP_SECONDS, 15 s;
+    `make run` sets 1); one still running then
     (in a poll, or waiting for its next check) is left to end with the process. That loses
     nothing: a relay sends again what it had not marked, a consumer reads again what it
     had not committed.
@@ -98,13 +94,12 @@ def run_loops(loops: dict[str, Callable[[threading.Event], None]], stop: threadi
         t.start()
     while not stop.is_set():
         stop.wait(0.5)
-    seconds = stop_seconds()
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + stop_seconds
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
     left = [t.name for t in threads if t.is_alive()]
     if left:
-        log.info("loops still running after %.1fs, left to end with the process: %s", seconds, ", ".join(left))
+        log.info("loops still running after %.1fs, left to end with the process: %s", stop_seconds, ", ".join(left))
 
 
 def run_relay_worker(service: str, spec: OutboxSpec, ensure_indexes: Callable) -> None:
@@ -117,5 +112,5 @@ def run_relay_worker(service: str, spec: OutboxSpec, ensure_indexes: Callable) -
     if not retry_until_done(lambda: ensure_indexes(db), "creating indexes", stop):
         return
     log.info("%s worker of %s started; publishing to %s", service, settings.school, relay.topic)
-    run_loops({"relay": relay.run_forever}, stop)
+    run_loops({"relay": relay.run_forever}, stop, settings.worker_stop_seconds)
     log.info("%s worker stopped", service)

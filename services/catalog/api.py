@@ -15,7 +15,7 @@ from services.catalog.schemas import (
     CourseDetailSchema, SearchPageSchema, SearchQuerySchema, SyncSchema, VisitPageSchema, VisitQuerySchema, VisitSchema,
 )
 from services.catalog.query import (
-    CourseSearch, VisitSearch, criteria_from, may_see, upcoming_visits, visit_criteria,
+    CourseSearch, VisitSearch, criteria_from, upcoming_visits, visible_visit, visit_criteria,
 )
 from services.catalog.store import ReadModel, SyncState
 from shared.auth import current_principal
@@ -88,8 +88,8 @@ def visits_page(db, own_school: str, query: dict) -> dict:
 
 def visit_detail(db, own_school: str, visit_id: str) -> dict:
     """A visible visit this school may see (past ones too), each slot with its places left."""
-    visit = ReadModel(db).get("visit", visit_id)
-    if visit is None or not may_see(visit, own_school):
+    visit = visible_visit(db, visit_id, own_school)
+    if visit is None:
         raise VisitSearch(db).not_found()
     return visit_view(visit, own_school)
 

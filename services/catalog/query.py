@@ -13,6 +13,7 @@ from pymongo import ASCENDING
 
 from services.catalog.store import COLLECTIONS
 from services.courses.store import criteria_from as course_criteria
+from services.visits.model import ALL_PARTNERS
 from shared.entities import EntityStore, equal_to, value_range
 
 # facet name -> the document field it counts (arrays are unwound)
@@ -20,32 +21,27 @@ FACETS = {"school": "school", "programme": "programme", "language": "languages",
           "eqf_level": "eqf_level", "isced_f": "isced_f", "term": "terms"}
 MAX_FACET_VALUES = 50
 FACET_BATCH = 5000
-MAX_UPCOMING = 1000
-# a visit's `invited` holding this invites every partner
-ALL_PARTNERS = "all"
+
+
+def involving(school: str) -> dict:
+    """Visits hosted by `school` or inviting it ("all" invites every partner): the ones it may see.
+
+    An $or: keep it inside an $and, since the embedded server drops the conditions beside a top-level $or.
+    """
+    return {"$or": [{"school": school}, {"invited": {"$in": [school, ALL_PARTNERS]}}]}
 
 
 def upcoming_visits(db, school: str, reader: str, today: str | None = None, limit: int = 20) -> list[dict]:
-    """Visits that have not ended, hosted by `school` or inviting it, that `reader`'s school may see.
-
-    A visit is public to its host and its invited schools ("all": every partner).
-    """
+    """Visits that have not ended, hosted by `school` or inviting it, that `reader`'s school may see."""
     today = today or date.today().isoformat()
-    # filtered here rather than with $or: the embedded server drops the other conditions of an
-    # $or query when an index covers one of its branches
-    upcoming = db[COLLECTIONS["visit"]].find({"visible": True, "ends_on": {"$gte": today}},
-                                             sort=[("starts_on", ASCENDING)], limit=MAX_UPCOMING)
-    return [v for v in upcoming if _involves(v, school) and _involves(v, reader)][:limit]
+    query = {"$and": [{"visible": True}, {"ends_on": {"$gte": today}}, involving(school), involving(reader)]}
+    return list(db[COLLECTIONS["visit"]].find(query, sort=[("starts_on", ASCENDING), ("_id", ASCENDING)],
+                                              limit=limit))
 
 
-def _involves(visit: dict, school: str) -> bool:
-    invited = visit.get("invited", [])
-    return visit["school"] == school or school in invited or ALL_PARTNERS in invited
-
-
-def may_see(visit: dict, reader: str) -> bool:
-    """A visit is public to its host and its invited schools ("all": every partner)."""
-    return _involves(visit, reader)
+def visible_visit(db, visit_id: str, reader: str) -> dict | None:
+    """A visit `reader`'s school may see (past ones too), or None."""
+    return db[COLLECTIONS["visit"]].find_one({"$and": [{"_id": visit_id, "visible": True}, involving(reader)]})
 
 
 class VisitSearch(EntityStore):
@@ -67,8 +63,7 @@ def visit_criteria(filters: dict, reader: str, today: str | None = None) -> dict
     Every condition sits in one $and: the embedded server drops the conditions beside a top-level $or.
     """
     today = today or date.today().isoformat()
-    conditions = [{"visible": True}, {"ends_on": {"$gte": today}},
-                  {"$or": [{"school": reader}, {"invited": {"$in": [reader, ALL_PARTNERS]}}]}]
+    conditions = [{"visible": True}, {"ends_on": {"$gte": today}}, involving(reader)]
     if "school" in filters:
         conditions.append({"school": filters["school"]})
     starts = value_range(filters, "starts_from", "starts_until")

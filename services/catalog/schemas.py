@@ -7,7 +7,7 @@ every field that is kept is bounded. The API schemas are the read side's own.
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from shared.fields import EntityId, IsoDate, LanguageTag
 from shared.pagination import PageQuerySchema, PageSchema

@@ -53,7 +53,7 @@ def main() -> None:
         return
     consumer, catchup, _ = build(settings, db)
     log.info("catalog worker of %s started; consuming %d topics", settings.school, len(consumer.topics))
-    run_loops({"consumer": consumer.run_forever, "sync": catchup.run_forever}, stop)
+    run_loops({"consumer": consumer.run_forever, "sync": catchup.run_forever}, stop, settings.worker_stop_seconds)
     log.info("catalog worker stopped")
 
 

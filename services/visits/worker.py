@@ -149,7 +149,7 @@ def main() -> None:
         return
     loops = worker_loops(settings, db)
     log.info("visits worker of %s started: %s", settings.school, ", ".join(loops))
-    run_loops(loops, stop)
+    run_loops(loops, stop, settings.worker_stop_seconds)
     log.info("visits worker stopped")
 
 

@@ -47,7 +47,7 @@ class School:
     def start_worker(self) -> None:
         stop = threading.Event()
         loops = worker_loops(self.settings, self.db)
-        thread = threading.Thread(target=run_loops, args=(loops, stop), daemon=True)
+        thread = threading.Thread(target=run_loops, args=(loops, stop, self.settings.worker_stop_seconds), daemon=True)
         thread.start()
         self.workers.append((stop, thread))
 

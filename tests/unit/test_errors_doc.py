@@ -56,17 +56,31 @@ def test_the_docs_list_no_problem_type_the_code_cannot_raise():
     assert not stale, f"docs/errors.md lists types that are not in shared/errors.PROBLEM_TYPES: {stale}"
 
 
-def test_entity_types_are_named_for_every_entity_of_the_stores():
-    from services.catalog.query import CourseSearch, VisitSearch
-    from services.courses.store import CourseStore
-    from services.faculty.store import FacultyStore
-    from services.visits.store import DecisionStore, RequestStore, VisitStore
+def entity_stores() -> list[type]:
+    """Every EntityStore subclass of the services (their modules imported first)."""
+    import importlib
 
-    stores = (CourseStore, FacultyStore, VisitStore, RequestStore, DecisionStore, CourseSearch, VisitSearch)
-    assert {store.entity for store in stores} <= set(ENTITIES)
+    from shared.entities import EntityStore
+
+    for path in sorted((REPO / "services").glob("*/*.py")):
+        if path.stem in ("store", "query"):
+            importlib.import_module(f"services.{path.parent.name}.{path.stem}")
+    found, todo = [], list(EntityStore.__subclasses__())
+    while todo:
+        store = todo.pop()
+        found.append(store)
+        todo.extend(store.__subclasses__())
+    return found
+
+
+def test_entity_types_are_registered_and_named_for_every_entity_of_the_stores():
+    stores = entity_stores()
+    assert len(stores) >= 7, [s.__name__ for s in stores]
+    unregistered = sorted({s.entity for s in stores} - set(ENTITIES))
+    assert not unregistered, f"add to shared.errors.ENTITIES (their not-found/conflict types): {unregistered}"
     text = DOC.read_text(encoding="utf-8")
-    missing = [f"{e}-not-found" for e in ENTITIES if f"`{e}-not-found`" not in text]
-    assert not missing, f"name these entities' not-found types in docs/errors.md: {missing}"
+    missing = [f"{e}{suffix}" for e in ENTITIES for suffix in TEMPLATES if f"`{e}{suffix}`" not in text]
+    assert not missing, f"name these entities' types in docs/errors.md: {missing}"
 
 
 def test_a_domain_error_of_an_unregistered_kind_cannot_be_raised():
