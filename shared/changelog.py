@@ -1,7 +1,8 @@
 """The change log of one kind of entity: what the relay published, in sequence order.
 
 Each entry is one published version, stored under its sequence number as `_id`
-(so the log's head is read from the `_id` index on every MongoDB topology).
+and `seq`; the log's head is read from an index on `seq` alone (not from `_id`:
+the embedded server sorts `_id` as text, so 9 would come after 12).
 `current` is true on an entity's latest entry, so the feed serves each entity's
 latest state once. The log's counter document holds the last sequence number
 handed out and the relay lease (see shared/relay.py): only the lease holder
@@ -59,6 +60,8 @@ class ChangeLog:
     def ensure_indexes(self) -> None:
         self.changes.create_index([("entity_id", ASCENDING), ("version", ASCENDING)], unique=True)
         self.changes.create_index([("current", ASCENDING), ("seq", ASCENDING)])
+        # the head: a sort on seq alone, which the (current, seq) index cannot serve
+        self.changes.create_index([("seq", ASCENDING)])
 
     # the lease and the sequence counter
 
@@ -190,8 +193,8 @@ class ChangeLog:
 
     def head(self) -> int:
         """The highest sequence in the log (0 when empty)."""
-        last = self.changes.find_one({}, sort=[("_id", DESCENDING)], projection={"_id": 1})
-        return last["_id"] if last else 0
+        last = self.changes.find_one({}, sort=[("seq", DESCENDING)], projection={"seq": 1})
+        return last["seq"] if last else 0
 
     def since(self, since: int, limit: int) -> tuple[list[Change], int, bool]:
         """Each entity's latest entry after `since`, in sequence order.

@@ -309,3 +309,17 @@ def test_a_stalled_relays_late_entry_is_logged_anew_by_its_successor_and_never_l
     assert backlog(slow) == 0
     slow._drop_producer()
     successor._drop_producer()
+
+
+def test_the_feed_serves_every_change_of_a_log_longer_than_nine_entries(app, relay, auth, settings):
+    # the embedded server sorts _id as text ("9" after "12"): the head is read by seq, never by _id
+    client = app.test_client()
+    for i in range(12):
+        assert client.post("/courses", json=course(code=f"H-{i}"), headers=auth()).status_code == 201
+    drain(relay)
+    partner = auth("sdu-sie", "partner")
+    assert ChangeLog(relay.entities.database).head() == 12
+    feed = client.get("/changes?since=0&limit=100", headers=partner).get_json()
+    assert [c["seq"] for c in feed["changes"]] == list(range(1, 13)) and feed["last_seq"] == 12
+    digest = client.get("/digest", headers=partner).get_json()
+    assert digest["count"] == 12 and digest["last_seq"] == 12
