@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -101,11 +102,47 @@ def check(settings: Settings, keyring: KeyRing, record) -> Event:
     return event
 
 
+class ResetWatch:
+    """Sees that the broker lost what a partition held, and reads that partition again from its beginning.
+
+    The sign is a position beyond the high watermark seen in fetch responses: a broker that
+    restarted empty (the embedded one, or a Kafka whose data was lost) never answers
+    out-of-range, so a member would wait silently until new records passed its old
+    position. Events are applied idempotently by version, so reading again is harmless.
+    Checked after a poll, at most every `interval` seconds; `on_reset(tp)` is told of each.
+    """
+
+    def __init__(self, interval: float = 1.0, on_reset: Callable[[TopicPartition], None] | None = None):
+        self.interval = interval
+        self.on_reset = on_reset
+        self.next_at = 0.0
+
+    def __call__(self, consumer) -> None:
+        if consumer is None or time.monotonic() < self.next_at:
+            return
+        self.next_at = time.monotonic() + self.interval
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = consumer.position(tp, timeout_ms=200)
+            except Exception:  # the coordinator may be away: the next check sees the partition again
+                continue
+            if position is not None and position > highwater:
+                log.warning("%s[%d]: position %d beyond the broker's end %d: the broker lost data; rewinding",
+                            tp.topic, tp.partition, position, highwater)
+                consumer.seek_to_beginning(tp)
+                if self.on_reset:
+                    self.on_reset(tp)
+
+
 class EventConsumer:
-    """One consumer group member applying events from `topics` until stopped."""
+    """One consumer group member applying events from `topics` until stopped (rewinding after a broker reset)."""
 
     def __init__(self, settings: Settings, group_id: str, topics: list[str], apply: Apply,
-                 keyring: KeyRing | None = None, on_batch: Callable[[], None] | None = None):
+                 keyring: KeyRing | None = None, on_batch: Callable[[], None] | None = None,
+                 on_reset: Callable[[TopicPartition], None] | None = None):
         self.settings = settings
         self.group_id = group_id
         self.topics = list(topics)
@@ -113,6 +150,7 @@ class EventConsumer:
         self.keyring = keyring or KeyRing(settings.keys_dir, settings.school)
         self.dead_letters = DeadLetters(settings)
         self.on_batch = on_batch
+        self.reset_watch = ResetWatch(on_reset=on_reset)
         self.stats = ConsumerStats()
         self.consumer = None
 
@@ -153,6 +191,7 @@ class EventConsumer:
                         # the effects of everything up to `done` are stored: only now the offset moves
                         self.consumer.commit({TopicPartition(tp.topic, tp.partition):
                                               OffsetAndMetadata(done + 1, None, -1)})
+                self.reset_watch(self.consumer)
                 if self.on_batch:
                     self.on_batch()
         finally:

@@ -293,14 +293,12 @@ def _feed_change(kind: str, school: str, change: dict) -> Change:
 
 
 class OffsetMonitor:
-    """Watches the consumer's partitions for signs that the broker lost what it held.
+    """Asks the sync thread to catch a source up when Kafka cannot be trusted for it.
 
-    Called after each poll (cheap: at most every `interval` seconds). A newly
-    assigned partition without a committed offset (first start, or the broker
-    forgot the group) and a position beyond the high watermark seen in fetch
-    responses (the broker restarted empty: it never reports out-of-range) both
-    ask the sync thread to catch that source up from its feed; the latter also
-    rewinds the partition to the beginning so new events are read again.
+    Called after each poll (cheap: at most every `interval` seconds): a newly assigned
+    partition without a committed offset (first start, or the broker forgot the group).
+    `reset` is the consumer's hook for a partition it rewound after a broker reset
+    (shared.consumer.ResetWatch): what the broker lost is caught up from the feed.
     """
 
     def __init__(self, settings: Settings, catchup: Catchup, interval: float = 1.0):
@@ -312,6 +310,9 @@ class OffsetMonitor:
 
     def _source(self, topic: str) -> tuple[str, str]:
         return topic_school(self.settings, topic), entity_of_topic(self.settings, topic)
+
+    def reset(self, tp) -> None:
+        self.catchup.request(*self._source(tp.topic), "offset beyond the broker's end")
 
     def __call__(self, consumer) -> None:
         if consumer is None or time.monotonic() < self.next_at:
@@ -327,17 +328,4 @@ class OffsetMonitor:
             if committed is None:
                 self.catchup.request(*self._source(tp.topic), "no committed offset")
         self.known &= assignment
-        for tp in assignment:
-            highwater = consumer.highwater(tp)
-            if highwater is None:
-                continue
-            try:
-                position = consumer.position(tp, timeout_ms=200)
-            except Exception:
-                continue
-            if position is not None and position > highwater:
-                log.warning("%s[%d]: position %d beyond the broker's end %d: the broker lost data; "
-                            "rewinding and catching up from the feed", tp.topic, tp.partition, position, highwater)
-                consumer.seek_to_beginning(tp)
-                self.catchup.request(*self._source(tp.topic), "offset beyond the broker's end")
 

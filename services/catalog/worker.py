@@ -39,7 +39,7 @@ def build(settings: Settings, db, feed: FeedClient | None = None) -> tuple[Event
     catchup = Catchup(settings, db, feed or FeedClient(settings))
     monitor = OffsetMonitor(settings, catchup)
     consumer = EventConsumer(settings, group_id(settings), topics(settings), partial(apply_event, model),
-                             on_batch=lambda: monitor(consumer.consumer))
+                             on_batch=lambda: monitor(consumer.consumer), on_reset=monitor.reset)
     consumer.dead_letters = CountedDeadLetters(settings, SyncState(db))
     return consumer, catchup, monitor
 
