@@ -240,16 +240,28 @@ def test_a_relay_whose_lease_ran_out_numbers_nothing(app, settings, mongo_client
     slow._drop_producer()
 
 
+class StalledPair:
+    """Two relays of one log: `slow` leads at first; `expire()` moves its clock past its lease, and the
+    successor's clock is already there, so the successor may take over."""
+
+    def __init__(self, settings, db):
+        ensure_indexes(db)
+        self.slow, self.successor = make_relay(settings, db, SPEC), make_relay(settings, db, SPEC)
+        self.now = 1_000_000
+        self.expired = self.now + int(settings.relay_lease_seconds * 1000) + 1
+        self.slow.lease_clock = lambda: self.now
+        self.successor.lease_clock = lambda: self.expired
+
+    def expire(self) -> None:
+        self.now = self.expired
+        assert self.successor.lead()
+
+
 def test_a_relay_that_stalls_between_numbering_and_logging_keeps_nothing_a_reader_could_skip(
         app, settings, mongo_client, auth):
     db = database(mongo_client, settings)
-    slow, successor = make_relay(settings, db, SPEC), make_relay(settings, db, SPEC)
-    ensure_indexes(db)
-    now = 1_000_000
-    expired = now + int(settings.relay_lease_seconds * 1000) + 1
-    clock = {"now": now}
-    slow.lease_clock = lambda: clock["now"]
-    successor.lease_clock = lambda: expired
+    pair = StalledPair(settings, db)
+    slow, successor = pair.slow, pair.successor
     client = app.test_client()
     assert client.post("/courses", json=course(code="S-1"), headers=auth()).status_code == 201
     log = ChangeLog(db)
@@ -257,8 +269,7 @@ def test_a_relay_that_stalls_between_numbering_and_logging_keeps_nothing_a_reade
 
     def stalled_insert(first_seq, entries, now_text):
         # the slow relay has its numbers; it pauses past its lease, and the successor takes over meanwhile
-        clock["now"] = expired
-        assert successor.lead()
+        pair.expire()
         assert client.post("/courses", json=course(code="S-2"), headers=auth()).status_code == 201
         assert drain(successor) == 2
         return insert(first_seq, entries, now_text)
@@ -278,13 +289,8 @@ def test_a_relay_that_stalls_between_numbering_and_logging_keeps_nothing_a_reade
 
 def test_a_stalled_relays_late_entry_is_logged_anew_by_its_successor_and_never_lost(app, settings, mongo_client, auth):
     db = database(mongo_client, settings)
-    slow, successor = make_relay(settings, db, SPEC), make_relay(settings, db, SPEC)
-    ensure_indexes(db)
-    now = 1_000_000
-    expired = now + int(settings.relay_lease_seconds * 1000) + 1
-    clock = {"now": now}
-    slow.lease_clock = lambda: clock["now"]
-    successor.lease_clock = lambda: expired
+    pair = StalledPair(settings, db)
+    slow, successor = pair.slow, pair.successor
     client = app.test_client()
     assert client.post("/courses", json=course(code="T-1"), headers=auth()).status_code == 201
     log = ChangeLog(db)
@@ -293,8 +299,7 @@ def test_a_stalled_relays_late_entry_is_logged_anew_by_its_successor_and_never_l
     def late_check(owner, now_ms):
         # the slow relay inserted after its lease ran out; the successor publishes that course before the
         # slow relay looks at its lease again
-        clock["now"] = expired
-        assert successor.lead()
+        pair.expire()
         assert drain(successor) == 1
         return check(owner, now_ms)
 
