@@ -86,14 +86,19 @@ class KeyRing:
         private key, then the old public key is removed.
         """
         if school not in self._public:
-            keys = []
-            for path in self.public_key_files(school):
-                try:
-                    keys.extend(read_public_keys(path))
-                except ConfigError:
-                    continue
-            self._public[school] = keys
+            self._public[school] = self._read_public_keys(school, strict=False)
         return self._public[school]
+
+    def _read_public_keys(self, school: str, strict: bool) -> list:
+        """The keys of every public key file of `school`; an unreadable file raises if `strict`, else is skipped."""
+        keys = []
+        for path in self.public_key_files(school):
+            try:
+                keys.extend(read_public_keys(path))
+            except ConfigError:
+                if strict:
+                    raise
+        return keys
 
     def private_key(self):
         if self._private is None:
@@ -111,13 +116,9 @@ class KeyRing:
         if private:
             self.private_key()
         for school in schools:
-            files = self.public_key_files(school)
-            if not files:
+            if not self.public_key_files(school):
                 log.warning("no public key of %s in %s: its tokens and events are refused", school, self.keys_dir)
-            keys = []
-            for path in files:
-                keys.extend(read_public_keys(path))
-            self._public[school] = keys
+            self._public[school] = self._read_public_keys(school, strict=True)
 
 
 KEY_FIX = ("key files must be readable by the user the services run as (uid 10001 in the image): "

@@ -230,6 +230,12 @@ class SeatStore:
     def key(visit_id: str, slot_id: str) -> str:
         return f"{visit_id}/{slot_id}"
 
+    @staticmethod
+    def slot_of(seat: dict) -> tuple[str, str]:
+        """(visit id, slot id) of a seat document: the inverse of `key`."""
+        visit_id, slot_id = seat["_id"].split("/", 1)
+        return visit_id, slot_id
+
     def get(self, visit_id: str, slot_id: str) -> dict | None:
         return self.collection.find_one({"_id": self.key(visit_id, slot_id)})
 
@@ -274,7 +280,7 @@ class SeatStore:
 
     def republish(self, seat: dict) -> None:
         """Give the seat's visit a new version for the relay, then clear the seat's marker if no change came since."""
-        self.visits.seats_changed(seat["_id"].split("/", 1)[0])
+        self.visits.seats_changed(self.slot_of(seat)[0])
         self.collection.update_one({"_id": seat["_id"], "republish_since": seat["republish_since"]},
                                    {"$unset": {"republish_since": ""}})
 
@@ -291,7 +297,7 @@ class SeatStore:
         keys = [self.key(v["_id"], s["id"]) for v in visits for s in v.get("slots", [])]
         out: dict[str, dict[str, int]] = {}
         for seat in self.collection.find({"_id": {"$in": keys}}, {"count": 1}) if keys else []:
-            visit_id, slot_id = seat["_id"].split("/", 1)
+            visit_id, slot_id = self.slot_of(seat)
             out.setdefault(visit_id, {})[slot_id] = seat.get("count", 0)
         return out
 

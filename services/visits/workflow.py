@@ -284,7 +284,7 @@ class Host:
             self.visits.reconciled(visit["_id"], visit["reconcile_since"])
             done += 1
         for seat in self.seats.to_fill():
-            visit_id, slot_id = seat["_id"].split("/", 1)
+            visit_id, slot_id = self.seats.slot_of(seat)
             self.fill(visit_id, slot_id)
             self.seats.filled(seat)
             done += 1

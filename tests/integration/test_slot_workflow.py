@@ -297,6 +297,16 @@ def test_a_faculty_member_is_refused_an_overlapping_slot(running, auth):
     assert refused.status_code == 409 and refused.get_json()["reason"] == model.OVERLAP
 
 
+def move_first_slot(host: School, auth, published: dict, slots: list[dict], starts_at: str, ends_at: str,
+                    version: int):
+    """The host moves the visit's first slot to a new time (a PUT with If-Match on `version`); the answer."""
+    slots[0].update(starts_at=starts_at, ends_at=ends_at)
+    moved = host.client.put(f"/visits/{published['id']}", json=visit(slots=slots),
+                            headers={**auth(HOST), "If-Match": f'"{version}"'})
+    assert moved.status_code == 200, moved.get_json()
+    return moved
+
+
 def test_a_slot_change_asks_approvals_to_reconfirm(running, auth, kafka_bootstrap):
     host, requester = running
     published = publish_visit(host, auth)
@@ -305,10 +315,7 @@ def test_a_slot_change_asks_approvals_to_reconfirm(running, auth, kafka_bootstra
     await_status(requester, auth, moved["id"], "approved")
     await_status(requester, auth, kept["id"], "approved")
     slots = [dict(s) for s in published["slots"]]
-    slots[0].update(starts_at="2027-04-13T14:00:00+08:00", ends_at="2027-04-13T16:00:00+08:00")
-    changed = host.client.put(f"/visits/{published['id']}", json=visit(slots=slots),
-                              headers={**auth(HOST), "If-Match": '"1"'})
-    assert changed.status_code == 200
+    changed = move_first_slot(host, auth, published, slots, "2027-04-13T14:00:00+08:00", "2027-04-13T16:00:00+08:00", 1)
     asked = await_status(requester, auth, moved["id"], "reconfirm")
     assert asked["slot_hash"] == model.slot_hash(changed.get_json()["slots"][0]) != model.slot_hash(slots[1])
     assert decision_at_host(host, auth, moved["id"])["slot"]["starts_at"] == "2027-04-13T14:00:00+08:00"
@@ -331,16 +338,11 @@ def test_a_slot_changed_twice_is_approved_only_for_the_time_the_requester_confir
     made = request_slot(requester, auth, published, 0)
     await_status(requester, auth, made["id"], "approved")
     slots = [dict(s) for s in published["slots"]]
-    slots[0].update(starts_at="2027-04-13T14:00:00+08:00", ends_at="2027-04-13T16:00:00+08:00")
-    first = host.client.put(f"/visits/{published['id']}", json=visit(slots=slots),
-                            headers={**auth(HOST), "If-Match": '"1"'})
-    assert first.status_code == 200
+    first = move_first_slot(host, auth, published, slots, "2027-04-13T14:00:00+08:00", "2027-04-13T16:00:00+08:00", 1)
     asked = await_status(requester, auth, made["id"], "reconfirm")
     # the host moves the slot again before the requester answers
-    slots[0].update(starts_at="2027-04-13T16:00:00+08:00", ends_at="2027-04-13T17:00:00+08:00")
-    second = host.client.put(f"/visits/{published['id']}", json=visit(slots=slots),
-                             headers={**auth(HOST), "If-Match": f'"{first.get_json()["version"]}"'})
-    assert second.status_code == 200
+    second = move_first_slot(host, auth, published, slots, "2027-04-13T16:00:00+08:00", "2027-04-13T17:00:00+08:00",
+                             first.get_json()["version"])
     latest = model.slot_hash(second.get_json()["slots"][0])
     assert latest != asked["slot_hash"]
     wait_until(lambda: status_at_requester(requester, auth, made["id"])["slot_hash"] == latest,
