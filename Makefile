@@ -10,7 +10,7 @@ ROLE ?= coordinator
 FACULTY_ID ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit test-integration test-e2e token bench secrets system-deps clean
+.PHONY: run test test-unit test-integration test-e2e token bench secrets system-deps clean translations
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,19 @@ token: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench.run
+
+## make translations: extract the pages' and mails' messages (babel.cfg), update each language's
+## shared/translations/<lang>/LC_MESSAGES/messages.po, and compile the .mo files (commit both)
+translations: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext -k _l -o shared/translations/messages.pot \
+	  --no-location --sort-output --project alliance-catalog .
+	for lang in en zh; do \
+	  test -f shared/translations/$$lang/LC_MESSAGES/messages.po || \
+	    $(VENV)/bin/pybabel init -i shared/translations/messages.pot -d shared/translations -l $$lang; \
+	  $(VENV)/bin/pybabel update -i shared/translations/messages.pot -d shared/translations -l $$lang \
+	    --no-wrap --ignore-obsolete; \
+	done
+	$(VENV)/bin/pybabel compile -d shared/translations --statistics
 
 ## make secrets (as root): each school's missing Ed25519 key pair in ./secrets/ for docker-compose.yml,
 ## private keys readable by the image's uid 10001 only; existing keys are kept (docs/operations.md)

@@ -9,6 +9,7 @@ from flask import Flask
 from services.catalog.api import blp, sync_status
 from services.catalog.pages import pages
 from services.catalog.store import ReadModel
+from shared import i18n
 from shared.config import Settings
 from shared.web import create_base_app
 
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None, client=None) -> Flask:
         client=client,
     )
     api.register_blueprint(blp)
+    i18n.init_app(app)
     app.register_blueprint(pages)
     db = app.extensions["db"]
     try:

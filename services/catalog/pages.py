@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, render_template, request
 from marshmallow import EXCLUDE, ValidationError
 
 from services.catalog import i18n
+from shared.i18n import current_lang
 from services.catalog.api import check_read_access, course_detail, search
 from services.catalog.schemas import SORTS, SearchQuerySchema
 from shared.errors import DomainError
@@ -33,8 +34,9 @@ def _query_from_args() -> tuple[dict, list[str]]:
         return _QUERY.load({k: v for k, v in raw.items() if k not in bad}), bad
 
 
-def _context(lang: str) -> dict:
+def _context() -> dict:
     settings = current_app.extensions["settings"]
+    lang = current_lang()
 
     def url_with(**changes) -> str:
         args = {k: v for k, v in request.args.items() if v}
@@ -50,12 +52,12 @@ def _context(lang: str) -> dict:
         return school_id
 
     return {
-        "lang": lang, "other_lang": "zh" if lang == "en" else "en",
-        "t": lambda key, **values: i18n.label(lang, key, **values),
         "tx": lambda value: i18n.text(value, lang),
         "vl": lambda value: i18n.value_label(lang, value),
         "vls": lambda values: ", ".join(i18n.value_label(lang, v) for v in values or []),
         "txs": lambda values: ", ".join(i18n.text(v, lang) for v in values or []),
+        "filter_label": lambda name: i18n.label_of(i18n.FILTER_LABELS, lang, name),
+        "sort_label": lambda name: i18n.label_of(i18n.SORT_LABELS, lang, name),
         "places": lambda slot: i18n.places(lang, slot.get("places_left"), slot.get("capacity")),
         "url_with": url_with, "school_name": school_name, "own_school": settings.school,
     }
@@ -64,21 +66,19 @@ def _context(lang: str) -> dict:
 @pages.get("/")
 def index():
     """The search page."""
-    lang = i18n.pick_lang(request.args.get("lang"))
     check_read_access()
     query, invalid = _query_from_args()
     result = search(current_app.extensions["db"], current_app.extensions["settings"].school, query)
     filtering = any(k in query for k in (*FILTERS, "credits_min", "credits_max"))
     return render_template("index.html", query=query, invalid=invalid, result=result, filters=FILTERS,
-                           filtering=filtering, sorts=PAGE_SORTS, **_context(lang))
+                           filtering=filtering, sorts=PAGE_SORTS, **_context())
 
 
 @pages.get("/course/<uuid:course_id>")
 def course(course_id):
     """One course's page."""
-    lang = i18n.pick_lang(request.args.get("lang"))
     check_read_access()
-    context = _context(lang)
+    context = _context()
     try:
         detail = course_detail(current_app.extensions["db"], current_app.extensions["settings"].school,
                                str(course_id))

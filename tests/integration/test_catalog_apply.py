@@ -328,14 +328,17 @@ def test_sync_status_and_metrics_show_each_source(model, client, db):
             'entity="courses"} 2.0' in metrics), metrics
 
 
-def test_the_page_renders_cards_and_a_course_in_both_languages(model, client):
+def test_the_page_renders_cards_and_a_course_in_both_languages_and_remembers_the_choice(model, client):
     body = course_body(ECNU)
     apply(model, body)
     page = client.get("/?q=strategy&lang=zh")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "技术战略与创新管理" in html and "合作院校" in html
     assert 'lang="zh-Hans"' in html
-    english = client.get(f"/course/{body['id']}").get_data(as_text=True)
+    # the choice is kept in a cookie: the next page, without ?lang=, is in Chinese too
+    remembered = client.get(f"/course/{body['id']}").get_data(as_text=True)
+    assert "授课教师" in remembered and 'lang="zh-Hans"' in remembered
+    english = client.get(f"/course/{body['id']}?lang=en").get_data(as_text=True)
     assert "Technology Strategy and Innovation Management" in english and "Instructors" in english
     assert client.get("/?credits_min=lots").status_code == 200
     assert client.get(f"/course/{uuid.uuid4()}").status_code == 404

@@ -88,16 +88,16 @@ def test_a_body_naming_another_school_is_invalid():
                      faculty_body("ecnu-cto", entity_id, name={"en": "X"})), "t")
 
 
-def test_text_falls_back_from_chinese_to_english_and_labels_exist_in_both_languages():
+def test_text_falls_back_from_chinese_to_english_and_coded_values_read_in_both_languages():
     assert i18n.text({"en": "Strategy"}, "zh") == "Strategy"
     assert i18n.text({"en": "Strategy", "zh-Hans": "战略"}, "zh") == "战略"
-    assert set(i18n.LABELS["en"]) == set(i18n.LABELS["zh"])
-    assert i18n.label("zh", "results", n=3) == "共 3 门课程"
-    assert i18n.pick_lang("fr") == "en"
+    assert i18n.value_label("zh", "hybrid") == "混合式" and i18n.value_label("en", "hybrid") == "Hybrid"
+    assert i18n.value_label("zh", "unheard_of") == "unheard of"
+    assert i18n.label_of(i18n.SORT_LABELS, "zh", "-credits") == "学分（从高到低）"
 
 
 @pytest.mark.parametrize("lang, left, words", [
-    ("en", 3, "3 places left"), ("en", 1, "1 place left"), ("en", 0, "Full"), ("en", None, "4 places"),
+    ("en", 3, "3 places left"), ("en", 1, "1 place left"), ("en", 0, "Full"), ("en", None, "4 places"), ("en", 2, "2 places left"),
     ("zh", 3, "剩余 3 个名额"), ("zh", 1, "剩余 1 个名额"), ("zh", 0, "已满"), ("zh", None, "共 4 个名额"),
 ])
 def test_a_slot_says_how_many_places_are_left_in_words_of_both_languages(lang, left, words):
