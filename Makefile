@@ -53,7 +53,7 @@ translations: $(STAMP)
 	  test -f shared/translations/$$lang/LC_MESSAGES/messages.po || \
 	    $(VENV)/bin/pybabel init -i shared/translations/messages.pot -d shared/translations -l $$lang; \
 	  $(VENV)/bin/pybabel update -i shared/translations/messages.pot -d shared/translations -l $$lang \
-	    --no-wrap --ignore-obsolete; \
+	    --no-wrap --ignore-obsolete --no-fuzzy-matching; \
 	done
 	$(VENV)/bin/pybabel compile -d shared/translations --statistics
 

@@ -7,7 +7,8 @@ everything it started, services first, then the servers.
 
 Environment (all optional): VAR_DIR, MONGO_PORT (27017), KAFKA_PORT (9092),
 PORT_BASE_<SCHOOL> e.g. PORT_BASE_ECNU_CTO=8100 (catalog +0, courses +1,
-faculty +2, visits +3), WEB_WORKERS (2), SERVICES (the services to start).
+faculty +2, visits +3, the school's dev identity provider +9), WEB_WORKERS (2),
+SERVICES (the services to start).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from devstack import seed, servers
+from devstack import idp, seed, servers
 from shared.auth import ensure_dev_keys
 from shared.config import REPO_ROOT, load_alliance
 from shared.worker import stop_on_signals
@@ -78,13 +79,23 @@ def main() -> int:
         backing.append(servers.start_mongo(var_dir / "mongo", mongo_port, log_dir, stop))
         say(f"starting the Tansu broker on {servers.HOST}:{kafka_port} (memory only)")
         backing.append(servers.start_broker(kafka_port, log_dir, stop))
+        idp_ports = {}
+        if "catalog" in services:
+            for school in schools:
+                # one dev identity provider per school, as each school has its own in production
+                idp_ports[school.id] = int(school.urls["catalog"].rsplit(":", 1)[1]) + idp.IDP_PORT_OFFSET
+                say(f"starting {school.id}'s dev identity provider on {idp.issuer(idp_ports[school.id])}")
+                running.append(idp.start_idp(school.id, idp_ports[school.id], log_dir, stop))
         for school in schools:
             for service in services:
                 if stop.is_set():
                     raise servers.Stopped("stopped during start-up")
                 port = int(school.urls[service].rsplit(":", 1)[1])
+                extra = {"WORKER_STOP_SECONDS": str(WORKER_STOP_SECONDS)}
+                if service == "catalog":
+                    extra.update(idp.idp_env(school.id, idp_ports[school.id], keys_dir))
                 env = servers.service_env(school.id, service, mongo_port, kafka_port, var_dir, alliance_path,
-                                          keys_dir, {"WORKER_STOP_SECONDS": str(WORKER_STOP_SECONDS)})
+                                          keys_dir, extra)
                 running.append(servers.start_worker(school.id, service, env, log_dir))
                 running.append(servers.start_web(school.id, service, port, env, log_dir, web_workers, stop,
                                                  graceful_timeout=WEB_GRACEFUL_SECONDS))
@@ -99,7 +110,8 @@ def main() -> int:
                     raise servers.Stopped("stopped while seeding")
         if "catalog" in services:
             for school in schools:
-                say(f"open {school.urls['catalog']}/ to browse {school.id}'s catalog (add ?lang=zh for Chinese)")
+                say(f"open {school.urls['catalog']}/ to browse {school.id}'s catalog (add ?lang=zh for Chinese); "
+                    f"\"Sign in\" as coordinator@{school.id}, faculty@{school.id} or student@{school.id}")
         say("ready. Get a token: make token SCHOOL=ecnu-cto ROLE=coordinator. Logs: " + str(log_dir))
         say("Ctrl-C stops everything.")
         while not stop.wait(1.0):

@@ -19,6 +19,11 @@ from shared.auth import KeyRing, issue_token
 
 TIMEOUT = 10
 
+
+def faculty_email(school: str) -> str:
+    """The email of the school's first seeded faculty profile, which the dev user faculty@<school> signs in as."""
+    return f"faculty@{school}.example.edu"
+
 FACULTY = {
     "ecnu-cto": [
         {"key": "zhang", "name": {"en": "Zhang Min", "zh": "张敏"}, "title": "Professor",
@@ -147,9 +152,11 @@ class Seeder:
             return f"{school.id}: already has courses; not seeded"
         faculty = {}
         if "faculty" in self.services:
-            for person in FACULTY.get(school.id, []):
+            for index, person in enumerate(FACULTY.get(school.id, [])):
                 body = {k: v for k, v in person.items() if k != "key"}
-                body.update(email=f"{person['key']}@{school.id}.example.edu", visibility="alliance")
+                # the first profile is the dev identity provider's faculty@<school> (devstack/idp.py)
+                email = faculty_email(school.id) if index == 0 else f"{person['key']}@{school.id}.example.edu"
+                body.update(email=email, visibility="alliance")
                 faculty[person["key"]] = self.post(school, "faculty", "/faculty", body)["id"]
         for spec in COURSES.get(school.id, []):
             body = {k: v for k, v in spec.items() if k != "teachers"}

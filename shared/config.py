@@ -78,6 +78,16 @@ def _bool(name: str, default: bool) -> bool:
     return raw in ("1", "true", "yes")
 
 
+def _list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list: `a, b` -> ("a", "b")."""
+    return tuple(v.strip() for v in _env(name, ",".join(default)).split(",") if v.strip())
+
+
+def _path_or_none(name: str) -> Path | None:
+    value = _env(name, "")
+    return Path(value) if value else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a service process needs to know, read once at start-up."""
@@ -112,6 +122,21 @@ class Settings:
     # the catalog: how often it compares each source's digest, and whether reading it needs a token
     catalog_digest_seconds: float = 30.0
     catalog_read_token: bool = False
+    # the front door (the catalog web's sign-in and people's pages; docs/sign-in.md): empty issuer = no sign-in
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret_file: Path | None = None
+    oidc_scopes: str = "openid email profile"
+    oidc_roles_claim: str = "groups"
+    oidc_coordinator_values: tuple[str, ...] = ("coordinator",)
+    oidc_faculty_values: tuple[str, ...] = ("faculty",)
+    oidc_student_values: tuple[str, ...] = ("student",)
+    oidc_school_claim: str = ""
+    oidc_profile_claim: str = "email"
+    session_idle_seconds: int = 1800
+    session_absolute_seconds: int = 12 * 3600
+    session_cookie_secure: bool = True
+    person_token_seconds: int = 90
 
     @classmethod
     def from_env(cls, service: str | None = None, **overrides) -> "Settings":
@@ -142,6 +167,20 @@ class Settings:
             log_level=_env("LOG_LEVEL", cls.log_level),
             catalog_digest_seconds=_float("CATALOG_DIGEST_SECONDS", cls.catalog_digest_seconds),
             catalog_read_token=_bool("CATALOG_READ_TOKEN", cls.catalog_read_token),
+            oidc_issuer=_env("OIDC_ISSUER", cls.oidc_issuer).rstrip("/"),
+            oidc_client_id=_env("OIDC_CLIENT_ID", cls.oidc_client_id),
+            oidc_client_secret_file=_path_or_none("OIDC_CLIENT_SECRET_FILE"),
+            oidc_scopes=_env("OIDC_SCOPES", cls.oidc_scopes),
+            oidc_roles_claim=_env("OIDC_ROLES_CLAIM", cls.oidc_roles_claim),
+            oidc_coordinator_values=_list("OIDC_COORDINATOR_VALUES", cls.oidc_coordinator_values),
+            oidc_faculty_values=_list("OIDC_FACULTY_VALUES", cls.oidc_faculty_values),
+            oidc_student_values=_list("OIDC_STUDENT_VALUES", cls.oidc_student_values),
+            oidc_school_claim=_env("OIDC_SCHOOL_CLAIM", cls.oidc_school_claim),
+            oidc_profile_claim=_env("OIDC_PROFILE_CLAIM", cls.oidc_profile_claim),
+            session_idle_seconds=_int("SESSION_IDLE_SECONDS", cls.session_idle_seconds),
+            session_absolute_seconds=_int("SESSION_ABSOLUTE_SECONDS", cls.session_absolute_seconds),
+            session_cookie_secure=_bool("SESSION_COOKIE_SECURE", cls.session_cookie_secure),
+            person_token_seconds=_int("PERSON_TOKEN_SECONDS", cls.person_token_seconds),
         )
         values.update(overrides)
         if not values.get("schools"):
@@ -170,6 +209,21 @@ class Settings:
     @property
     def dlq_topic(self) -> str:
         return f"{self.kafka_topic_prefix}{self.school}.dlq"
+
+    @property
+    def sign_in_enabled(self) -> bool:
+        """Whether the front door offers sign-in: an identity provider is configured."""
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    def oidc_client_secret(self) -> str | None:
+        """The client secret, read from its file (a secret like the keys); None for a public client."""
+        if self.oidc_client_secret_file is None:
+            return None
+        try:
+            return self.oidc_client_secret_file.read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise ConfigError(f"cannot read OIDC_CLIENT_SECRET_FILE {self.oidc_client_secret_file}: "
+                              f"{exc.strerror}") from None
 
     def school_url(self, school: str, service: str) -> str:
         for s in self.schools:

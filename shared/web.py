@@ -117,7 +117,10 @@ def _init_request_context(app: Flask) -> None:
     def _request_id_and_body_checks():
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        if request.method in _BODY_METHODS and (request.content_length or request.headers.get("Transfer-Encoding")):
+        # a page's form posts application/x-www-form-urlencoded (the catalog's front door); APIs take JSON only
+        forms = request.blueprint in app.extensions.get("form_blueprints", ())
+        if (request.method in _BODY_METHODS and not forms
+                and (request.content_length or request.headers.get("Transfer-Encoding"))):
             if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
                 raise DomainError("unsupported-media-type", f"got Content-Type {request.mimetype or '(none)'!r}")
             check_json_body(request.get_data(cache=True))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask
 
+from services.catalog import frontdoor
 from services.catalog.api import blp, sync_status
 from services.catalog.pages import pages
 from services.catalog.store import ReadModel
@@ -16,8 +18,9 @@ from shared.web import create_base_app
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, client=None) -> Flask:
-    """Build the app: search API, sync status, the student page; indexes made at start-up."""
+def create_app(settings: Settings | None = None, client=None, clock=time.time) -> Flask:
+    """Build the app: search API, sync status, the public pages and the front door (sign-in and the people's
+    pages); indexes made at start-up. `clock` (seconds) decides session expiry; tests pass their own."""
     settings = settings or Settings.from_env(service="catalog")
     app, api = create_base_app(
         settings, title=f"Alliance catalog at {settings.school}",
@@ -26,8 +29,9 @@ def create_app(settings: Settings | None = None, client=None) -> Flask:
         client=client,
     )
     api.register_blueprint(blp)
-    i18n.init_app(app)
+    i18n.init_app(app, secure_cookie=settings.session_cookie_secure)
     app.register_blueprint(pages)
+    frontdoor.init_app(app, clock=clock)
     db = app.extensions["db"]
     try:
         ReadModel(db).ensure_indexes()

@@ -34,32 +34,42 @@ def _query_from_args() -> tuple[dict, list[str]]:
         return _QUERY.load({k: v for k, v in raw.items() if k not in bad}), bad
 
 
-def _context() -> dict:
-    settings = current_app.extensions["settings"]
+def _school_name(school_id: str) -> str:
+    """A school's name in the page's language."""
+    for school in current_app.extensions["settings"].schools:
+        if school.id == school_id:
+            return i18n.text(school.name, current_lang()) or school_id
+    return school_id
+
+
+def _url_with(**changes) -> str:
+    """This page's URL with some query parameters changed (None removes one)."""
+    args = {k: v for k, v in request.args.items() if v}
+    args.update({k: v for k, v in changes.items() if v is not None})
+    for k in [k for k, v in changes.items() if v is None]:
+        args.pop(k, None)
+    return f"{request.path}?{urlencode(args)}" if args else request.path
+
+
+@pages.app_context_processor
+def _layout_context() -> dict:
+    """What the layout (base.html) needs on every page of the app, the front door's too."""
     lang = current_lang()
-
-    def url_with(**changes) -> str:
-        args = {k: v for k, v in request.args.items() if v}
-        args.update({k: v for k, v in changes.items() if v is not None})
-        for k in [k for k, v in changes.items() if v is None]:
-            args.pop(k, None)
-        return f"{request.path}?{urlencode(args)}" if args else request.path
-
-    def school_name(school_id: str) -> str:
-        for school in settings.schools:
-            if school.id == school_id:
-                return i18n.text(school.name, lang) or school_id
-        return school_id
-
     return {
+        "url_with": _url_with, "school_name": _school_name, "own_school": current_app.extensions["settings"].school,
         "tx": lambda value: i18n.text(value, lang),
+    }
+
+
+def _context() -> dict:
+    lang = current_lang()
+    return {
         "vl": lambda value: i18n.value_label(lang, value),
         "vls": lambda values: ", ".join(i18n.value_label(lang, v) for v in values or []),
         "txs": lambda values: ", ".join(i18n.text(v, lang) for v in values or []),
         "filter_label": lambda name: i18n.label_of(i18n.FILTER_LABELS, lang, name),
         "sort_label": lambda name: i18n.label_of(i18n.SORT_LABELS, lang, name),
         "places": lambda slot: i18n.places(lang, slot.get("places_left"), slot.get("capacity")),
-        "url_with": url_with, "school_name": school_name, "own_school": settings.school,
     }
 
 

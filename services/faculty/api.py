@@ -59,6 +59,8 @@ class FacultyList(MethodView):
     def get(self, query):
         """List faculty profiles, filtered and sorted, one page at a time."""
         caller = reader()
+        if "email" in query and not (caller.role == "coordinator" and caller.own_school):
+            raise DomainError("forbidden", "only the school's coordinators may look a profile up by email")
         criteria = narrowed(criteria_from(query), model.reader_filter(caller.role, caller.own_school))
         if criteria is None:
             return empty_page()

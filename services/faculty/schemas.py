@@ -124,6 +124,9 @@ class FacultyQuerySchema(PageQuerySchema):
     q = fields.String(validate=validate.Length(1, 200),
                       metadata={"description": "Free text in name and bio, any language; every word must appear"})
     department = fields.String(validate=validate.Length(1, 200))
+    email = fields.Email(validate=validate.Length(max=254), metadata={
+        "description": "The profile with this contact email (exactly as stored); the school's coordinators only, "
+                       "since emails are theirs to see (the front door links a signed-in faculty member this way)"})
     expertise = fields.String(validate=validate.Length(2, 80), metadata={
         "description": "An ISCED-F code (a broad code such as '04' matches its narrower ones) or a keyword"})
     language = LanguageTag()

@@ -39,6 +39,8 @@ def criteria_from(filters: dict) -> dict:
     query = equal_to(filters, "department", "status", "visibility")
     if "language" in filters:
         query["languages"] = filters["language"]
+    if "email" in filters:
+        query["email"] = filters["email"]
     if "expertise" in filters:
         # $in rather than plain equality: with an index on an array field, the embedded server
         # matches nothing for {"field": value}; $in matches on it and on MongoDB alike

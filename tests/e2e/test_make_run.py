@@ -52,9 +52,10 @@ def can_listen(port: int) -> bool:
 
 def run_env(var_dir: Path) -> tuple[dict, list[int]]:
     """The environment of a `make run` on free ports, and every port it will use."""
-    ecnu, sdu = free_port_base(), free_port_base()
-    while abs(ecnu - sdu) < 4:
-        sdu = free_port_base()
+    # a school uses its port base +0..+3 (services) and +9 (its dev identity provider)
+    ecnu, sdu = free_port_base(10), free_port_base(10)
+    while abs(ecnu - sdu) < 10:
+        sdu = free_port_base(10)
     mongo, kafka = servers.free_port(), servers.free_port()
     env = {**os.environ, "VAR_DIR": str(var_dir), "MONGO_PORT": str(mongo), "KAFKA_PORT": str(kafka),
            "PORT_BASE_ECNU_CTO": str(ecnu), "PORT_BASE_SDU_SIE": str(sdu), "WEB_WORKERS": "1"}

@@ -76,8 +76,15 @@ def test_each_route_admits_exactly_the_callers_the_table_lists(service_app, auth
         faculty_id = str(uuid.uuid4()) if role == "faculty" else None
         callers.append((f"own {role}", ("own", role), auth(OWN, role, faculty_id)))
         callers.append((f"partner {role}", ("partner", role), auth(PARTNER, role, faculty_id)))
-    for method, path, _ in routes(app):
+    for method, path, endpoint in routes(app):
         own_roles, partner_roles = entry_for(table, service, method, path)
+        if any(r.startswith("page:") for r in own_roles):
+            # a page for signed-in people: no bearer token opens it; without a session it asks to sign in
+            for name, who, headers in callers:
+                response = client.open(concrete(path), method=method, headers=headers)
+                assert response.status_code == 302, (service, method, path, name, response.status_code)
+                assert response.headers["Location"].startswith("/signin"), (path, name)
+            continue
         for name, who, headers in callers:
             if who is None:
                 allowed = "public" in own_roles

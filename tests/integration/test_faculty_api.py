@@ -287,3 +287,17 @@ def test_pages_through_ties_list_every_profile_once_in_order_for_every_sort(clie
              "updated_at": lambda p: p["updated_at"]}
     for limit in (1, 2, 5):
         assert_pages_list_each_once_in_order(client, auth(), "/faculty", ids, sorts, limit=limit)
+
+
+def test_only_the_school_coordinators_find_a_profile_by_its_email(client, auth):
+    mine = create(client, auth, {**FACULTY, "email": "faculty@ecnu-cto.example.edu"}).get_json()
+    create(client, auth, {**FACULTY, "email": "someone.else@ecnu-cto.example.edu"})
+    found = client.get("/faculty", query_string={"email": "faculty@ecnu-cto.example.edu"}, headers=auth())
+    assert found.status_code == 200
+    assert [p["id"] for p in found.get_json()["items"]] == [mine["id"]]
+    none = client.get("/faculty", query_string={"email": "nobody@ecnu-cto.example.edu"}, headers=auth())
+    assert none.get_json()["items"] == []
+    for caller in (auth("ecnu-cto", "student"), auth("ecnu-cto", "faculty", mine["id"]), auth("sdu-sie", "partner"),
+                   auth("sdu-sie", "coordinator")):
+        refused = client.get("/faculty", query_string={"email": "faculty@ecnu-cto.example.edu"}, headers=caller)
+        assert refused.status_code == 403, refused.get_json()

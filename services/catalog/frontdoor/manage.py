@@ -1,0 +1,101 @@
+"""The coordinators' pages: /manage/... ("Courses", "Faculty", "Visits", requests, "Partners")."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request
+from flask_babel import gettext as _
+
+from services.catalog.api import sync_status
+from services.catalog.frontdoor.people import current_person, role_required
+from services.catalog.frontdoor.services_client import ServiceProblem, for_person
+
+manage = Blueprint("manage", __name__, url_prefix="/manage")
+COURSE_STATUSES = ("draft", "published", "withdrawn")
+COURSE_VISIBILITIES = ("school", "alliance")
+
+
+def N_(message: str) -> str:
+    return message
+
+
+# coded values the coordinators' pages show -> their label (a gettext msgid)
+LABELS = {
+    "draft": N_("Draft"), "published": N_("Published"), "withdrawn": N_("Withdrawn"),
+    "school": N_("School only"), "alliance": N_("Alliance"),
+    "courses": N_("Courses"), "faculty": N_("Faculty"), "visits": N_("Visits"),
+    "equal": N_("Equal"), "repaired": N_("Repaired"), "differs": N_("Differs"),
+}
+
+
+def label(value) -> str:
+    return _(LABELS[value]) if value in LABELS else str(value or "")
+
+
+@manage.context_processor
+def _labels():
+    return {"status_label": label, "entity_label": label, "digest_label": label}
+
+
+@manage.get("/courses")
+@role_required("coordinator")
+def courses():
+    """Every course of the school, in every status and visibility, read through the courses service."""
+    filters = {k: request.args[k] for k in ("status", "visibility") if request.args.get(k)}
+    filters = {k: v for k, v in filters.items()
+               if v in (COURSE_STATUSES if k == "status" else COURSE_VISIBILITIES)}
+    problem = None
+    items: list[dict] = []
+    try:
+        items = for_person(current_person()).get_all("courses", "/courses", limit=100, sort="code", **filters)
+    except ServiceProblem as exc:
+        problem = exc
+    return render_template("frontdoor/manage_courses.html", courses=items, problem=problem, filters=filters,
+                           statuses=COURSE_STATUSES, visibilities=COURSE_VISIBILITIES)
+
+
+@manage.get("/partners")
+@role_required("coordinator")
+def partners():
+    """How far each school's changes are applied in this catalog: sync status, lag, digest checks, dead letters."""
+    settings = current_app.extensions["settings"]
+    rows = sync_status(current_app.extensions["db"], settings)
+    schools = []
+    for school in settings.school_ids:
+        entries = [r for r in rows if r["school"] == school]
+        schools.append({"id": school, "own": school == settings.school, "entries": entries,
+                        "dead_lettered": sum(r["dead_lettered"] or 0 for r in entries),
+                        "lag": sum(r["lag"] or 0 for r in entries),
+                        "in_sync": all(r["lag"] == 0 and not r["error"] for r in entries)})
+    return render_template("frontdoor/manage_partners.html", schools=schools)
+
+
+def _not_built(title: str):
+    return render_template("frontdoor/not_built.html", title=title)
+
+
+@manage.get("/faculty")
+@role_required("coordinator")
+def faculty():
+    """The school's faculty profiles (not built yet)."""
+    return _not_built(_("Faculty"))
+
+
+@manage.get("/visits")
+@role_required("coordinator")
+def visits():
+    """The school's visits and their slots (not built yet)."""
+    return _not_built(_("Visits"))
+
+
+@manage.get("/requests/incoming")
+@role_required("coordinator")
+def incoming_requests():
+    """Requests for the school's visits (not built yet)."""
+    return _not_built(_("Incoming requests"))
+
+
+@manage.get("/requests/outgoing")
+@role_required("coordinator")
+def outgoing_requests():
+    """The school's faculty's requests to partners' visits (not built yet)."""
+    return _not_built(_("Outgoing requests"))

@@ -1,0 +1,144 @@
+"""The front door's browser-test kit: one school's stack as real processes, sign-in, axe, screenshots.
+
+A test module of front-door pages uses the `stack` and `browser` fixtures
+(tests/browser/conftest.py: started once per module) and a fresh `page` per
+test (its own cookies); `sign_in(page, stack, "coordinator")` signs a dev user
+in through the school's identity provider; `assert_accessible(page)` fails on
+any serious or critical axe-core violation; `screenshots(page, "partners")`
+writes tests/artifacts/partners-<lang>-phone.png and -desktop.png.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from devstack import servers
+from devstack.idp import idp_env, start_idp
+from devstack.seed import faculty_email
+from shared.auth import KeyRing, issue_token
+from tests.samples import course
+from tests.processes import free_port_base, service_processes, write_alliance
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+SCHOOL, PARTNER = "ecnu-cto", "sdu-sie"
+
+
+@dataclass
+class Stack:
+    """One school's courses, faculty, visits and catalog (web; catalog and courses workers) and its provider."""
+
+    school: str
+    base: int
+    idp_url: str
+    keys_dir: Path
+    procs: list = field(default_factory=list)
+    services: dict = field(default_factory=dict)
+    faculty_id: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://{servers.HOST}:{self.base}"
+
+    def service_url(self, service: str) -> str:
+        return self.services[service].url
+
+    def token(self, role: str = "coordinator", faculty_id: str | None = None) -> str:
+        return issue_token(KeyRing(self.keys_dir, self.school).private_key(), self.school, role, faculty_id=faculty_id)
+
+    def post(self, service: str, path: str, body: dict) -> dict:
+        response = requests.post(self.service_url(service) + path, json=body, timeout=10,
+                                 headers={"Authorization": f"Bearer {self.token()}",
+                                          "Idempotency-Key": str(uuid.uuid4())})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def stop(self):
+        for svc in self.services.values():
+            svc.stop()
+        for proc in self.procs:
+            proc.stop(timeout=5)
+
+
+def start_stack(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_dir: Path, *,
+                session_idle_seconds: int | None = None) -> Stack:
+    """ecnu-cto's services and identity provider on free ports, sdu-sie as its (absent) partner."""
+    prefix = f"fd{uuid.uuid4().hex[:8]}_"
+    base = free_port_base(4)
+    alliance = write_alliance(run_dir / f"{prefix}alliance.json", {SCHOOL: base, PARTNER: free_port_base(4)})
+    idp_port = servers.free_port()
+    stack = Stack(SCHOOL, base, f"http://{servers.HOST}:{idp_port}", keys_dir)
+    try:
+        stack.procs.append(start_idp(SCHOOL, idp_port, run_dir / prefix / "log"))
+        for offset, service in ((1, "courses"), (2, "faculty"), (3, "visits"), (0, "catalog")):
+            svc = service_processes(SCHOOL, service, base + offset, mongo_uri, kafka_bootstrap, run_dir, alliance,
+                                    keys_dir, prefix)
+            if service == "catalog":
+                svc.env.update(idp_env(SCHOOL, idp_port, keys_dir))
+                if session_idle_seconds:
+                    svc.env["SESSION_IDLE_SECONDS"] = str(session_idle_seconds)
+            stack.services[service] = svc
+            svc.start_web(workers=2)
+            if service in ("courses", "catalog"):
+                svc.start_worker()
+        stack.faculty_id = stack.post("faculty", "/faculty", {
+            "name": {"en": "Zhang Min", "zh": "张敏"}, "title": "Professor", "department": "Technology and Innovation Management",
+            "email": faculty_email(SCHOOL),
+            "languages": ["zh", "en"], "expertise": ["0413"], "visibility": "alliance"})["id"]
+        for code, status, visibility in (("MEM-6101", "published", "alliance"), ("MEM-6203", "draft", "alliance"),
+                                         ("MEM-6999", "published", "school"), ("MEM-6001", "withdrawn", "alliance")):
+            body = course(code=code, status="published" if status == "withdrawn" else status, visibility=visibility)
+            created = stack.post("courses", "/courses", body)
+            if status == "withdrawn":
+                gone = requests.delete(f"{stack.service_url('courses')}/courses/{created['id']}", timeout=10,
+                                       headers={"Authorization": f"Bearer {stack.token()}", "If-Match": '"1"'})
+                assert gone.status_code == 200, gone.text
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def sign_in(page, stack: Stack, user: str, start: str = "/") -> None:
+    """Sign `user` ("coordinator", "faculty", "student", or any sub) in through the school's provider."""
+    sub = user if "@" in user else f"{user}@{stack.school}"
+    page.goto(stack.url + start)
+    page.get_by_role("link", name=re.compile(r"^(Sign in|登录)$")).click()
+    page.wait_for_url(stack.idp_url + "/**")
+    page.locator("input[name=sub]").fill(sub)
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(stack.url + "/**")
+
+
+def assert_accessible(page) -> None:
+    """No serious or critical axe-core violation on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+           for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert bad == [], f"{page.url}: {bad}"
+
+
+def screenshots(page, name: str) -> list[Path]:
+    """Full-page screenshots at phone and desktop width: tests/artifacts/<name>-<lang>-<phone|desktop>.png."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    lang = "zh" if (page.locator("html").get_attribute("lang") or "").startswith("zh") else "en"
+    paths = []
+    original = page.viewport_size
+    for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        page.set_viewport_size(size)
+        path = ARTIFACTS / f"{name}-{lang}-{label}.png"
+        page.screenshot(path=str(path), full_page=True)
+        paths.append(path)
+    if original:
+        page.set_viewport_size(original)
+    return paths
