@@ -100,8 +100,9 @@ def test_every_existing_service_has_a_web_and_a_worker_per_school(config, school
             assert proc["restart"] == "unless-stopped"
             assert proc["deploy"]["resources"]["limits"]["memory"]
             targets = {s["target"] for s in proc["secrets"]}
-            # a web process verifies tokens only: it never holds the private key
-            own_key = {f"{school}.key"} if proc is worker else set()
+            # a web process verifies tokens only: it never holds the private key, except the catalog's,
+            # the front door, which mints short-lived tokens for signed-in people (ADR 0010)
+            own_key = {f"{school}.key"} if proc is worker or name == "catalog" else set()
             assert targets == own_key | {f"{s}.pub" for s in SCHOOLS}
             assert env["KEYS_DIR"] == "/run/secrets"
             assert proc["depends_on"][f"mongodb-{school}"]["condition"] == "service_healthy"

@@ -61,7 +61,7 @@ def run_env(var_dir: Path) -> tuple[dict, list[int]]:
            "PORT_BASE_ECNU_CTO": str(ecnu), "PORT_BASE_SDU_SIE": str(sdu), "WEB_WORKERS": "1"}
     for name in ("MONGODB_URI", "KAFKA_BOOTSTRAP_SERVERS", "KEYS_DIR", "ALLIANCE_CONFIG"):
         env.pop(name, None)
-    return env, [mongo, kafka, *range(ecnu, ecnu + 4), *range(sdu, sdu + 4)]
+    return env, [mongo, kafka, *range(ecnu, ecnu + 4), ecnu + 9, *range(sdu, sdu + 4), sdu + 9]
 
 
 class MakeRun:

@@ -33,7 +33,7 @@ def label(value) -> str:
 
 @manage.context_processor
 def _labels():
-    return {"status_label": label, "entity_label": label, "digest_label": label}
+    return {"status_label": label, "entity_label": label, "digest_label": label, "error_text": error_text}
 
 
 @manage.get("/courses")
@@ -63,10 +63,26 @@ def partners():
     for school in settings.school_ids:
         entries = [r for r in rows if r["school"] == school]
         schools.append({"id": school, "own": school == settings.school, "entries": entries,
+                        "state": _sync_state(entries),
                         "dead_lettered": sum(r["dead_lettered"] or 0 for r in entries),
-                        "lag": sum(r["lag"] or 0 for r in entries),
-                        "in_sync": all(r["lag"] == 0 and not r["error"] for r in entries)})
+                        "lag": sum(r["lag"] or 0 for r in entries)})
     return render_template("frontdoor/manage_partners.html", schools=schools)
+
+
+def _sync_state(entries: list[dict]) -> str:
+    """One word for a school's sync: "failing" (its last check failed), "unknown" (never reached), "behind", "in-sync"."""
+    if any(e["error"] for e in entries):
+        return "failing"
+    if any(e["lag"] is None for e in entries):
+        return "unknown"
+    return "behind" if any(e["lag"] for e in entries) else "in-sync"
+
+
+def error_text(error) -> str:
+    """A sync error as the worker stored it ({"at", "detail"} or text), in one line."""
+    if isinstance(error, dict):
+        return str(error.get("detail") or error.get("reason") or error)
+    return str(error)
 
 
 def _not_built(title: str):

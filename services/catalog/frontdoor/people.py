@@ -69,8 +69,11 @@ def role_from_claims(claims: dict, settings) -> str:
     """The person's role from their claims, by the school's mapping; Refused when none applies."""
     if settings.oidc_school_claim:
         school = claim(claims, settings.oidc_school_claim)
+        if school is None:
+            # the provider does not say the person belongs to any school: no role here
+            raise Refused("no-role")
         if school != settings.school:
-            raise Refused("other-school", str(school or ""))
+            raise Refused("other-school", str(school))
     values = claim_values(claim(claims, settings.oidc_roles_claim))
     for role, accepted in (("coordinator", settings.oidc_coordinator_values),
                            ("faculty", settings.oidc_faculty_values),
