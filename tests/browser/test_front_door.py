@@ -184,3 +184,16 @@ def test_every_front_door_page_passes_axe_in_both_languages_at_phone_and_desktop
     page.goto(stack.url + "/signin")
     page.goto(stack.url + "/manage/courses")  # not signed in: sent to the provider
     assert page.url.startswith(stack.idp_url)
+
+
+def test_no_token_or_authorization_code_reaches_a_log_or_a_url(page, stack):
+    seen_urls = []
+    page.on("request", lambda request: seen_urls.append(request.url))
+    sign_in(page, stack, "coordinator")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(stack.idp_url + "/oauth2/end_session**")
+    # a JWT starts with base64url of '{"' : eyJ
+    assert not [u for u in seen_urls if "eyJ" in u or "id_token" in u or "access_token" in u], seen_urls
+    for name in ("catalog", "courses", "faculty"):
+        log = stack.services[name].web.log_path.read_text(errors="replace")
+        assert "eyJ" not in log and "code=" not in log and "Bearer" not in log, name
