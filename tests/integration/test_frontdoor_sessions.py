@@ -118,3 +118,30 @@ def test_a_page_a_role_may_not_see_is_a_403_page(app):
 def test_sign_in_without_a_configured_provider_says_so(app):
     response = app.test_client().get("/signin")
     assert response.status_code == 503 and "not set up" in response.get_data(as_text=True)
+
+
+def test_the_courses_page_says_so_when_the_courses_service_does_not_answer(make_settings, mongo_client, clock):
+    from devstack import servers
+    from services.catalog.app import create_app
+    from shared.config import School
+
+    closed = servers.free_port()  # nothing listens there
+    schools = (School("ecnu-cto", {"en": "ecnu-cto"}, {"courses": f"http://127.0.0.1:{closed}"}),
+               School("sdu-sie", {"en": "sdu-sie"}, {}))
+    app = create_app(make_settings("ecnu-cto", "catalog", schools=schools, session_cookie_secure=False),
+                     client=mongo_client, clock=clock)
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["person"] = COORDINATOR
+    response = client.get("/manage/courses")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "The courses service did not answer as expected" in html
+    # a page that fails unexpectedly is a page too, never a stack trace
+    broken = create_app(make_settings("ecnu-cto", "catalog", session_cookie_secure=False), client=mongo_client,
+                        clock=clock)
+    client = broken.test_client()
+    with client.session_transaction() as session:
+        session["person"] = COORDINATOR
+    failed = client.get("/manage/courses")  # this alliance configuration lists no URL for courses
+    assert failed.status_code == 500 and failed.mimetype == "text/html"
+    assert "Something went wrong" in failed.get_data(as_text=True) and "Traceback" not in failed.get_data(as_text=True)

@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from pymongo.errors import PyMongoError
+from werkzeug.exceptions import HTTPException
 
 from services.catalog.frontdoor.auth import auth, init_oauth
 from services.catalog.frontdoor.exchange import exchange
@@ -86,6 +88,23 @@ def init_app(app: Flask, clock=time.time) -> None:
         if current_person() is not None and response.mimetype == "text/html":
             headers["Cache-Control"] = "no-store"
         return response
+
+
+def _error_page(error):
+    """A page's unexpected failure as a page (never a stack trace); HTTP errors keep their status."""
+    if isinstance(error, HTTPException):
+        status = error.code or 500
+    elif isinstance(error, PyMongoError):
+        log.warning("a page could not reach the database: %s", type(error).__name__)
+        status = 503
+    else:
+        log.exception("a page failed")
+        status = 500
+    return render_template("frontdoor/error.html", status=status), status
+
+
+for _blueprint in (auth, exchange, manage):
+    _blueprint.register_error_handler(Exception, _error_page)
 
 
 def _origin(url: str) -> str:
