@@ -138,6 +138,9 @@ class VisitBody(_Body):
     ends_on = IsoDate(required=True)
     invited = fields.List(fields.String(validate=SCHOOL), load_default=list, validate=validate.Length(max=50))
     slots = fields.List(fields.Nested(SlotBody), load_default=list, validate=validate.Length(max=200))
+    # absent from a host that does not send them yet: automatic approval, times shown with their offsets
+    approval = fields.String(load_default="automatic", validate=validate.OneOf(["automatic", "review"]))
+    time_zone = fields.String(allow_none=True, validate=validate.Length(max=64))
 
 
 # the catalog's API
@@ -245,6 +248,10 @@ class VisitSchema(Schema):
     ends_on = fields.String(required=True)
     invited = fields.List(fields.String())
     slots = fields.List(fields.Nested(SlotSchema), required=True)
+    approval = fields.String(dump_default="automatic", metadata={
+        "description": "automatic: first come first served; review: each request waits for the host's coordinator"})
+    time_zone = fields.String(allow_none=True, metadata={
+        "description": "The IANA time zone the host shows the visit's times in; absent: use the times' offsets"})
 
 
 class CourseVisitSchema(VisitSchema):
