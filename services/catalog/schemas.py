@@ -307,6 +307,21 @@ class SyncEntrySchema(Schema):
     error = fields.Dict(allow_none=True, metadata={"description": "The last failure to reach the source"})
 
 
+class PartnerSyncSchema(Schema):
+    """One partner school at a glance: what the coordinators' "Partners" page shows."""
+
+    school = fields.String(required=True)
+    dead_lettered = fields.Integer(required=True, metadata={
+        "description": "Events of this partner's topics refused by this school's consumers (catalog and visits)"})
+    lag = fields.Integer(allow_none=True, metadata={"description": "Sum of the known lags of its entity kinds"})
+    last_digest_check = fields.String(allow_none=True, metadata={
+        "format": "date-time", "description": "The oldest of its entity kinds' last digest checks"})
+    digest_results = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True),
+                                 metadata={"description": "Per entity kind: equal, differs, repaired or error"})
+    errors = fields.Dict(metadata={"description": "Per entity kind: the last failure to reach the partner"})
+
+
 class SyncSchema(Schema):
     school = fields.String(required=True)
     sources = fields.List(fields.Nested(SyncEntrySchema), required=True)
+    partners = fields.List(fields.Nested(PartnerSyncSchema), required=True)
