@@ -309,7 +309,14 @@ class DecisionQuerySchema(PageQuerySchema):
     slot_id = EntityId()
     requester_school = fields.String(validate=SCHOOL_ID)
     sort = fields.String(load_default="queued_at", validate=validate.OneOf(
-        ["queued_at", "-queued_at", "updated_at", "-updated_at"]))
+        ["queued_at", "-queued_at", "updated_at", "-updated_at", "waitlisted_at", "-waitlisted_at"]), metadata={
+        "description": "queued_at: when the host received the request; waitlisted_at (with status=waitlisted): "
+                       "the order of a slot's waitlist, next first"})
+
+    @validates_schema
+    def _waitlist_order_of_waitlisted_only(self, data, **kwargs):
+        if data.get("sort", "").endswith("waitlisted_at") and data.get("status") != "waitlisted":
+            raise ValidationError("Sort by waitlisted_at with status=waitlisted.", "sort")
 
 
 class DecisionPageSchema(PageSchema):

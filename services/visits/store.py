@@ -162,16 +162,25 @@ class DecisionStore(EntityStore):
 
     collection_name = DECISIONS
     entity = "slot-decision"
-    sort_fields = {"queued_at": "queued_at", "updated_at": "updated_key"}
+    # `waitlisted_at`: the order of a slot's waitlist (when each joined it), for status=waitlisted
+    sort_fields = {"queued_at": "queued_at", "updated_at": "updated_key", "waitlisted_at": "waitlist_key"}
 
     def ensure_indexes(self) -> None:
         super().ensure_indexes()
         self.collection.create_index([("visit_id", ASCENDING), ("slot_id", ASCENDING), ("status", ASCENDING),
                                       ("queued_at", ASCENDING)])
+        self.collection.create_index([("visit_id", ASCENDING), ("slot_id", ASCENDING), ("status", ASCENDING),
+                                      ("waitlist_key", ASCENDING)])
         self.collection.create_index([("queued_at", ASCENDING)])
+        self.collection.create_index([("waitlist_key", ASCENDING)])
         self.collection.create_index([("updated_key", ASCENDING)])
         self.collection.create_index([("renumber_since", ASCENDING)])
         fill_time_keys(self.collection, {"updated_key": "updated_at"})
+        # waitlisted before the key existed: their arrival order, as the waitlist then was
+        for decision in self.collection.find({"status": model.WAITLISTED, "waitlist_key": {"$exists": False}},
+                                             {"queued_at": 1}):
+            self.collection.update_one({"_id": decision["_id"], "waitlist_key": {"$exists": False}},
+                                       {"$set": {"waitlist_key": decision["queued_at"]}})
 
     def receive(self, request: dict, host: str, request_version: int, now: str) -> dict:
         """The decision on this request, created as `received` on its first event."""
@@ -201,15 +210,15 @@ class DecisionStore(EntityStore):
                                    {"$set": fields})
 
     def position_of(self, decision: dict) -> int:
-        """Where this decision stands in its slot's waitlist: 1 + those waitlisted before it."""
+        """Where this decision stands in its slot's waitlist: 1 + those that joined it before."""
         return 1 + self.collection.count_documents(
             {"visit_id": decision["visit_id"], "slot_id": decision["slot_id"], "status": model.WAITLISTED,
-             "queued_at": {"$lt": decision["queued_at"]}})
+             "waitlist_key": {"$lt": decision["waitlist_key"]}})
 
     def waitlist(self, visit_id: str, slot_id: str) -> list[dict]:
-        """The slot's waitlisted decisions, next first (first come first served: by arrival)."""
+        """The slot's waitlisted decisions, next first (in the order they joined the waitlist)."""
         return list(self.collection.find({"visit_id": visit_id, "slot_id": slot_id, "status": model.WAITLISTED},
-                                         sort=[("queued_at", ASCENDING)]))
+                                         sort=[("waitlist_key", ASCENDING)]))
 
     def renumber(self, visit_id: str, slot_id: str, now: str) -> int:
         """Give each waitlisted decision of the slot its position; each one that moves is published again
@@ -240,7 +249,7 @@ class DecisionStore(EntityStore):
 
     def first_waitlisted(self, visit_id: str, slot_id: str) -> dict | None:
         return self.collection.find_one({"visit_id": visit_id, "slot_id": slot_id, "status": model.WAITLISTED},
-                                        sort=[("queued_at", ASCENDING)])
+                                        sort=[("waitlist_key", ASCENDING)])
 
     def of_visit(self, visit_id: str, statuses) -> list[dict]:
         return list(self.collection.find({"visit_id": visit_id, "status": {"$in": list(statuses)}},

@@ -196,9 +196,12 @@ class Host:
         if slot is not None:
             fields.update(slot_hash=model.slot_hash(slot), slot=slot_snapshot(slot), visit=visit_snapshot(visit))
         fields["places_left"] = self._places_left(visit, decision["slot_id"])
-        # a waitlist changes: this decision's place in it now, the others' after the write (renumber)
-        fields["waitlist_position"] = (self.decisions.position_of(decision) if status == model.WAITLISTED
-                                       else None)
+        # a waitlist changes: this decision's place in it now, the others' after the write (renumber);
+        # a waitlist is kept in the order its requests joined it (first come first served)
+        if status == model.WAITLISTED and decision["status"] != model.WAITLISTED:
+            fields["waitlist_key"] = write_order()
+        fields["waitlist_position"] = (self.decisions.position_of({**decision, **fields})
+                                       if status == model.WAITLISTED else None)
         if model.WAITLISTED in (status, decision["status"]):
             fields["renumber_since"] = write_order()
         return self.decisions.replace(decision["_id"], decision["version"], fields)

@@ -57,7 +57,7 @@ def test_a_review_mode_request_waits_for_the_host_who_approves_one_and_declines_
     # the host's incoming list, filtered by visit, slot and status, with the slot's places left now
     incoming = host.client.get(f"/slot-decisions?status=pending&visit_id={published['id']}"
                                f"&slot_id={published['slots'][0]['id']}", headers=auth(HOST)).get_json()["items"]
-    assert [d["id"] for d in incoming] == [first["id"], second["id"]]
+    assert sorted(d["id"] for d in incoming) == sorted([first["id"], second["id"]])
     assert {d["places_left"] for d in incoming} == {2}
     # a decline needs its reason
     refused = decide(host, auth, second["id"], "declined")
@@ -102,8 +102,8 @@ def test_a_full_slot_waitlists_the_next_who_is_promoted_after_a_withdrawal_with_
     seen = seen_with(requester, auth, c["id"], status="declined")
     assert seen["waitlist_position"] is None and seen["note"] == "Another lecturer covers it."
     # the host's waitlist of the slot, in order
-    waitlist = host.client.get(f"/slot-decisions?status=waitlisted&slot_id={published['slots'][0]['id']}",
-                               headers=auth(HOST)).get_json()["items"]
+    waitlist = host.client.get(f"/slot-decisions?status=waitlisted&sort=waitlisted_at"
+                               f"&slot_id={published['slots'][0]['id']}", headers=auth(HOST)).get_json()["items"]
     assert [(w["id"], w["waitlist_position"], w["places_left"]) for w in waitlist] == [(d["id"], 1, 0)]
 
 
@@ -122,6 +122,37 @@ def test_concurrent_approvals_in_review_mode_never_exceed_the_capacity(running, 
     seat = SeatStore(host.db).get(published["id"], published["slots"][0]["id"])
     assert seat["count"] == 2 and sorted(seat["holders"]) == sorted(d["id"] for d in decisions
                                                                     if d["status"] == "approved")
-    waitlist = host.client.get(f"/slot-decisions?status=waitlisted&slot_id={published['slots'][0]['id']}",
-                               headers=auth(HOST)).get_json()["items"]
+    waitlist = host.client.get(f"/slot-decisions?status=waitlisted&sort=waitlisted_at"
+                               f"&slot_id={published['slots'][0]['id']}", headers=auth(HOST)).get_json()["items"]
     assert [w["waitlist_position"] for w in waitlist] == list(range(1, 9))
+
+
+def test_a_faculty_member_lists_their_own_requests_with_all_a_page_shows_and_the_coordinator_all_of_the_school(
+        running, auth):
+    host, requester = running
+    published = publish_visit(host, auth, visit(time_zone="Asia/Shanghai", slots=[slot(capacity=1)]))
+    made = [request_slot(requester, auth, published), request_slot(requester, auth, published)]
+    # the two may reach the host in either order (two keys, two partitions): the first there gets the place
+    decided = {r["id"]: await_status(requester, auth, r["id"], "approved", "waitlisted")["status"] for r in made}
+    first, second = sorted(made, key=lambda r: decided[r["id"]])  # approved, then waitlisted
+    seen_with(requester, auth, second["id"], status="waitlisted", waitlist_position=1)
+    mine = requester.client.get("/slot-requests", headers=auth(REQUESTER, "faculty", second["faculty_id"]))
+    items = mine.get_json()["items"]
+    assert [r["id"] for r in items] == [second["id"]]
+    shown = items[0]
+    assert (shown["status"], shown["waitlist_position"], shown["host_school"]) == ("waitlisted", 1, HOST)
+    assert shown["slot"]["kind"] == "workshop" and shown["slot"]["starts_at"] == "2027-04-15T09:00:00+08:00"
+    assert shown["visit"]["time_zone"] == "Asia/Shanghai" and shown["visit"]["approval"] == "automatic"
+    assert shown["places_left"] == 0 and shown["motivation"]
+    # the school's coordinator: every request, filtered by status or visit
+    coordinator = auth(REQUESTER)
+    waiting = requester.client.get("/slot-requests?status=waitlisted", headers=coordinator).get_json()["items"]
+    assert [r["id"] for r in waiting] == [second["id"]]
+    of_visit = requester.client.get(f"/slot-requests?visit_id={published['id']}&sort=created_at",
+                                    headers=coordinator).get_json()["items"]
+    assert [r["id"] for r in of_visit] == [r["id"] for r in made]
+    # another faculty member sees neither the list nor the request of someone else
+    other = auth(REQUESTER, "faculty", first["faculty_id"])
+    assert [r["id"] for r in requester.client.get("/slot-requests", headers=other).get_json()["items"]] == [
+        first["id"]]
+    assert requester.client.get(f"/slot-requests/{second['id']}", headers=other).status_code == 404

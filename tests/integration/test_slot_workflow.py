@@ -171,9 +171,9 @@ def test_fifty_concurrent_requests_for_two_seats_end_with_exactly_two_approved(s
     assert sum(d["status"] == "approved" for d in at_host) == 2
     # each approval decided once: its first decision is version 1, and no seat was taken twice
     assert {d["version"] for d in at_host if d["status"] == "approved"} == {1}
-    # the waitlist is numbered 1..48 in arrival order, and the requester sees the same positions
-    waitlist = host.client.get(f"/slot-decisions?status=waitlisted&limit=100&slot_id={published['slots'][0]['id']}",
-                               headers=auth(HOST)).get_json()["items"]
+    # the waitlist is numbered 1..48 in the order they joined it, and the requester sees the same positions
+    waitlist = host.client.get(f"/slot-decisions?status=waitlisted&sort=waitlisted_at&limit=100"
+                               f"&slot_id={published['slots'][0]['id']}", headers=auth(HOST)).get_json()["items"]
     assert [d["waitlist_position"] for d in waitlist] == list(range(1, 49))
     positions = {d["id"]: d["waitlist_position"] for d in waitlist}
     wait_until(lambda: all(r["waitlist_position"] == positions[r["id"]] for r in requester.client.get(
@@ -197,9 +197,9 @@ def test_concurrent_decisions_of_repeated_requests_never_exceed_capacity(schools
     decisions = [host.db["slot_decisions"].find_one({"_id": r["id"]}) for r in requests]
     assert sum(d["status"] == "approved" for d in decisions) == 2
     assert sum(d["status"] == "waitlisted" for d in decisions) == 48
-    # decided once each (a later version only moves a waitlist position), and numbered in arrival order
+    # decided once each (a later version only moves a waitlist position), and numbered in the order they joined
     assert {d["version"] for d in decisions if d["status"] == "approved"} == {1}
-    waiting = sorted((d for d in decisions if d["status"] == "waitlisted"), key=lambda d: d["queued_at"])
+    waiting = sorted((d for d in decisions if d["status"] == "waitlisted"), key=lambda d: d["waitlist_key"])
     assert [d["waitlist_position"] for d in waiting] == list(range(1, 49))
     seat = SeatStore(host.db).get(published["_id"], slot_id)
     assert seat["count"] == 2 and len(seat["holders"]) == 2
