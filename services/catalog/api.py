@@ -17,7 +17,7 @@ from services.catalog.schemas import (
 from services.catalog.query import (
     CourseSearch, VisitSearch, criteria_from, upcoming_visits, visible_visit, visit_criteria,
 )
-from services.catalog.store import ReadModel, SyncState
+from services.catalog.store import DeadLetterTally, ReadModel, SyncState
 from shared.auth import current_principal
 from shared.errors import DomainError
 from shared.resource import linked
@@ -94,6 +94,30 @@ def visit_detail(db, own_school: str, visit_id: str) -> dict:
     return visit_view(visit, own_school)
 
 
+def partner_status(db, settings, sources: list[dict]) -> list[dict]:
+    """Per partner school, what its "Partners" page line shows: lag, last digest checks, dead letters.
+
+    `dead_lettered` counts every event of that partner's topics this school's consumers refused (the
+    catalog's and the visits service's), read from the school's dead-letter topic; `lag` sums the
+    known lags of its entity kinds (null while none is known yet).
+    """
+    tally = DeadLetterTally(db)
+    out = []
+    for school in settings.school_ids:
+        if school == settings.school:
+            continue
+        mine = [s for s in sources if s["school"] == school]
+        lags = [s["lag"] for s in mine if s["lag"] is not None]
+        checks = {s["entity"]: s["last_digest_check"] for s in mine if s.get("last_digest_check")}
+        out.append({
+            "school": school, "dead_lettered": tally.count(school), "lag": sum(lags) if lags else None,
+            "last_digest_check": min((c.get("at") or "" for c in checks.values()), default=None) or None,
+            "digest_results": {entity: c.get("result") for entity, c in checks.items()},
+            "errors": {s["entity"]: s["error"] for s in mine if s.get("error")},
+        })
+    return out
+
+
 def sync_status(db, settings) -> list[dict]:
     """Per school and entity kind: applied and source sequences, lag, digest check, dead letters."""
     model = ReadModel(db)
@@ -166,6 +190,7 @@ class Visit(MethodView):
 class Sync(MethodView):
     @blp.response(200, SyncSchema)
     def get(self):
-        """Show how far the catalog has applied each school's changes, and the last digest checks."""
+        """Show how far the catalog has applied each school's changes, digest checks and dead letters per partner."""
         settings = current_app.extensions["settings"]
-        return {"school": settings.school, "sources": sync_status(_db(), settings)}
+        sources = sync_status(_db(), settings)
+        return {"school": settings.school, "sources": sources, "partners": partner_status(_db(), settings, sources)}

@@ -138,6 +138,9 @@ class VisitBody(_Body):
     ends_on = IsoDate(required=True)
     invited = fields.List(fields.String(validate=SCHOOL), load_default=list, validate=validate.Length(max=50))
     slots = fields.List(fields.Nested(SlotBody), load_default=list, validate=validate.Length(max=200))
+    # absent from a host that does not send them yet: automatic approval, times shown with their offsets
+    approval = fields.String(load_default="automatic", validate=validate.OneOf(["automatic", "review"]))
+    time_zone = fields.String(allow_none=True, validate=validate.Length(max=64))
 
 
 # the catalog's API
@@ -245,6 +248,10 @@ class VisitSchema(Schema):
     ends_on = fields.String(required=True)
     invited = fields.List(fields.String())
     slots = fields.List(fields.Nested(SlotSchema), required=True)
+    approval = fields.String(dump_default="automatic", metadata={
+        "description": "automatic: first come first served; review: each request waits for the host's coordinator"})
+    time_zone = fields.String(allow_none=True, metadata={
+        "description": "The IANA time zone the host shows the visit's times in; absent: use the times' offsets"})
 
 
 class CourseVisitSchema(VisitSchema):
@@ -300,6 +307,21 @@ class SyncEntrySchema(Schema):
     error = fields.Dict(allow_none=True, metadata={"description": "The last failure to reach the source"})
 
 
+class PartnerSyncSchema(Schema):
+    """One partner school at a glance: what the coordinators' "Partners" page shows."""
+
+    school = fields.String(required=True)
+    dead_lettered = fields.Integer(required=True, metadata={
+        "description": "Events of this partner's topics refused by this school's consumers (catalog and visits)"})
+    lag = fields.Integer(allow_none=True, metadata={"description": "Sum of the known lags of its entity kinds"})
+    last_digest_check = fields.String(allow_none=True, metadata={
+        "format": "date-time", "description": "The oldest of its entity kinds' last digest checks"})
+    digest_results = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True),
+                                 metadata={"description": "Per entity kind: equal, differs, repaired or error"})
+    errors = fields.Dict(metadata={"description": "Per entity kind: the last failure to reach the partner"})
+
+
 class SyncSchema(Schema):
     school = fields.String(required=True)
     sources = fields.List(fields.Nested(SyncEntrySchema), required=True)
+    partners = fields.List(fields.Nested(PartnerSyncSchema), required=True)

@@ -22,6 +22,7 @@ from shared.pagination import fill_time_keys
 
 COLLECTIONS = {kind: topic for kind, (topic, _) in KINDS.items()}  # course -> courses
 SYNC = "sync"
+DEAD_LETTERS = "dead_letters"
 DUPLICATE_KEY = 11000
 
 
@@ -45,6 +46,7 @@ class ReadModel:
             courses.create_index([(field, ASCENDING)])
         # entries applied before the key existed; the next change of a course replaces its entry anyway
         fill_time_keys(courses, {"updated_key": "updated_at"})
+        DeadLetterTally(self.db).ensure_indexes()
         self.collection("visit").create_index([("ends_on", ASCENDING)])
         self.collection("visit").create_index([("starts_on", ASCENDING)])
 
@@ -156,4 +158,29 @@ class SyncState:
                                    upsert=True)
 
 
-__all__ = ["ReadModel", "SyncState", "TOPIC_ENTITIES"]
+class DeadLetterTally:
+    """Every record of this school's dead-letter topic, once, by the school whose topic it came from.
+
+    Each consumer of the school (the catalog's, the visits host's and requester's) writes what it
+    refuses to `<school>.dlq` with the topic, partition and offset it came from and its own group;
+    the catalog worker reads that topic and records each dead letter under that origin, so a
+    replayed DLQ record counts once and the count outlives a broker that lost the topic.
+    """
+
+    def __init__(self, db: Database):
+        self.collection = db[DEAD_LETTERS]
+
+    def ensure_indexes(self) -> None:
+        self.collection.create_index([("school", ASCENDING)])
+
+    def record(self, key: str, school: str, **fields) -> None:
+        try:
+            self.collection.update_one({"_id": key}, {"$setOnInsert": {"school": school, **fields}}, upsert=True)
+        except DuplicateKeyError:  # recorded by a concurrent upsert: once is enough
+            pass
+
+    def count(self, school: str) -> int:
+        return self.collection.count_documents({"school": school})
+
+
+__all__ = ["DeadLetterTally", "ReadModel", "SyncState", "TOPIC_ENTITIES"]

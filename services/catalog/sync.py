@@ -23,14 +23,17 @@ import time
 from typing import Callable
 
 import requests
+from kafka import TopicPartition
+from kafka.structs import OffsetAndMetadata
 from pymongo.errors import PyMongoError
 
 from services.catalog.model import ENTITY_OF_TOPIC, KINDS, TOPIC_ENTITIES, Change, entry, kind_of
-from services.catalog.store import ReadModel, SyncState
+from services.catalog.store import DeadLetterTally, ReadModel, SyncState
 from shared.auth import KeyRing, issue_token
 from shared.clock import now_iso
 from shared.config import ConfigError, Settings
-from shared.consumer import DeadLetters, topic_school
+from shared.consumer import DeadLetters, ResetWatch, topic_school
+from shared.kafka import ensure_topics, make_consumer
 from shared.events import Event, InvalidEvent
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,61 @@ class CountedDeadLetters(DeadLetters):
                                      entity_of_topic(self.settings, record.topic))
         except PyMongoError:  # the record is in the DLQ; only the count is missed
             log.warning("could not count a dead letter of %s", record.topic)
+
+
+def dead_letter_origin(settings: Settings, record) -> tuple[str, dict] | None:
+    """(key, fields) of a record of the dead-letter topic: where it came from and why; None if it says nothing."""
+    headers = {name: value for name, value in (record.headers or [])}
+    topic = (headers.get("dlq_topic") or b"").decode("utf-8", "replace")[:300]
+    if not topic:
+        return None
+    text = lambda name: (headers.get(name) or b"").decode("utf-8", "replace")
+    origin = f"{topic}/{text('dlq_partition')[:20]}/{text('dlq_offset')[:20]}/{text('dlq_group')[:60]}"
+    return origin, {"topic": topic, "group": text("dlq_group")[:60], "reason": text("dlq_reason")[:500],
+                    "recorded_at": now_iso(), "school": topic_school(settings, topic)}
+
+
+class DeadLetterReader:
+    """Reads the school's dead-letter topic into the tally that /sync counts per partner (its own group)."""
+
+    def __init__(self, settings: Settings, db, group_id: str | None = None):
+        self.settings = settings
+        self.tally = DeadLetterTally(db)
+        self.reset_watch = ResetWatch()
+        self.group_id = group_id or f"{settings.kafka_topic_prefix}{settings.school}.catalog.dead-letters"
+        self.seen = 0  # records read, counted or not
+
+    def handle(self, record) -> None:
+        self.seen += 1
+        origin = dead_letter_origin(self.settings, record)
+        if origin is not None:
+            key, fields = origin
+            self.tally.record(key, fields.pop("school"), **fields)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        topic = self.settings.dlq_topic
+        ensure_topics(self.settings, [topic])
+        consumer = make_consumer(self.settings, self.group_id, [topic])
+        try:
+            while not stop.is_set():
+                for tp, records in consumer.poll(timeout_ms=self.settings.kafka_poll_timeout_ms).items():
+                    try:
+                        for record in records:
+                            self.handle(record)
+                    except PyMongoError as exc:  # the count waits for the database; the records stay
+                        log.warning("dead-letter tally: database unavailable (%s); retrying", exc)
+                        consumer.seek(tp, records[0].offset)
+                        stop.wait(1.0)
+                        continue
+                    # recorded up to the last record of this partition: only now the offset moves
+                    consumer.commit({TopicPartition(tp.topic, tp.partition):
+                                     OffsetAndMetadata(records[-1].offset + 1, None, -1)})
+                self.reset_watch(consumer)
+        finally:
+            try:
+                consumer.close(autocommit=False)
+            except Exception:
+                pass
 
 
 class FeedError(RuntimeError):

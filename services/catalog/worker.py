@@ -1,9 +1,10 @@
 """The catalog worker: consumes every school's events, catches up from feeds, checks digests.
 
-Run with `python -m services.catalog.worker`. Two loops: the consumer (own and
+Run with `python -m services.catalog.worker`. Three loops: the consumer (own and
 every partner's courses, faculty and visits topics, through the shared
-EventConsumer: source check, signature, DLQ, commit after apply) and the sync
-loop (catch-up from change feeds, periodic digest checks).
+EventConsumer: source check, signature, DLQ, commit after apply), the sync
+loop (catch-up from change feeds, periodic digest checks) and the dead-letter
+reader (the school's DLQ, counted per partner for /sync).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from functools import partial
 
 from services.catalog.model import TOPIC_ENTITIES
 from services.catalog.store import ReadModel, SyncState
-from services.catalog.sync import Catchup, CountedDeadLetters, FeedClient, OffsetMonitor, apply_event
+from services.catalog.sync import (
+    Catchup, CountedDeadLetters, DeadLetterReader, FeedClient, OffsetMonitor, apply_event,
+)
 from shared.config import Settings
 from shared.consumer import EventConsumer
 from shared.logs import configure_logging
@@ -53,7 +56,9 @@ def main() -> None:
         return
     consumer, catchup, _ = build(settings, db)
     log.info("catalog worker of %s started; consuming %d topics", settings.school, len(consumer.topics))
-    run_loops({"consumer": consumer.run_forever, "sync": catchup.run_forever}, stop, settings.worker_stop_seconds)
+    loops = {"consumer": consumer.run_forever, "sync": catchup.run_forever,
+             "dead-letters": DeadLetterReader(settings, db).run_forever}
+    run_loops(loops, stop, settings.worker_stop_seconds)
     log.info("catalog worker stopped")
 
 

@@ -10,7 +10,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from services.faculty import model
-from services.faculty.schemas import FacultyInSchema, FacultyPageSchema, FacultyQuerySchema, FacultySchema
+from services.faculty.schemas import (
+    FacultyInSchema, FacultyPageSchema, FacultyQuerySchema, FacultySchema, FacultySelfInSchema,
+)
 from services.faculty.store import FacultyStore, criteria_from
 from shared.auth import require
 from shared.clock import now_iso
@@ -59,7 +61,7 @@ class FacultyList(MethodView):
     def get(self, query):
         """List faculty profiles, filtered and sorted, one page at a time."""
         caller = reader()
-        if "email" in query and not (caller.role == "coordinator" and caller.own_school):
+        if "email" in query and not model.sees_private_fields(caller.role, caller.own_school):
             raise DomainError("forbidden", "only the school's coordinators may look a profile up by email")
         criteria = narrowed(criteria_from(query), model.reader_filter(caller.role, caller.own_school))
         if criteria is None:
@@ -89,6 +91,22 @@ class FacultyProfile(MethodView):
         version = expected_version("faculty profile")
         fields, unset = model.replacement(data, now_iso())
         return _written(_store().replace(str(faculty_id), version, fields, unset, where=CHANGEABLE), str(faculty_id))
+
+    @writes(blp, FacultySchema(), FacultySelfInSchema(), roles=("faculty", "coordinator"))
+    def patch(self, data, faculty_id):
+        """Update the expertise, bio or availability of a profile: a faculty member their own; needs If-Match."""
+        caller = reader()
+        if not model.may_edit_self(caller.role, caller.own_school, caller.faculty_id, str(faculty_id)):
+            raise DomainError("forbidden", "a faculty member may only change their own profile")
+        version = expected_version("faculty profile")
+        current = _store().get(str(faculty_id))
+        if current is None:
+            raise _store().not_found()
+        fields = model.self_update(current, data, now_iso())
+        written = _store().replace(str(faculty_id), version, fields, where=CHANGEABLE)
+        if written is None:
+            raise _refusal(str(faculty_id))
+        return with_etag(model.view_for(written, caller.role, caller.own_school))
 
     @writes(blp, FacultySchema())
     def delete(self, faculty_id):

@@ -27,6 +27,8 @@ WRITABLE = (
     "name", "title", "department", "expertise", "languages", "bio", "courses", "availability", "visibility",
     *PRIVATE,
 )
+# the public fields a faculty member keeps current on their own profile; every other field is the coordinators'
+SELF_WRITABLE = ("expertise", "bio", "availability")
 ISCED_F = re.compile(r"^[0-9]{2,4}$")
 
 
@@ -36,6 +38,7 @@ def new_profile(data: dict, school: str, now: str, faculty_id: str | None = None
            "created_at": now, **touched(now)}
     doc.update({k: data[k] for k in WRITABLE if k in data})
     doc.update(derived_fields(doc))
+    doc.update(private_keys(doc))
     return doc
 
 
@@ -47,7 +50,36 @@ def replacement(data: dict, now: str) -> tuple[dict, list[str]]:
     fields = {k: data[k] for k in WRITABLE if k in data}
     fields.update(touched(now))
     fields.update(derived_fields(fields))
+    fields.update(private_keys(fields))
     return fields, [k for k in WRITABLE if k not in data]
+
+
+def self_update(current: dict, data: dict, now: str) -> dict:
+    """A faculty member's update of their own profile (PATCH): only SELF_WRITABLE fields, the others kept.
+
+    The derived fields are computed from the profile as it will be, so search still finds its name.
+    """
+    fields = {k: data[k] for k in SELF_WRITABLE if k in data}
+    fields.update(touched(now))
+    fields.update(derived_fields({**current, **fields}))
+    return fields
+
+
+def may_edit_self(role: str, own_school: bool, caller_faculty_id: str | None, faculty_id: str) -> bool:
+    """A faculty member edits their own profile only; a coordinator of the school any of its profiles."""
+    if not own_school:
+        return False
+    return role == "coordinator" or (role == "faculty" and caller_faculty_id == faculty_id)
+
+
+def email_key(email: str) -> str:
+    """How an email is compared when a coordinator looks a profile up by it: trimmed, lower-cased."""
+    return email.strip().lower()
+
+
+def private_keys(doc: dict) -> dict:
+    """The indexed key of the private email (never in a view, an event or the feed: schemas leave it out)."""
+    return {"email_key": email_key(doc["email"])} if doc.get("email") else {}
 
 
 def withdrawn_fields(now: str) -> dict:
@@ -116,7 +148,7 @@ def sees_private_fields(role: str, own_school: bool) -> bool:
 
 def without_private(doc: dict) -> dict:
     """The profile minus what never leaves the school."""
-    return {k: v for k, v in doc.items() if k not in PRIVATE}
+    return {k: v for k, v in doc.items() if k not in PRIVATE and k != "email_key"}
 
 
 def view_for(doc: dict, role: str, own_school: bool) -> dict:

@@ -89,6 +89,28 @@ class FacultyPublicInSchema(Schema):
                                metadata={"description": "alliance: shared with partner schools"})
 
 
+class FacultySelfInSchema(Schema):
+    """What a faculty member may change on their own profile (PATCH): any of these, the rest is kept.
+
+    Every other field is the school's coordinators' to write: naming one is refused (422).
+    """
+
+    class Meta:
+        unknown = RAISE
+
+    # no defaults: a field left out is kept as it is
+    expertise = fields.List(ExpertiseItem(), validate=[validate.Length(max=30), _distinct_expertise],
+                            metadata={"description": "ISCED-F codes and free keywords"})
+    bio = LangMap(max_length=3000, metadata={"description": "A short biography"})
+    availability = fields.List(fields.Nested(AvailabilityWindowSchema), validate=validate.Length(max=20),
+                               metadata={"description": "Windows open for exchange visits (dates, both included)"})
+
+    @validates_schema
+    def _changes_something(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Give at least one of expertise, bio, availability.", "_schema")
+
+
 class FacultyInSchema(FacultyPublicInSchema):
     """A profile as a coordinator writes it (POST, PUT); the last three fields never leave the school."""
 
@@ -124,15 +146,14 @@ class FacultyQuerySchema(PageQuerySchema):
     q = fields.String(validate=validate.Length(1, 200),
                       metadata={"description": "Free text in name and bio, any language; every word must appear"})
     department = fields.String(validate=validate.Length(1, 200))
-    email = fields.Email(validate=validate.Length(max=254), metadata={
-        "description": "The profile with this contact email (exactly as stored); the school's coordinators only, "
-                       "since emails are theirs to see (the front door links a signed-in faculty member this way)"})
     expertise = fields.String(validate=validate.Length(2, 80), metadata={
         "description": "An ISCED-F code (a broad code such as '04' matches its narrower ones) or a keyword"})
     language = LanguageTag()
     available_on = IsoDate(metadata={"description": "Available for exchange on this date"})
     status = fields.String(validate=validate.OneOf(STATUSES))
     visibility = fields.String(validate=validate.OneOf(VISIBILITIES))
+    email = fields.Email(validate=validate.Length(max=254), metadata={
+        "description": "The profile with this email (case-insensitive); the school's coordinators only (403)"})
     sort = fields.String(load_default="name", validate=validate.OneOf(SORTS))
 
 

@@ -202,9 +202,26 @@ class Decisions(MethodView):
 
     @reads(blp, DecisionPageSchema, query=DecisionQuerySchema)
     def get(self, query):
-        """List the decisions on partners' requests for this school's visits, oldest request first."""
-        return linked(DecisionStore(db()).page(decision_criteria(query), query["sort"], query["limit"],
+        """List partners' requests for this school's visits with their decisions, oldest first."""
+        page = linked(DecisionStore(db()).page(decision_criteria(query), query["sort"], query["limit"],
                                                query.get("cursor")))
+        page["items"] = _with_current_places_left(page["items"])
+        return page
+
+
+def _with_current_places_left(decisions: list[dict]) -> list[dict]:
+    """The decisions, each with its slot's places left now (rather than when the decision was written)."""
+    ids = list({d["visit_id"] for d in decisions})
+    visits = {v["_id"]: v for v in _visits().collection.find({"_id": {"$in": ids}})} if ids else {}
+    taken = SeatStore(db()).taken_of(list(visits.values()))
+    out = []
+    for decision in decisions:
+        visit = visits.get(decision["visit_id"])
+        slot = model.find_slot(visit, decision["slot_id"])
+        places = None if slot is None else model.places_left(
+            slot, taken.get(visit["_id"], {}).get(slot["id"], 0), visit.get("status") == "cancelled")
+        out.append({**decision, "places_left": places})
+    return out
 
 
 @blp.route("/slot-decisions/<uuid:request_id>")
@@ -217,10 +234,10 @@ class Decision(MethodView):
         decision = DecisionStore(db()).get(str(request_id))
         if decision is None:
             raise DecisionStore(db()).not_found()
-        return with_etag(decision)
+        return with_etag(_with_current_places_left([decision])[0])
 
     @writes(blp, DecisionSchema, DecisionInSchema, roles=None)
     def put(self, data, request_id):
-        """Approve or decline a request by hand; needs If-Match. Approving still respects capacity and overlap."""
+        """Approve or decline (with a note: the reason) a request; needs If-Match. Capacity and overlap rules hold."""
         return with_etag(Host(db(), school()).decide_by_hand(str(request_id), expected_version("decision"),
                                                              data["status"], data.get("note")))

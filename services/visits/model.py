@@ -28,7 +28,11 @@ ENTITY = "visit"
 STATUSES = ("planned", "confirmed", "cancelled")
 SLOT_KINDS = ("guest_lecture", "co_teaching", "workshop", "seminar", "panel", "site_visit", "mentoring")
 ALL_PARTNERS = "all"
-WRITABLE = ("theme", "invited", "place", "starts_on", "ends_on", "host_team", "agenda", "slots", "status")
+WRITABLE = ("theme", "invited", "place", "time_zone", "starts_on", "ends_on", "host_team", "agenda", "slots",
+            "status", "approval")
+# how the host decides on requests for a visit's slots: first come first served, or each by its coordinator
+AUTOMATIC, REVIEW = "automatic", "review"
+APPROVALS = (AUTOMATIC, REVIEW)
 
 # slot requests, as the requester's school sees them
 REQUEST_ENTITY = "slot_request"
@@ -39,18 +43,21 @@ PENDING, APPROVED, WAITLISTED, DECLINED, WITHDRAWN, RECONFIRM = (
 REQUEST_STATUSES = (PENDING, APPROVED, WAITLISTED, DECLINED, WITHDRAWN, RECONFIRM)
 # a decision received but not taken yet: internal to the host, never published
 RECEIVED = "received"
-DECISION_STATUSES = (RECEIVED, APPROVED, WAITLISTED, DECLINED, WITHDRAWN, RECONFIRM)
+# `pending` at the host: a request for a visit in review mode, awaiting the host coordinator's decision
+DECISION_STATUSES = (RECEIVED, PENDING, APPROVED, WAITLISTED, DECLINED, WITHDRAWN, RECONFIRM)
 # the decisions that hold a seat in their slot (and a hold on the faculty member's time)
 HOLDING = (APPROVED, RECONFIRM)
 
 # what can happen to a request: intents of the requester, of the host's coordinator, and events at the host
 REQUEST, WITHDRAW, CONFIRM = "request", "withdraw", "confirm"  # the requester's (the request event carries them)
+# a request for a slot of a visit in review mode: it waits for the host's coordinator
+REQUEST_FOR_REVIEW = "request-for-review"
 APPROVE, DECLINE = "approve", "decline"  # a host coordinator's, by hand
 PROMOTE = "promote"  # a seat was freed in the slot: the first waitlisted request moves up
 # the host changed the visit: a slot's time, kind or capacity, a slot removed, the visit cancelled
 SLOT_CHANGED, SLOT_GONE, CANCELLATION = "slot-changed", "slot-removed", "visit-cancelled"
 DECISION = "decision"  # the host's decision arrives at the requester's school
-INTENTS = (REQUEST, WITHDRAW, CONFIRM, APPROVE, DECLINE, PROMOTE, SLOT_CHANGED, SLOT_GONE, CANCELLATION, DECISION)
+INTENTS = (REQUEST, REQUEST_FOR_REVIEW, WITHDRAW, CONFIRM, APPROVE, DECLINE, PROMOTE, SLOT_CHANGED, SLOT_GONE, CANCELLATION, DECISION)
 
 # effects, in the order the workflow carries them out (see services/visits/workflow.py)
 TAKE_HOLD = "take the faculty member's hold (no overlapping approval)"
@@ -58,21 +65,33 @@ TAKE_SEAT = "take a seat (capacity)"
 RELEASE = "give back seat and hold, then promote the waitlist"
 CHECK_CAPACITY = "check the seats against the capacity"
 PUBLISH_INTENT = "publish the request and await the host's answer"
+CHECK_OVERLAP = "check the faculty member's holds (no overlapping approval)"
+AWAIT_REVIEW = "await the host coordinator's decision"
+TAKE_SEAT_OR_WAIT = "take a seat, or join the waitlist when the slot is full or others wait"
+NEEDS_NOTE = "a note for the requester (required)"
 
 _SEATED = (APPROVED, WAITLISTED, DECLINED)
 # the host's side: one decision per request; a status that is not HOLDING gives its seat back (Host.settle)
 DECISIONS = StateMachine("slot decision", DECISION_STATUSES, INTENTS, {
     (RECEIVED, REQUEST): Transition(_SEATED, (TAKE_HOLD, TAKE_SEAT)),
+    (RECEIVED, REQUEST_FOR_REVIEW): Transition((PENDING, DECLINED), (CHECK_OVERLAP, AWAIT_REVIEW)),
     (RECEIVED, WITHDRAW): Transition((WITHDRAWN,)),
-    (RECEIVED, DECLINE): Transition((DECLINED,)),
+    (RECEIVED, DECLINE): Transition((DECLINED,), (NEEDS_NOTE,)),
     (RECEIVED, APPROVE): Transition((APPROVED,), (TAKE_HOLD, TAKE_SEAT)),
+    # review mode: the coordinator's approval holds the capacity and overlap rules of automatic mode;
+    # a full slot (or one with a waitlist already) puts the approved request on its waitlist
+    (PENDING, APPROVE): Transition((APPROVED, WAITLISTED), (TAKE_HOLD, TAKE_SEAT_OR_WAIT)),
+    (PENDING, DECLINE): Transition((DECLINED,), (NEEDS_NOTE,)),
+    (PENDING, WITHDRAW): Transition((WITHDRAWN,)),
+    (PENDING, SLOT_GONE): Transition((DECLINED,)),
+    (PENDING, CANCELLATION): Transition((DECLINED,)),
     (APPROVED, WITHDRAW): Transition((WITHDRAWN,), (RELEASE,)),
-    (APPROVED, DECLINE): Transition((DECLINED,), (RELEASE,)),
+    (APPROVED, DECLINE): Transition((DECLINED,), (NEEDS_NOTE, RELEASE)),
     (APPROVED, SLOT_CHANGED): Transition((RECONFIRM,)),
     (APPROVED, SLOT_GONE): Transition((DECLINED,), (RELEASE,)),
     (APPROVED, CANCELLATION): Transition((DECLINED,), (RELEASE,)),
     (WAITLISTED, WITHDRAW): Transition((WITHDRAWN,)),
-    (WAITLISTED, DECLINE): Transition((DECLINED,)),
+    (WAITLISTED, DECLINE): Transition((DECLINED,), (NEEDS_NOTE,)),
     (WAITLISTED, APPROVE): Transition((APPROVED,), (TAKE_HOLD, TAKE_SEAT)),
     (WAITLISTED, PROMOTE): Transition((APPROVED, DECLINED), (TAKE_HOLD, TAKE_SEAT)),
     (WAITLISTED, SLOT_GONE): Transition((DECLINED,)),
@@ -82,14 +101,15 @@ DECISIONS = StateMachine("slot decision", DECISION_STATUSES, INTENTS, {
     (RECONFIRM, CONFIRM): Transition(_SEATED, (TAKE_HOLD, CHECK_CAPACITY)),
     # changed again before the requester confirmed: the new slot is the one to confirm
     (RECONFIRM, SLOT_CHANGED): Transition((RECONFIRM,)),
-    (RECONFIRM, DECLINE): Transition((DECLINED,), (RELEASE,)),
+    (RECONFIRM, DECLINE): Transition((DECLINED,), (NEEDS_NOTE, RELEASE)),
     (RECONFIRM, APPROVE): Transition((APPROVED,), (TAKE_HOLD, TAKE_SEAT)),
     (RECONFIRM, SLOT_GONE): Transition((DECLINED,), (RELEASE,)),
     (RECONFIRM, CANCELLATION): Transition((DECLINED,), (RELEASE,)),
 })
 # the requester's side: its own record of the request, moved by its intents and by the host's decisions;
 # a withdrawn request stays withdrawn (the host's answer to it is recorded, not its status)
-_DECIDED = (APPROVED, WAITLISTED, DECLINED, WITHDRAWN, RECONFIRM)
+# (a `pending` decision: the host received the request and its coordinator is to decide)
+_DECIDED = (PENDING, APPROVED, WAITLISTED, DECLINED, WITHDRAWN, RECONFIRM)
 REQUESTS = StateMachine("slot request", REQUEST_STATUSES, INTENTS, {
     **{(status, WITHDRAW): Transition((WITHDRAWN,), (PUBLISH_INTENT,))
        for status in (PENDING, APPROVED, WAITLISTED, RECONFIRM)},
@@ -170,6 +190,16 @@ def with_slot_ids(slots: list[dict]) -> list[dict]:
     return [{**slot, "id": slot.get("id") or str(uuid.uuid4())} for slot in slots]
 
 
+def approval_of(visit: dict | None) -> str:
+    """How the host decides on requests for this visit; visits written before the field are automatic."""
+    return (visit or {}).get("approval") or AUTOMATIC
+
+
+def arrival_intent(visit: dict | None) -> str:
+    """What a request's arrival means at the host: decided at once, or held for the coordinator's review."""
+    return REQUEST_FOR_REVIEW if approval_of(visit) == REVIEW else REQUEST
+
+
 def is_invited(visit: dict, school: str) -> bool:
     invited = visit.get("invited") or []
     return school != visit.get("school") and (ALL_PARTNERS in invited or school in invited)
@@ -236,6 +266,16 @@ def outcome(refused: str | None, overlapping: bool, seat: bool) -> tuple[str, st
     if overlapping:
         return DECLINED, OVERLAP
     return (APPROVED, None) if seat else (WAITLISTED, None)
+
+
+def review_outcome(refused: str | None, overlapping: bool) -> tuple[str, str | None]:
+    """(status, reason) of a request's arrival for a visit in review mode: declined at once by the rules that
+    need no judgement, else pending for the host's coordinator."""
+    if refused:
+        return DECLINED, refused
+    if overlapping:
+        return DECLINED, OVERLAP
+    return PENDING, None
 
 
 # what each kind of visit change makes of a decision it applies to: (status, reason)

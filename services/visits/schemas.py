@@ -10,13 +10,27 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from services.visits.model import APPROVED, DECLINED, REQUEST_STATUSES, SLOT_KINDS, STATUSES, parse_moment
+from zoneinfo import available_timezones
+
+from services.visits.model import (
+    APPROVALS, APPROVED, AUTOMATIC, DECLINED, REQUEST_STATUSES, SLOT_KINDS, STATUSES, parse_moment,
+)
 from shared.fields import EntityId, Integer, IsoDate, IsoDateTime, LangMap, unique_items
 from shared.pagination import PageQuerySchema, PageSchema
 
 SCHOOL_ID = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$", error="A school id such as 'ecnu-cto'.")
 PLACE = validate.Length(1, 200)
 HASH = validate.Regexp(r"^[0-9a-f]{64}$", error="A SHA-256 hex digest.")
+_TIME_ZONES = frozenset(available_timezones())
+
+
+def _time_zone(name: str) -> None:
+    if name not in _TIME_ZONES:
+        raise ValidationError("An IANA time zone such as 'Asia/Shanghai'.")
+
+
+APPROVAL_DOC = ("How the host decides on requests: automatic (first come first served: approved while places "
+                "remain, then waitlisted) or review (each request waits as pending for the host's coordinator)")
 
 
 class SlotSchema(Schema):
@@ -59,6 +73,8 @@ class VisitInSchema(Schema):
                           validate=[validate.Length(1, 50), unique_items],
                           metadata={"description": "The partner schools invited, or [\"all\"] for every partner"})
     place = fields.String(required=True, validate=PLACE, metadata={"example": "Shanghai"})
+    time_zone = fields.String(validate=[validate.Length(max=64), _time_zone], metadata={
+        "example": "Asia/Shanghai", "description": "The IANA time zone the visit's times are shown in"})
     starts_on = IsoDate(required=True)
     ends_on = IsoDate(required=True)
     host_team = fields.List(EntityId(), load_default=list, validate=[validate.Length(max=30), unique_items],
@@ -66,6 +82,8 @@ class VisitInSchema(Schema):
     agenda = fields.List(LangMap(max_length=1000), load_default=list, validate=validate.Length(max=50))
     slots = fields.List(fields.Nested(SlotSchema), load_default=list, validate=validate.Length(max=50))
     status = fields.String(load_default="planned", validate=validate.OneOf(STATUSES))
+    approval = fields.String(load_default=AUTOMATIC, dump_default=AUTOMATIC, validate=validate.OneOf(APPROVALS),
+                             metadata={"description": APPROVAL_DOC})
 
     @validates_schema
     def _dates_and_slots(self, data, **kwargs):
@@ -117,6 +135,41 @@ class VisitPageSchema(PageSchema):
     items = fields.List(fields.Nested(VisitSchema), required=True)
 
 
+class DecidedSlotSchema(Schema):
+    """The slot as the host last decided on it (a partner's copy: unknown fields are ignored when read)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    kind = fields.String(validate=validate.Length(max=40))
+    title = fields.Dict(keys=fields.String(validate=validate.Length(max=35)),
+                        values=fields.String(validate=validate.Length(max=300)), validate=validate.Length(max=20))
+    starts_at = fields.String(validate=validate.Length(max=40), metadata={"format": "date-time"})
+    ends_at = fields.String(validate=validate.Length(max=40), metadata={"format": "date-time"})
+    capacity = fields.Integer(validate=validate.Range(0, 100_000))
+
+
+class DecidedVisitSchema(Schema):
+    """What a requester's page shows of the visit a decision is about, without calling the host."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    theme = fields.Dict(keys=fields.String(validate=validate.Length(max=35)),
+                        values=fields.String(validate=validate.Length(max=300)), validate=validate.Length(max=20))
+    place = fields.String(validate=validate.Length(max=200))
+    time_zone = fields.String(allow_none=True, validate=validate.Length(max=64),
+                              metadata={"description": "IANA time zone of the visit; absent: use the times' offsets"})
+    approval = fields.String(validate=validate.Length(max=20), metadata={"description": "automatic or review"})
+    starts_on = fields.String(validate=validate.Length(max=10))
+    ends_on = fields.String(validate=validate.Length(max=10))
+
+
+WAITLIST_POSITION_DOC = "1 = next to get a place; only while waitlisted, else null"
+PLACES_LEFT_DOC = "Places left in the slot when the host last wrote this decision (null: not known)"
+NOTE_DOC = "The host coordinator's words to the requester: the reason of a decline by hand"
+
+
 class SlotRequestInSchema(Schema):
     """A faculty member's request for a slot in a partner's visit, made at their own school."""
 
@@ -137,7 +190,15 @@ class SlotRequestSchema(SlotRequestInSchema):
     school = fields.String(required=True, metadata={"description": "The requester's school"})
     status = fields.String(required=True, validate=validate.OneOf(REQUEST_STATUSES))
     reason = fields.String(allow_none=True, metadata={"description": "Why it was declined, as a stable slug"})
+    note = fields.String(allow_none=True, metadata={"description": NOTE_DOC})
     slot_hash = fields.String(allow_none=True, metadata={"description": "The slot as decided on, hashed"})
+    slot = fields.Nested(DecidedSlotSchema, allow_none=True, metadata={
+        "description": "The slot (kind, title, times with their offset, capacity) as the host last decided on it; "
+                       "null until the host has received the request"})
+    visit = fields.Nested(DecidedVisitSchema, allow_none=True, metadata={
+        "description": "The visit's theme, place, time zone and approval mode, as the host last sent them"})
+    waitlist_position = fields.Integer(allow_none=True, metadata={"description": WAITLIST_POSITION_DOC})
+    places_left = fields.Integer(allow_none=True, metadata={"description": PLACES_LEFT_DOC})
     decided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     version = fields.Integer(required=True)
     created_at = fields.String(required=True, metadata={"format": "date-time"})
@@ -178,13 +239,6 @@ class SlotRequestPageSchema(PageSchema):
     items = fields.List(fields.Nested(SlotRequestSchema), required=True)
 
 
-class DecidedSlotSchema(Schema):
-    kind = fields.String()
-    starts_at = fields.String(metadata={"format": "date-time"})
-    ends_at = fields.String(metadata={"format": "date-time"})
-    capacity = fields.Integer()
-
-
 class DecisionSchema(Schema):
     """The host's decision on one slot request, as its API returns it and as its events carry it."""
 
@@ -196,9 +250,12 @@ class DecisionSchema(Schema):
     faculty_id = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(REQUEST_STATUSES))
     reason = fields.String(allow_none=True)
-    note = fields.String(allow_none=True, metadata={"description": "A coordinator's note on a decision by hand"})
+    note = fields.String(allow_none=True, metadata={"description": NOTE_DOC})
     slot_hash = fields.String(allow_none=True, metadata={"description": "SHA-256 of the slot decided on"})
     slot = fields.Nested(DecidedSlotSchema, allow_none=True)
+    visit = fields.Nested(DecidedVisitSchema, allow_none=True)
+    waitlist_position = fields.Integer(allow_none=True, metadata={"description": WAITLIST_POSITION_DOC})
+    places_left = fields.Integer(allow_none=True, metadata={"description": PLACES_LEFT_DOC})
     version = fields.Integer(required=True)
     request_version = fields.Integer(required=True, metadata={
         "description": "The newest version of the request the host has applied (the requester's acknowledgement)"})
@@ -219,6 +276,11 @@ class DecisionEventSchema(Schema):
     reason = fields.String(allow_none=True, validate=validate.Length(max=100))
     slot_hash = fields.String(allow_none=True, validate=HASH)
     decided_at = fields.String(allow_none=True, validate=validate.Length(max=40))
+    note = fields.String(allow_none=True, validate=validate.Length(max=1000))
+    slot = fields.Nested(DecidedSlotSchema, allow_none=True)
+    visit = fields.Nested(DecidedVisitSchema, allow_none=True)
+    waitlist_position = fields.Integer(allow_none=True, validate=validate.Range(1, 1_000_000))
+    places_left = fields.Integer(allow_none=True, validate=validate.Range(0, 100_000))
     # 0 from a host that does not send it yet: the requester then keeps re-sending its latest intent
     request_version = fields.Integer(load_default=0, validate=validate.Range(0, 2**62))
 
@@ -230,7 +292,13 @@ class DecisionInSchema(Schema):
         unknown = RAISE
 
     status = fields.String(required=True, validate=validate.OneOf([APPROVED, DECLINED]))
-    note = fields.String(validate=validate.Length(max=1000))
+    note = fields.String(validate=[validate.Length(max=1000), validate.Regexp(r"\S", error="Must not be blank.")],
+                         metadata={"description": "Shown to the requester; required to decline (the reason)"})
+
+    @validates_schema
+    def _a_decline_gives_its_reason(self, data, **kwargs):
+        if data.get("status") == DECLINED and not data.get("note"):
+            raise ValidationError("A decline needs its reason for the requester.", "note")
 
 
 class DecisionQuerySchema(PageQuerySchema):
@@ -241,7 +309,14 @@ class DecisionQuerySchema(PageQuerySchema):
     slot_id = EntityId()
     requester_school = fields.String(validate=SCHOOL_ID)
     sort = fields.String(load_default="queued_at", validate=validate.OneOf(
-        ["queued_at", "-queued_at", "updated_at", "-updated_at"]))
+        ["queued_at", "-queued_at", "updated_at", "-updated_at", "waitlisted_at", "-waitlisted_at"]), metadata={
+        "description": "queued_at: when the host received the request; waitlisted_at (with status=waitlisted): "
+                       "the order of a slot's waitlist, next first"})
+
+    @validates_schema
+    def _waitlist_order_of_waitlisted_only(self, data, **kwargs):
+        if data.get("sort", "").endswith("waitlisted_at") and data.get("status") != "waitlisted":
+            raise ValidationError("Sort by waitlisted_at with status=waitlisted.", "sort")
 
 
 class DecisionPageSchema(PageSchema):

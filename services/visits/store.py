@@ -162,22 +162,33 @@ class DecisionStore(EntityStore):
 
     collection_name = DECISIONS
     entity = "slot-decision"
-    sort_fields = {"queued_at": "queued_at", "updated_at": "updated_key"}
+    # `waitlisted_at`: the order of a slot's waitlist (when each joined it), for status=waitlisted
+    sort_fields = {"queued_at": "queued_at", "updated_at": "updated_key", "waitlisted_at": "waitlist_key"}
 
     def ensure_indexes(self) -> None:
         super().ensure_indexes()
         self.collection.create_index([("visit_id", ASCENDING), ("slot_id", ASCENDING), ("status", ASCENDING),
                                       ("queued_at", ASCENDING)])
+        self.collection.create_index([("visit_id", ASCENDING), ("slot_id", ASCENDING), ("status", ASCENDING),
+                                      ("waitlist_key", ASCENDING)])
         self.collection.create_index([("queued_at", ASCENDING)])
+        self.collection.create_index([("waitlist_key", ASCENDING)])
         self.collection.create_index([("updated_key", ASCENDING)])
+        self.collection.create_index([("renumber_since", ASCENDING)])
         fill_time_keys(self.collection, {"updated_key": "updated_at"})
+        # waitlisted before the key existed: their arrival order, as the waitlist then was
+        for decision in self.collection.find({"status": model.WAITLISTED, "waitlist_key": {"$exists": False}},
+                                             {"queued_at": 1}):
+            self.collection.update_one({"_id": decision["_id"], "waitlist_key": {"$exists": False}},
+                                       {"$set": {"waitlist_key": decision["queued_at"]}})
 
     def receive(self, request: dict, host: str, request_version: int, now: str) -> dict:
         """The decision on this request, created as `received` on its first event."""
         doc = {
             "_id": request["id"], "school": host, "requester_school": request["school"],
             "visit_id": request["visit_id"], "slot_id": request["slot_id"], "faculty_id": request["faculty_id"],
-            "status": model.RECEIVED, "reason": None, "slot_hash": None, "slot": None, "version": 0,
+            "status": model.RECEIVED, "reason": None, "slot_hash": None, "slot": None, "visit": None,
+            "waitlist_position": None, "places_left": None, "version": 0,
             "request_version": request_version, "queued_at": write_order(), "decided_at": None,
             "created_at": now, **touched(now),
         }
@@ -198,9 +209,47 @@ class DecisionStore(EntityStore):
         self.collection.update_one({"_id": request_id, "request_version": {"$lt": request_version}},
                                    {"$set": fields})
 
+    def position_of(self, decision: dict) -> int:
+        """Where this decision stands in its slot's waitlist: 1 + those that joined it before."""
+        return 1 + self.collection.count_documents(
+            {"visit_id": decision["visit_id"], "slot_id": decision["slot_id"], "status": model.WAITLISTED,
+             "waitlist_key": {"$lt": decision["waitlist_key"]}})
+
+    def waitlist(self, visit_id: str, slot_id: str) -> list[dict]:
+        """The slot's waitlisted decisions, next first (in the order they joined the waitlist)."""
+        return list(self.collection.find({"visit_id": visit_id, "slot_id": slot_id, "status": model.WAITLISTED},
+                                         sort=[("waitlist_key", ASCENDING)]))
+
+    def renumber(self, visit_id: str, slot_id: str, now: str) -> int:
+        """Give each waitlisted decision of the slot its position; each one that moves is published again
+        (a new version). A write that loses a race is read and tried again. Returns how many moved."""
+        moved = 0
+        for _ in range(HOLD_RETRIES):
+            raced = False
+            for position, decision in enumerate(self.waitlist(visit_id, slot_id), start=1):
+                if decision.get("waitlist_position") == position:
+                    continue
+                written = self.collection.find_one_and_update(
+                    {"_id": decision["_id"], "version": decision["version"], "status": model.WAITLISTED},
+                    {"$set": {"waitlist_position": position, **touched(now), **pending_marker()},
+                     "$inc": {"version": 1}})
+                moved += written is not None
+                raced = raced or written is None
+            if not raced:
+                return moved
+        return moved
+
+    def renumbered(self, decision: dict) -> None:
+        # only the marker that was handled: a change written meanwhile keeps the decision flagged
+        self.collection.update_one({"_id": decision["_id"], "renumber_since": decision["renumber_since"]},
+                                   {"$unset": {"renumber_since": ""}})
+
+    def to_renumber(self, limit: int = 50) -> list[dict]:
+        return list(self.collection.find({"renumber_since": {"$gt": 0}}, limit=limit))
+
     def first_waitlisted(self, visit_id: str, slot_id: str) -> dict | None:
         return self.collection.find_one({"visit_id": visit_id, "slot_id": slot_id, "status": model.WAITLISTED},
-                                        sort=[("queued_at", ASCENDING)])
+                                        sort=[("waitlist_key", ASCENDING)])
 
     def of_visit(self, visit_id: str, statuses) -> list[dict]:
         return list(self.collection.find({"visit_id": visit_id, "status": {"$in": list(statuses)}},

@@ -26,7 +26,7 @@ from pymongo.database import Database
 from services.visits import model
 from services.visits.schemas import DecisionEventSchema, SlotRequestEventSchema
 from services.visits.store import DecisionStore, HoldStore, RequestStore, SeatStore, VisitStore
-from shared.clock import now_iso, time_key, touched
+from shared.clock import now_iso, time_key, touched, write_order
 from shared.errors import DomainError
 from shared.events import Event, InvalidEvent
 from shared.outbox import pending_marker
@@ -59,7 +59,16 @@ def awaiting_host(intent_version: int) -> dict:
 
 
 def slot_snapshot(slot: dict) -> dict:
-    return {k: slot[k] for k in ("kind", "starts_at", "ends_at", "capacity")}
+    return {k: slot[k] for k in ("kind", "title", "starts_at", "ends_at", "capacity") if k in slot}
+
+
+def visit_snapshot(visit: dict | None) -> dict | None:
+    """What a requester's page shows of the visit, carried by the decision (no call to the host needed)."""
+    if visit is None:
+        return None
+    return {"theme": visit.get("theme") or {}, "place": visit.get("place"), "time_zone": visit.get("time_zone"),
+            "approval": model.approval_of(visit), "starts_on": visit.get("starts_on"),
+            "ends_on": visit.get("ends_on")}
 
 
 class Host:
@@ -124,6 +133,11 @@ class Host:
         refused = model.refusal(visit, decision["slot_id"], decision["requester_school"])
         slot = model.find_slot(visit, decision["slot_id"])
         overlapping, seat = False, False
+        if model.arrival_intent(visit) == model.REQUEST_FOR_REVIEW and not refused:
+            # review mode: the rules that need no judgement decline at once; the rest waits for the coordinator
+            status, reason = model.review_outcome(refused, self._overlap(decision, slot))
+            written = self._write(decision, model.REQUEST_FOR_REVIEW, status, reason, slot=slot)
+            return written or self.decisions.get(decision["_id"])
         if not refused:
             queue = self.decisions.first_waitlisted(decision["visit_id"], decision["slot_id"])
             if queue is None:
@@ -178,9 +192,26 @@ class Host:
                              f"{decision['status']} to {status}")
         now = self.clock()
         fields = {"status": status, "reason": reason, "decided_at": now, **touched(now), "note": note, **extra}
+        visit = self.visits.get(decision["visit_id"])
         if slot is not None:
-            fields.update(slot_hash=model.slot_hash(slot), slot=slot_snapshot(slot))
+            fields.update(slot_hash=model.slot_hash(slot), slot=slot_snapshot(slot), visit=visit_snapshot(visit))
+        fields["places_left"] = self._places_left(visit, decision["slot_id"])
+        # a waitlist changes: this decision's place in it now, the others' after the write (renumber);
+        # a waitlist is kept in the order its requests joined it (first come first served)
+        if status == model.WAITLISTED and decision["status"] != model.WAITLISTED:
+            fields["waitlist_key"] = write_order()
+        fields["waitlist_position"] = (self.decisions.position_of({**decision, **fields})
+                                       if status == model.WAITLISTED else None)
+        if model.WAITLISTED in (status, decision["status"]):
+            fields["renumber_since"] = write_order()
         return self.decisions.replace(decision["_id"], decision["version"], fields)
+
+    def _places_left(self, visit: dict | None, slot_id: str) -> int | None:
+        slot = model.find_slot(visit, slot_id)
+        if slot is None:
+            return None
+        seat = self.seats.get(visit["_id"], slot_id) or {}
+        return model.places_left(slot, seat.get("count", 0), visit.get("status") == "cancelled")
 
     def settle(self, decision: dict) -> dict:
         """Give back the seat and hold of a decision that does not hold them (any more), then fill the slot."""
@@ -189,7 +220,14 @@ class Host:
             self.holds.release(decision)
             if released:
                 self.fill(decision["visit_id"], decision["slot_id"])
+        self.renumber(decision)
         return decision
+
+    def renumber(self, decision: dict) -> None:
+        """After a decision joined or left its slot's waitlist: give every waitlisted one its position anew."""
+        if decision.get("renumber_since"):
+            self.decisions.renumber(decision["visit_id"], decision["slot_id"], self.clock())
+            self.decisions.renumbered(decision)
 
     def fill(self, visit_id: str, slot_id: str) -> int:
         """Approve waitlisted requests, oldest first, while the slot has free seats; returns how many."""
@@ -215,6 +253,8 @@ class Host:
             elif status == model.APPROVED:
                 promoted += 1
                 log.info("promoted request %s from the waitlist of slot %s", waiting["_id"], slot_id)
+        if promoted:
+            self.decisions.renumber(visit_id, slot_id, self.clock())
         return promoted
 
     # by hand
@@ -230,11 +270,39 @@ class Host:
             if not model.DECISIONS.allows(decision["status"], model.DECLINE):
                 raise _conflict(f"the request is {decision['status']} already")
             written = self._write(decision, model.DECLINE, model.DECLINED, HAND_DECLINED, note=note)
+        elif decision["status"] == model.PENDING:
+            written = self._approve_reviewed(decision, note)
         else:
             written = self._approve_by_hand(decision, note)
         if written is None:
             raise self.decisions.stale(request_id)
-        return self.settle(written)
+        if written["status"] == model.WAITLISTED:
+            self.fill(written["visit_id"], written["slot_id"])  # a seat may have been freed meanwhile
+        return self.settle(self.decisions.get(request_id) or written)
+
+    def _approve_reviewed(self, decision: dict, note: str | None) -> dict | None:
+        """Approve a request that waits for review: a seat if one is free and nobody waits, else the waitlist.
+
+        The same checks as on a request's arrival in automatic mode, in the same order: the
+        visit and slot, the faculty member's overlapping approvals, then the capacity.
+        """
+        visit = self.visits.get(decision["visit_id"])
+        refused = model.refusal(visit, decision["slot_id"], decision["requester_school"])
+        if refused:
+            raise _conflict(f"it cannot be approved: {refused}", reason=refused)
+        slot = model.find_slot(visit, decision["slot_id"])
+        if self.decisions.first_waitlisted(decision["visit_id"], decision["slot_id"]) is None:
+            overlapping, seat = self._take(decision, slot)
+        else:
+            # others wait already: no overtaking
+            overlapping, seat = self._overlap(decision, slot), False
+        if overlapping:
+            raise _conflict("the faculty member holds an overlapping approved slot", reason=model.OVERLAP)
+        status = model.APPROVED if seat else model.WAITLISTED
+        written = self._write(decision, model.APPROVE, status, None, slot=slot, note=note)
+        if written is None:
+            self.settle(self.decisions.get(decision["_id"]))
+        return written
 
     def _approve_by_hand(self, decision: dict, note: str | None) -> dict | None:
         if not model.DECISIONS.allows(decision["status"], model.APPROVE):
@@ -291,6 +359,10 @@ class Host:
         for seat in self.seats.to_republish():
             self.seats.republish(seat)
             done += 1
+        # waitlists whose positions were not renumbered after a change (the writer stopped in between)
+        for decision in self.decisions.to_renumber():
+            self.renumber(decision)
+            done += 1
         return done
 
 
@@ -311,7 +383,8 @@ class Requester:
         now = self.clock()
         return {"_id": request_id, "school": self.school, **data, "status": model.PENDING, "reason": None,
                 "slot_hash": None, "decided_at": None, "decision_version": 0, "withdrawn": False,
-                "confirmed_slot_hash": None, "version": 1, "created_at": now, "created_key": time_key(now),
+                "confirmed_slot_hash": None, "note": None, "slot": None, "visit": None, "waitlist_position": None,
+                "places_left": None, "version": 1, "created_at": now, "created_key": time_key(now),
                 **touched(now), **awaiting_host(1)}
 
     def withdraw(self, request_id: str, expected_version: int) -> dict:
@@ -367,7 +440,11 @@ class Requester:
         if body["requester_school"] != self.school:
             return  # a decision for another school's request
         fields = {"status": body["status"], "reason": body.get("reason"), "slot_hash": body.get("slot_hash"),
-                  "decided_at": body.get("decided_at"), **touched(self.clock())}
+                  "decided_at": body.get("decided_at"), "note": body.get("note"),
+                  "waitlist_position": body.get("waitlist_position"), "places_left": body.get("places_left"),
+                  **touched(self.clock())}
+        # kept from an earlier decision when a host's event leaves them out (a decision not bound to a slot)
+        fields.update({k: body[k] for k in ("slot", "visit") if body.get(k) is not None})
         if self.requests.apply_decision(body["id"], topic_school, event.entityversion, fields) is None:
             known = self.requests.get(body["id"])
             if known is None or known["host_school"] != topic_school:

@@ -410,6 +410,21 @@ def test_a_visit_is_read_with_its_places_left_and_only_by_the_schools_it_involve
     assert "剩余 1 个名额" in chinese and "已满" in chinese
 
 
+def test_a_visit_keeps_its_approval_mode_and_time_zone_and_an_older_host_body_reads_as_automatic(model, client):
+    review = visit_body(ECNU, invited=[SDU], approval="review", time_zone="Asia/Shanghai")
+    assert review["approval"] == "review"  # the host's own view carries it
+    apply(model, review, "visit.published.v1", service="visits")
+    shown = client.get(f"/visits/{review['id']}").get_json()
+    assert (shown["approval"], shown["time_zone"]) == ("review", "Asia/Shanghai")
+    # a host that does not send the field yet (a minor schema change): its visits are first come first served
+    older = {k: v for k, v in visit_body(ECNU, invited=[SDU]).items() if k not in ("approval", "time_zone")}
+    apply(model, older, "visit.published.v1", service="visits", seq=2)
+    shown = client.get(f"/visits/{older['id']}").get_json()
+    assert shown["approval"] == "automatic" and shown.get("time_zone") is None
+    listed = {v["id"]: v["approval"] for v in client.get("/visits?limit=10").get_json()["items"]}
+    assert listed == {review["id"]: "review", older["id"]: "automatic"}
+
+
 def course_with_visits(model) -> str:
     """An ecnu-cto course, whose page shows ecnu-cto's upcoming visits."""
     body = course_body(ECNU)

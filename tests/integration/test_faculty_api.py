@@ -289,15 +289,60 @@ def test_pages_through_ties_list_every_profile_once_in_order_for_every_sort(clie
         assert_pages_list_each_once_in_order(client, auth(), "/faculty", ids, sorts, limit=limit)
 
 
-def test_only_the_school_coordinators_find_a_profile_by_its_email(client, auth):
-    mine = create(client, auth, {**FACULTY, "email": "faculty@ecnu-cto.example.edu"}).get_json()
-    create(client, auth, {**FACULTY, "email": "someone.else@ecnu-cto.example.edu"})
-    found = client.get("/faculty", query_string={"email": "faculty@ecnu-cto.example.edu"}, headers=auth())
-    assert found.status_code == 200
-    assert [p["id"] for p in found.get_json()["items"]] == [mine["id"]]
-    none = client.get("/faculty", query_string={"email": "nobody@ecnu-cto.example.edu"}, headers=auth())
-    assert none.get_json()["items"] == []
-    for caller in (auth("ecnu-cto", "student"), auth("ecnu-cto", "faculty", mine["id"]), auth("sdu-sie", "partner"),
-                   auth("sdu-sie", "coordinator")):
-        refused = client.get("/faculty", query_string={"email": "faculty@ecnu-cto.example.edu"}, headers=caller)
-        assert refused.status_code == 403, refused.get_json()
+def test_a_faculty_member_keeps_their_own_expertise_bio_and_availability_current(client, auth):
+    created = create(client, auth, profile(**PRIVATE)).get_json()
+    url, me = f"/faculty/{created['id']}", auth("ecnu-cto", "faculty", created["id"])
+    change = {"bio": {"en": "Now works on venture finance.", "zh": "研究风险投资。"},
+              "availability": [{"from": "2027-09-01", "to": "2027-09-30"}]}
+    assert_problem(client.patch(url, json=change, headers=me), 428, "precondition-required")
+    ok = client.patch(url, json=change, headers={**me, "If-Match": '"1"'})
+    assert ok.status_code == 200 and ok.headers["ETag"] == '"2"'
+    body = ok.get_json()
+    assert body["bio"] == change["bio"] and body["availability"] == change["availability"]
+    # what was left out is kept, and the faculty member sees no contact details, not even their own
+    assert body["expertise"] == FACULTY["expertise"] and body["name"] == FACULTY["name"]
+    assert not set(PRIVATE_FIELDS) & set(body)
+    # search follows the new bio, and still finds the name; the filters follow availability
+    assert [p["id"] for p in client.get("/faculty?q=venture+wei", headers=auth()).get_json()["items"]] == [
+        created["id"]]
+    assert client.get("/faculty?available_on=2027-09-15", headers=auth()).get_json()["items"][0]["id"] == created["id"]
+    assert client.get("/faculty?available_on=2027-04-15", headers=auth()).get_json()["items"] == []
+    # the coordinator's view still holds the private fields
+    assert client.get(url, headers=auth()).get_json()["phone"] == PRIVATE["phone"]
+    stale = client.patch(url, json={"expertise": ["0411"]}, headers={**me, "If-Match": '"1"'})
+    assert_problem(stale, 412, "precondition-failed")
+
+
+def test_a_faculty_member_cannot_edit_another_profile_nor_the_coordinators_fields(client, auth):
+    mine = create(client, auth).get_json()
+    other = create(client, auth, profile(name={"en": "Zhang Min"}, email="zhang.min@example.edu")).get_json()
+    me = auth("ecnu-cto", "faculty", mine["id"])
+    url = f"/faculty/{mine['id']}"
+    refused = client.patch(f"/faculty/{other['id']}", json={"bio": {"en": "Hacked"}},
+                           headers={**me, "If-Match": '"1"'})
+    assert_problem(refused, 403, "forbidden")
+    for field, value in (("name", {"en": "Someone else"}), ("title", "Dean"), ("visibility", "school"),
+                         ("email", "me@example.org"), ("status", "withdrawn"), ("private_notes", "x")):
+        body = assert_problem(client.patch(url, json={field: value}, headers={**me, "If-Match": '"1"'}),
+                              422, "validation-failed")
+        assert [e["pointer"] for e in body["errors"]] == [f"/{field}"]
+    assert_problem(client.patch(url, json={}, headers={**me, "If-Match": '"1"'}), 422, "validation-failed")
+    assert_problem(client.put(url, json=FACULTY, headers={**me, "If-Match": '"1"'}), 403, "forbidden")
+    for school, role in (("ecnu-cto", "student"), ("sdu-sie", "faculty"), ("sdu-sie", "partner")):
+        headers = {**auth(school, role, mine["id"] if role == "faculty" else None), "If-Match": '"1"'}
+        assert_problem(client.patch(url, json={"bio": {"en": "x"}}, headers=headers), 403, "forbidden")
+    assert client.get(url, headers=auth()).get_json()["version"] == 1
+    assert client.get(f"/faculty/{other['id']}", headers=auth()).get_json()["version"] == 1
+
+
+def test_only_the_school_coordinators_find_a_profile_by_email(client, auth):
+    created = create(client, auth, profile(**PRIVATE)).get_json()
+    create(client, auth, profile(name={"en": "Zhang Min"}, email="zhang.min@example.edu"))
+    found = client.get("/faculty?email=Li.Wei@Example.EDU", headers=auth()).get_json()["items"]
+    assert [p["id"] for p in found] == [created["id"]] and found[0]["email"] == PRIVATE["email"]
+    assert client.get("/faculty?email=nobody@example.edu", headers=auth()).get_json()["items"] == []
+    assert_problem(client.get("/faculty?email=li", headers=auth()), 422, "validation-failed")
+    for school, role in (("ecnu-cto", "student"), ("ecnu-cto", "faculty"), ("ecnu-cto", "partner"),
+                         ("sdu-sie", "partner")):
+        headers = auth(school, role, created["id"] if role == "faculty" else None)
+        assert_problem(client.get(f"/faculty?email={PRIVATE['email']}", headers=headers), 403, "forbidden")

@@ -87,11 +87,18 @@ def test_contact_details_and_private_notes_never_leave_the_school(client, relay,
     client.put(f"/faculty/{ids[0]}", json=profile(**PRIVATE), headers={**auth(), "If-Match": '"1"'})
     client.put(f"/faculty/{ids[1]}", json=profile(title="Lecturer", **PRIVATE), headers={**auth(), "If-Match": '"1"'})
     drain(relay)
+    # the faculty member's own update of their public fields, and a coordinator's lookup by email
+    own = client.patch(f"/faculty/{ids[1]}", json={"bio": {"en": "Keeps it current."}},
+                       headers={**auth("ecnu-cto", "faculty", ids[1]), "If-Match": '"2"'})
+    assert own.status_code == 200
+    assert client.get(f"/faculty?email={PRIVATE['email']}", headers=auth()).get_json()["items"]
+    drain(relay)
     client.delete(f"/faculty/{ids[2]}", headers={**auth(), "If-Match": '"1"'})
     drain(relay)
 
-    records = read_topic(kafka_bootstrap, settings.topic("faculty"), expect=6)
-    assert len(records) == 6
+    records = read_topic(kafka_bootstrap, settings.topic("faculty"), expect=7)
+    assert len(records) == 7
+    assert any(b"Keeps it current." in (m.value() or b"") for m in records)
     raw = [m.value() or b"" for m in records] + [m.key() or b"" for m in records]
     raw += [value for m in records for _, value in (m.headers() or [])]
     feed_reader = auth("sdu-sie", "partner")
@@ -103,7 +110,7 @@ def test_contact_details_and_private_notes_never_leave_the_school(client, relay,
     for blob in raw:
         for value in secrets.values():
             assert value.encode() not in blob, value
-        for field in PRIVATE_FIELDS:
+        for field in (*PRIVATE_FIELDS, "email_key"):
             assert f'"{field}"'.encode() not in blob, field
     # the stored profiles do hold them: the test would notice a leak
     assert client.get(f"/faculty/{ids[0]}", headers=auth()).get_json()["email"] == PRIVATE["email"]

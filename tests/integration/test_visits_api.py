@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from services.visits.app import create_app
-from services.visits.store import RequestStore, ensure_indexes
+from services.visits.store import DecisionStore, RequestStore, ensure_indexes
 from services.visits.worker import REQUEST_SPEC, visit_spec
 from services.visits.workflow import Host, Requester
 from shared.clock import time_key
@@ -276,6 +276,28 @@ def test_pages_through_ties_list_every_decision_once_in_order_for_every_sort(cli
     sorts = {"queued_at": lambda d: ids.index(d["id"]), "updated_at": lambda d: d["updated_at"]}
     for limit in (1, 2, 5):
         assert_pages_list_each_once_in_order(client, auth(), "/slot-decisions", ids, sorts, limit=limit)
+
+
+def test_pages_of_a_waitlist_list_each_decision_once_in_the_order_it_joined(client, auth, settings, mongo_client):
+    db = database(mongo_client, settings)
+    visit_id = create(client, auth).get_json()["id"]
+    slot_id = client.get(f"/visits/{visit_id}", headers=auth()).get_json()["slots"][1]["id"]  # capacity 1
+    host = Host(db, "ecnu-cto")
+    ids = []
+    for _ in range(7):
+        request = {"id": str(uuid.uuid4()), "school": "sdu-sie", "visit_id": visit_id, "slot_id": slot_id,
+                   "faculty_id": str(uuid.uuid4()), "withdrawn": False}
+        ids.append(request["id"])
+        host.on_request(request, 1)
+    waiting = ids[1:]
+    positions = {d["_id"]: d["waitlist_position"] for d in DecisionStore(db).waitlist(visit_id, slot_id)}
+    assert [positions[i] for i in waiting] == list(range(1, 7))
+    sorts = {"waitlisted_at": lambda d: d["waitlist_position"]}
+    for limit in (1, 2, 5):
+        assert_pages_list_each_once_in_order(client, auth(), "/slot-decisions", waiting, sorts,
+                                             query="status=waitlisted", limit=limit)
+    refused = client.get("/slot-decisions?sort=waitlisted_at", headers=auth())
+    assert refused.status_code == 422 and refused.get_json()["errors"][0]["pointer"] == "/sort"
 
 
 def test_rows_stored_before_the_time_keys_existed_get_them_at_start_up(client, auth, settings, mongo_client,
