@@ -262,7 +262,10 @@ def _desc(text: str) -> list[int]:
 def test_the_openapi_document_describes_the_faculty_api(client):
     spec = client.get("/openapi.json").get_json()
     assert {"/faculty", "/faculty/{faculty_id}", "/changes", "/digest"} <= set(spec["paths"])
-    assert set(spec["paths"]["/faculty/{faculty_id}"]) >= {"get", "put", "delete"}
+    assert set(spec["paths"]["/faculty/{faculty_id}"]) >= {"get", "put", "patch", "delete"}
+    patch = spec["paths"]["/faculty/{faculty_id}"]["patch"]
+    assert patch["summary"].startswith("Update the expertise") and "If-Match" in {p["name"] for p in patch["parameters"]}
+    assert "email" in {p["name"] for p in spec["paths"]["/faculty"]["get"]["parameters"]}
 
 
 def test_metrics_count_requests_and_show_the_outbox_backlog(client, auth):

@@ -4,15 +4,17 @@ schools on the real servers: ecnu-cto hosts, sdu-sie's faculty request through t
 
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from services.visits.store import SeatStore
-from services.visits.workflow import HAND_DECLINED
+from services.visits import model
+from services.visits.store import DecisionStore, SeatStore
+from services.visits.workflow import HAND_DECLINED, Host
 from tests.integration.test_slot_workflow import (  # noqa: F401 (fixtures)
     HOST, REQUESTER, School, await_status, decision_at_host, publish_visit, request_slot, running, schools,
     status_at_requester,
 )
-from tests.visit_samples import slot, visit
+from tests.visit_samples import as_host_reads, request_doc, slot, visit, visit_doc
 from tests.waiting import wait_until
 
 
@@ -156,3 +158,54 @@ def test_a_faculty_member_lists_their_own_requests_with_all_a_page_shows_and_the
     assert [r["id"] for r in requester.client.get("/slot-requests", headers=other).get_json()["items"]] == [
         first["id"]]
     assert requester.client.get(f"/slot-requests/{second['id']}", headers=other).status_code == 404
+
+
+def test_in_review_mode_the_rules_that_need_no_judgement_still_decline_at_once_and_a_cancellation_declines_pending(
+        schools):
+    host, requester = schools
+    hosting = Host(host.db, HOST)
+    published = visit_doc(HOST, approval="review", slots=[slot(capacity=3), slot(start="10:00", end="12:00")])
+    host.db["visits"].insert_one(published)
+    first_slot, overlapping_slot = (s["id"] for s in published["slots"])
+    member = str(uuid.uuid4())
+    asked = as_host_reads(request_doc(requester.db, REQUESTER, HOST, published["_id"], first_slot, member))
+    assert hosting.on_request(asked, 1)["status"] == "pending"
+    assert hosting.decide_by_hand(asked["id"], 1, "approved", None)["status"] == "approved"
+    # the same member asks for an overlapping slot: declined on arrival, as in automatic mode
+    clash = as_host_reads(request_doc(requester.db, REQUESTER, HOST, published["_id"], overlapping_slot, member))
+    assert (lambda d: (d["status"], d["reason"]))(hosting.on_request(clash, 1)) == ("declined", model.OVERLAP)
+    # another request waits; the visit is cancelled: it is declined with that reason, the approval too
+    waiting = as_host_reads(request_doc(requester.db, REQUESTER, HOST, published["_id"], first_slot))
+    assert hosting.on_request(waiting, 1)["status"] == "pending"
+    host.db["visits"].update_one({"_id": published["_id"]}, {"$set": {"status": "cancelled"}})
+    hosting.reconcile(host.db["visits"].find_one({"_id": published["_id"]}))
+    for request_id in (waiting["id"], asked["id"]):
+        decision = host.db["slot_decisions"].find_one({"_id": request_id})
+        assert (decision["status"], decision["reason"]) == ("declined", model.VISIT_CANCELLED)
+    assert SeatStore(host.db).get(published["_id"], first_slot)["count"] == 0
+
+
+def test_a_waitlist_left_unnumbered_by_a_stopped_writer_is_renumbered_by_the_worker_pass(schools):
+    host, requester = schools
+    hosting = Host(host.db, HOST)
+    published = visit_doc(HOST, slots=[slot(capacity=1)])
+    host.db["visits"].insert_one(published)
+    slot_id = published["slots"][0]["id"]
+    asked = [as_host_reads(request_doc(requester.db, REQUESTER, HOST, published["_id"], slot_id)) for _ in range(4)]
+    for request in asked:
+        hosting.on_request(request, 1)
+    first_waiting, second_waiting, third_waiting = (d["_id"] for d in DecisionStore(host.db).waitlist(
+        published["_id"], slot_id))
+    # the first waitlisted is declined, and the writer stops before renumbering (its flag stays)
+    decision = host.db["slot_decisions"].find_one({"_id": first_waiting})
+    assert hosting._write(decision, model.DECLINE, model.DECLINED, HAND_DECLINED, note="No") is not None
+    positions = lambda: [host.db["slot_decisions"].find_one({"_id": i})["waitlist_position"]
+                         for i in (second_waiting, third_waiting)]
+    assert positions() == [2, 3]
+    versions = [host.db["slot_decisions"].find_one({"_id": i})["version"] for i in (second_waiting, third_waiting)]
+    assert hosting.reconcile_pending() >= 1
+    assert positions() == [1, 2]
+    # each moved decision has a new version, for the relay to publish again; a second pass changes nothing
+    assert [host.db["slot_decisions"].find_one({"_id": i})["version"] for i in (second_waiting, third_waiting)] == [
+        v + 1 for v in versions]
+    assert hosting.reconcile_pending() == 0 and positions() == [1, 2]
