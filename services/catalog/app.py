@@ -7,8 +7,10 @@ import logging
 from flask import Flask
 
 from services.catalog.api import blp, sync_status
+from services.catalog.calendars import calendar_pages
 from services.catalog.pages import pages
 from services.catalog.store import ReadModel
+from shared.calendars import ensure_feed_indexes
 from shared.config import Settings
 from shared.web import create_base_app
 
@@ -26,9 +28,11 @@ def create_app(settings: Settings | None = None, client=None) -> Flask:
     )
     api.register_blueprint(blp)
     app.register_blueprint(pages)
+    app.register_blueprint(calendar_pages)
     db = app.extensions["db"]
     try:
         ReadModel(db).ensure_indexes()
+        ensure_feed_indexes(db)
     except Exception:  # the database may be down at start-up; the worker creates them too
         log.warning("could not create indexes at start-up; the worker will")
     app.extensions["metric_sources"].append(lambda: _sync_gauges(db, settings))

@@ -219,6 +219,9 @@ class DecisionEventSchema(Schema):
     reason = fields.String(allow_none=True, validate=validate.Length(max=100))
     slot_hash = fields.String(allow_none=True, validate=HASH)
     decided_at = fields.String(allow_none=True, validate=validate.Length(max=40))
+    # optional (older hosts do not send them): the slot as decided on, and a coordinator's note
+    slot = fields.Nested(DecidedSlotSchema, allow_none=True, load_default=None)
+    note = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=1000))
     # 0 from a host that does not send it yet: the requester then keeps re-sending its latest intent
     request_version = fields.Integer(load_default=0, validate=validate.Range(0, 2**62))
 

@@ -29,6 +29,7 @@ from services.visits.store import DecisionStore, HoldStore, RequestStore, SeatSt
 from shared.clock import now_iso, time_key, touched
 from shared.errors import DomainError
 from shared.events import Event, InvalidEvent
+from shared.notifications import marker as notify_marker
 from shared.outbox import pending_marker
 from shared.statemachine import NotAllowed
 
@@ -320,7 +321,7 @@ class Requester:
         if not model.REQUESTS.allows(request["status"], model.WITHDRAW):
             raise DomainError("not-withdrawable", f"the request is {request['status']}")
         fields = {"status": model.WITHDRAWN, "withdrawn": True, **touched(self.clock()),
-                  **awaiting_host(expected_version + 1)}
+                  **awaiting_host(expected_version + 1), **notify_marker()}
         return self._replace(request_id, expected_version, fields)
 
     def reconfirm(self, request_id: str, expected_version: int) -> dict:
@@ -366,8 +367,10 @@ class Requester:
         body = event_body(_DECISION_EVENT, event, topic_school)
         if body["requester_school"] != self.school:
             return  # a decision for another school's request
+        # the slot decided on and the host's note go into the mail the requester gets (services/visits/notify.py)
         fields = {"status": body["status"], "reason": body.get("reason"), "slot_hash": body.get("slot_hash"),
-                  "decided_at": body.get("decided_at"), **touched(self.clock())}
+                  "decided_at": body.get("decided_at"), "slot": body.get("slot"), "note": body.get("note"),
+                  **touched(self.clock()), **notify_marker()}
         if self.requests.apply_decision(body["id"], topic_school, event.entityversion, fields) is None:
             known = self.requests.get(body["id"])
             if known is None or known["host_school"] != topic_school:
