@@ -215,6 +215,10 @@ SUBJECTS = {
 }
 
 
+# failed attempts a mail waits for its visit to reach this school's catalog (see Deliverer.visit)
+VISIT_WAIT_ATTEMPTS = 5
+
+
 def when_text(slot: dict, time_zone: str) -> str:
     start = calendars.local_time(slot["starts_at"], time_zone)
     end = calendars.local_time(slot["ends_at"], time_zone)
@@ -249,10 +253,21 @@ class Deliverer:
             return self.incoming_message(doc)
         return self.request_message(doc)
 
+    def visit(self, doc: dict, visit_id: str) -> dict:
+        """The visit as this school's catalog holds it; waited for a few attempts if it has not arrived yet.
+
+        A decision can come before the visit's own event reaches this school's catalog; after
+        VISIT_WAIT_ATTEMPTS the mail goes without the visit's place and theme rather than never.
+        """
+        visit = self.directory.visit(visit_id)
+        if visit is None and doc.get("attempts", 0) < VISIT_WAIT_ATTEMPTS:
+            raise LookupError(f"visit {visit_id} is not in this school's catalog yet")
+        return visit or {}
+
     def request_message(self, doc: dict):
         lang, ctx = doc["lang"], doc["context"]
         profile = self.directory.faculty(doc["to"]["faculty_id"])
-        visit = self.directory.visit(ctx["visit_id"]) or {}
+        visit = self.visit(doc, ctx["visit_id"])
         host = self.settings.school_of(ctx["host_school"]) if ctx["host_school"] in self.settings.school_ids else None
         time_zone = visit.get("time_zone") or (host.time_zone if host else "UTC")
         host_name = self.school_name(ctx["host_school"], lang)
@@ -286,7 +301,7 @@ class Deliverer:
         lang = doc["lang"]
         items = []
         for item in sorted(doc["context"]["items"].values(), key=lambda i: i["request_id"]):
-            visit = self.directory.visit(item["visit_id"]) or {}
+            visit = self.visit(doc, item["visit_id"])
             slot = model.find_slot(visit, item["slot_id"]) or {}
             time_zone = visit.get("time_zone") or self.settings.school_of(self.settings.school).time_zone
             items.append({"theme": lang_text(visit.get("theme"), lang) or item["visit_id"],
