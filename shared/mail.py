@@ -42,7 +42,8 @@ def pick_lang(header: str | None) -> str:
                 quality = float(params.strip()[2:])
             except ValueError:
                 quality = 0.0
-        weighted.append((-quality, index, code.strip().lower().split("-")[0]))
+        if quality > 0:  # q=0 (or a q we cannot read) means "not this one"
+            weighted.append((-quality, index, code.strip().lower().split("-")[0]))
     for _, _, code in sorted(weighted):
         if code in LANGS:
             return code
