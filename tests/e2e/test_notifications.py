@@ -335,3 +335,42 @@ def test_no_faculty_email_is_on_any_topic_or_change_feed(stack):
         assert b"sdu-sie.example.edu" not in blob
     # the mails did go out to those addresses: the test would see a leak
     assert stack.mails(address)
+
+
+def test_a_changed_slot_sends_an_update_and_a_waitlisted_request_promoted_after_a_withdrawal_is_told(stack):
+    (first_id, first), (second_id, second) = stack.faculty("Zhou Jie"), stack.faculty("Wu Min")
+    hosted = stack.host_visit([slot("co_teaching", "2099-04-16", "14:00", "16:00", capacity=1)])
+    asked = stack.ask(first_id, hosted)
+    wait_until(lambda: stack.request_status(asked, first_id, "approved"), WAIT, "the first approval")
+    waiting = stack.ask(second_id, hosted, lang="zh")
+    wait_until(lambda: stack.request_status(waiting, second_id, "waitlisted"), WAIT, "the waitlist")
+    [listed] = stack.wait_mails(second, 1, "the waitlist mail")
+    assert "候补" in listed["Subject"]
+    assert not [p for p in listed.walk() if p.get_content_type() == "text/calendar"]
+
+    # the host moves the slot by an hour: the approved one is asked to re-confirm, with an updated invitation
+    current = stack.call("GET", ECNU, "visits", f"/visits/{hosted['id']}")
+    moved = {**current["slots"][0], "starts_at": "2099-04-16T15:00:00+08:00", "ends_at": "2099-04-16T17:00:00+08:00"}
+    moved.pop("places_left")
+    body = {k: current[k] for k in ("theme", "invited", "place", "starts_on", "ends_on", "host_team", "agenda",
+                                    "status")}
+    stack.call("PUT", ECNU, "visits", f"/visits/{hosted['id']}", json={**body, "slots": [moved]},
+               headers={"If-Match": f'"{current["version"]}"'})
+    approval, update = stack.wait_mails(first, 2, "the update")
+    assert update["Subject"].startswith("Please re-confirm")
+    (before, _), (after, method) = calendar_part(approval), calendar_part(update)
+    old, new = only_event(before), only_event(after)
+    assert method == "REQUEST" and str(new["UID"]) == str(old["UID"]) and int(new["SEQUENCE"]) > int(old["SEQUENCE"])
+    assert new.decoded("DTSTART") == instant("2099-04-16T15:00:00+08:00")
+
+    # the first withdraws: their invitation is cancelled, and the waitlisted one is promoted and invited
+    reconfirm = wait_until(lambda: stack.request_status(asked, first_id, "reconfirm"), WAIT, "re-confirmation")
+    stack.call("DELETE", SDU, "visits", f"/slot-requests/{asked['id']}", role="faculty", faculty_id=first_id,
+               headers={"If-Match": f'"{reconfirm["version"]}"'})
+    withdrawn = stack.wait_mails(first, 3, "the withdrawal")[2]
+    cal, method = calendar_part(withdrawn)
+    assert method == "CANCEL" and str(only_event(cal)["UID"]) == str(old["UID"])
+    promoted = stack.wait_mails(second, 2, "the promotion")[1]
+    assert "候补转正" in promoted["Subject"]
+    cal, method = calendar_part(promoted)
+    assert method == "REQUEST" and only_event(cal).decoded("DTSTART") == instant("2099-04-16T15:00:00+08:00")

@@ -12,7 +12,9 @@ from devstack import servers
 from services.visits import model
 from services.visits.notify import Notifier
 from shared import mail
-from shared.notifications import FAILED, PENDING, SENT, NotificationQueue, PermanentFailure, marker, send_due
+from shared.notifications import (
+    FAILED, PENDING, SENT, NotificationQueue, PermanentFailure, marker, now_ms, send_due,
+)
 
 SEND = dict(claim_seconds=30, retry_seconds=0.01, retry_max_seconds=0.05)
 
@@ -134,3 +136,25 @@ def test_a_message_is_marked_sent_only_once_the_smtp_server_accepted_it(db, make
     [kept] = list((tmp_path / "mail").glob("*.eml"))
     message = email.message_from_bytes(kept.read_bytes(), policy=policy.default)
     assert message["Subject"] == "Hi" and message["X-Envelope-To"] == "a@sdu-sie.example.edu"
+
+
+@pytest.mark.parametrize("mode", ["each", "daily"])
+def test_new_incoming_requests_reach_the_coordinators_each_or_in_one_summary_a_day(db, make_settings, mode):
+    settings = make_settings("ecnu-cto", "visits", coordinator_emails=("a@ecnu-cto.example.edu",
+                                                                       "b@ecnu-cto.example.edu"),
+                             coordinator_mail=mode)
+    notifier = Notifier(db, settings)
+    notifier.ensure_indexes()
+    for i in range(3):
+        db["slot_decisions"].insert_one({"_id": f"r{i}", "visit_id": "v1", "slot_id": "s1",
+                                         "requester_school": "sdu-sie", "status": model.RECEIVED, **marker()})
+    assert notifier.derive_pending() == 3 and notifier.derive_pending() == 0
+    docs = list(db["notifications"].find())
+    if mode == "each":
+        assert len(docs) == 6 and all(len(d["context"]["items"]) == 1 for d in docs)
+        assert all(d["due_key"] <= now_ms() for d in docs)
+    else:
+        # one summary per coordinator, due when the day is over
+        assert len(docs) == 2 and all(sorted(d["context"]["items"]) == ["r0", "r1", "r2"] for d in docs)
+        assert all(d["due_key"] > now_ms() and d["_id"].startswith("incoming-digest/") for d in docs)
+    assert {d["to"]["address"] for d in docs} == {"a@ecnu-cto.example.edu", "b@ecnu-cto.example.edu"}
