@@ -68,6 +68,8 @@ def _environment(lang: str, autoescape: bool) -> Environment:
 
 
 def gettext(lang: str, message: str, **values) -> str:
+    if not message:  # gettext("") is the catalog's header, never a message
+        return ""
     text = translations(lang).gettext(message)
     return text % values if values else text
 

@@ -111,8 +111,11 @@ class Notifier:
         slot = request.get("slot") or request.get("notified_slot")
         changed = bool(request.get("slot_hash")) and request.get("slot_hash") != request.get("notified_slot_hash")
         notice = request_notice(request.get("notified_status"), request["status"], request.get("reason"), changed)
-        if notice is not None and slot is not None:
+        if notice is not None:
             kind, method = notice
+            if slot is None:
+                # declined before any slot was bound (no such visit or slot): the mail, without an invitation
+                method = None
             key = f"slot-request/{request['_id']}/v{request['version']}/faculty:{request['faculty_id']}"
             context = {"request_id": request["_id"], "visit_id": request["visit_id"], "slot_id": request["slot_id"],
                        "host_school": request["host_school"], "status": request["status"],
@@ -219,7 +222,9 @@ SUBJECTS = {
 VISIT_WAIT_ATTEMPTS = 5
 
 
-def when_text(slot: dict, time_zone: str) -> str:
+def when_text(slot: dict | None, time_zone: str) -> str:
+    if not slot:
+        return ""
     start = calendars.local_time(slot["starts_at"], time_zone)
     end = calendars.local_time(slot["ends_at"], time_zone)
     return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} ({time_zone})"
@@ -272,7 +277,7 @@ class Deliverer:
         time_zone = visit.get("time_zone") or (host.time_zone if host else "UTC")
         host_name = self.school_name(ctx["host_school"], lang)
         contact = host.contact if host else None
-        slot = ctx["slot"]
+        slot = ctx.get("slot") or {}
         theme = lang_text(visit.get("theme"), lang)
         place = visit.get("place") or ""
         slot_kind = mail.gettext(lang, SLOT_KINDS.get(slot.get("kind"), slot.get("kind") or ""))

@@ -158,3 +158,14 @@ def test_new_incoming_requests_reach_the_coordinators_each_or_in_one_summary_a_d
         assert len(docs) == 2 and all(sorted(d["context"]["items"]) == ["r0", "r1", "r2"] for d in docs)
         assert all(d["due_key"] > now_ms() and d["_id"].startswith("incoming-digest/") for d in docs)
     assert {d["to"]["address"] for d in docs} == {"a@ecnu-cto.example.edu", "b@ecnu-cto.example.edu"}
+
+
+def test_a_request_declined_before_any_slot_was_bound_is_mailed_without_an_invitation(db, make_settings):
+    notifier = Notifier(db, make_settings("sdu-sie", "visits"))
+    db["slot_requests"].insert_one({
+        "_id": "r2", "school": "sdu-sie", "host_school": "ecnu-cto", "visit_id": "gone", "slot_id": "s1",
+        "faculty_id": "f1", "status": model.DECLINED, "reason": model.VISIT_NOT_FOUND, "slot": None,
+        "version": 2, **marker()})
+    assert notifier.derive_pending() == 1
+    [doc] = db["notifications"].find()
+    assert doc["kind"] == "declined" and doc["calendar"] is None and doc["context"]["reason"] == model.VISIT_NOT_FOUND

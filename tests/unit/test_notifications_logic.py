@@ -112,3 +112,14 @@ def test_a_mail_renders_in_chinese_with_plural_forms_in_english():
     two, _ = mail.render("incoming", "en", {"items": [{"theme": "T", "slot_kind": "k", "when": "w",
                                                        "requester_name": "S"}] * 2, "subject": "s", "link": "l"})
     assert "asked for a slot in one of your visits" in one and "asked for 2 slots" in two
+
+
+def test_an_empty_message_translates_to_nothing_not_the_catalog_header():
+    assert mail.gettext("zh", "") == "" and mail.gettext("zh", "Workshop") == "工作坊"
+
+
+def test_a_calendar_feed_secret_never_reaches_the_request_log():
+    from shared.web import logged_path
+
+    assert logged_path("/calendar/s3cr3t-Value_x.ics") == "/calendar/<secret>.ics"
+    assert logged_path("/visits/abc.ics") == "/visits/abc.ics" and logged_path("/courses") == "/courses"
