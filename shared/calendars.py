@@ -139,6 +139,11 @@ def revoke_feed(db: Database, person: dict) -> None:
     db[FEEDS].delete_one({"_id": person_key(person)})
 
 
+def feed_path(secret: str) -> str:
+    """The path of a feed at the school's front door (the catalog web): `/calendar/<secret>.ics`."""
+    return f"/calendar/{secret}.ics"
+
+
 def feed_owner(db: Database, secret: str) -> dict | None:
     """Whose feed this secret opens, or None (unknown, rotated or revoked)."""
     if not secret or len(secret) > 100:

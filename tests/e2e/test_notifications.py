@@ -279,7 +279,7 @@ def test_feeds_validate_in_two_parsers_and_a_revoked_feed_answers_404(stack):
     person = {"role": "faculty", "school": SDU, "faculty_id": faculty_id, "subject": f"faculty:{faculty_id}"}
     secret = calendars.feed_secret(catalog_db, person)
     assert calendars.feed_secret(catalog_db, person) == secret
-    feed = requests.get(f"{sdu_catalog}/calendar/{secret}.ics", timeout=10)
+    feed = requests.get(f"{sdu_catalog}{calendars.feed_path(secret)}", timeout=10)
     assert feed.status_code == 200, feed.text
     first, second = parse_both(feed.content)
     assert len(first) == len(second) == 1
