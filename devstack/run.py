@@ -8,7 +8,8 @@ everything it started, services first, then the servers.
 Environment (all optional): VAR_DIR, MONGO_PORT (27017), KAFKA_PORT (9092),
 PORT_BASE_<SCHOOL> e.g. PORT_BASE_ECNU_CTO=8100 (catalog +0, courses +1,
 faculty +2, visits +3, the school's dev identity provider +9), WEB_WORKERS (2),
-SERVICES (the services to start).
+SERVICES (the services to start), MAIL_PORT (8025: the development SMTP server, which keeps
+every mail as a `.eml` file in var/mail/).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def main() -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     mongo_port = _port_env("MONGO_PORT", 27017)
     kafka_port = _port_env("KAFKA_PORT", 9092)
+    mail_port = _port_env("MAIL_PORT", 8025)
     web_workers = _port_env("WEB_WORKERS", 2)
     services = tuple(s for s in (os.environ.get("SERVICES") or ",".join(SERVICES)).split(",") if s)
     keys_dir = Path(os.environ.get("KEYS_DIR") or var_dir / "keys")
@@ -72,13 +74,16 @@ def main() -> int:
     backing: list[servers.Proc] = []  # nx-27017, then the broker
     running: list[servers.Proc] = []  # the services' web processes and workers
     try:
-        for port, what in ((mongo_port, "MONGO_PORT"), (kafka_port, "KAFKA_PORT")):
+        for port, what in ((mongo_port, "MONGO_PORT"), (kafka_port, "KAFKA_PORT"), (mail_port, "MAIL_PORT")):
             if servers.port_open(port):
                 raise RuntimeError(f"port {port} is in use; set {what} to a free port")
         say(f"starting nx-27017 on {servers.HOST}:{mongo_port} (data in {var_dir / 'mongo'})")
         backing.append(servers.start_mongo(var_dir / "mongo", mongo_port, log_dir, stop))
         say(f"starting the Tansu broker on {servers.HOST}:{kafka_port} (memory only)")
         backing.append(servers.start_broker(kafka_port, log_dir, stop))
+        say(f"starting the development mail server on {servers.HOST}:{mail_port} (each mail: a .eml file in "
+            f"{var_dir / 'mail'})")
+        backing.append(servers.start_mail(mail_port, var_dir / "mail", log_dir, stop))
         idp_ports = {}
         if "catalog" in services:
             for school in schools:
@@ -91,7 +96,7 @@ def main() -> int:
                 if stop.is_set():
                     raise servers.Stopped("stopped during start-up")
                 port = int(school.urls[service].rsplit(":", 1)[1])
-                extra = {"WORKER_STOP_SECONDS": str(WORKER_STOP_SECONDS)}
+                extra = {"WORKER_STOP_SECONDS": str(WORKER_STOP_SECONDS), **dev_mail_env(school.id, mail_port)}
                 if service == "catalog":
                     extra.update(idp.idp_env(school.id, idp_ports[school.id], keys_dir))
                 env = servers.service_env(school.id, service, mongo_port, kafka_port, var_dir, alliance_path,
@@ -144,6 +149,12 @@ def main() -> int:
                 + ", ".join(p.name for p in killed) + f" ({seconds:.1f}s)")
         else:
             say(f"stopped. ({seconds:.1f}s)")
+
+
+def dev_mail_env(school: str, mail_port: int) -> dict:
+    """Mail of the embedded stack: the development SMTP server, and one coordinator address per school."""
+    return {"SMTP_HOST": servers.HOST, "SMTP_PORT": str(mail_port), "MAIL_SENDER": f"alliance-catalog@{school}.example.edu",
+            "COORDINATOR_EMAILS": f"coordinator@{school}.example.edu"}
 
 
 def say(message: str) -> None:

@@ -248,6 +248,13 @@ def _broker_ready(port: int) -> bool:
         admin.close()
 
 
+def start_mail(port: int, mail_dir: Path, log_dir: Path, stop: threading.Event | None = None) -> Proc:
+    """The development SMTP server (aiosmtpd) on 127.0.0.1:port, one `.eml` file per message in `mail_dir`."""
+    argv = [sys.executable, "-m", "devstack.mailserver", "--host", HOST, "--port", str(port), "--dir", str(mail_dir)]
+    proc = spawn("mail", argv, log_dir / f"mail-{port}.log")
+    return _started(proc, lambda: port_open(port), 30, f"mail server on port {port}", stop)
+
+
 def service_env(school: str, service: str, mongo_port: int, kafka_port: int, var_dir: Path,
                 alliance_config: Path, keys_dir: Path, extra: dict | None = None) -> dict:
     """The environment of one school's service processes."""

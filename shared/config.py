@@ -29,6 +29,9 @@ class School:
     id: str
     name: dict
     urls: dict  # service name -> base URL of that school's service
+    # the IANA time zone of the school's visits (calendar invitations) and its public contact address
+    time_zone: str = "UTC"
+    contact: str | None = None
 
 
 def load_alliance(path: Path, host: str) -> tuple[School, ...]:
@@ -44,7 +47,8 @@ def load_alliance(path: Path, host: str) -> tuple[School, ...]:
         for service, offset in SERVICE_PORT_OFFSETS.items():
             if service not in urls and base is not None:
                 urls[service] = f"http://{host}:{int(base) + offset}"
-        schools.append(School(id=entry["id"], name=entry.get("name", {}), urls=urls))
+        schools.append(School(id=entry["id"], name=entry.get("name", {}), urls=urls,
+                              time_zone=entry.get("time_zone") or "UTC", contact=entry.get("contact")))
     if not schools:
         raise ConfigError(f"alliance configuration {path} lists no school")
     return tuple(schools)
@@ -69,6 +73,17 @@ def _int(name: str, default: int) -> int:
 
 def _float(name: str, default: float) -> float:
     return _number(name, default, float, "a number")
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = _env(name, default).lower()
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def _list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(item.strip() for item in _env(name, ",".join(default)).split(",") if item.strip())
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -137,6 +152,23 @@ class Settings:
     session_absolute_seconds: int = 12 * 3600
     session_cookie_secure: bool = True
     person_token_seconds: int = 90
+    # mail (shared/mail.py): the school's SMTP server; the password is read from a file, never the environment
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_tls: str = "none"  # none, starttls or tls (implicit TLS, usually port 465)
+    smtp_user: str = ""
+    smtp_password_file: Path | None = None
+    smtp_timeout_seconds: float = 10.0
+    mail_sender: str = "alliance-catalog@localhost"
+    # who hears of new incoming slot requests at a host school, how often (each or daily), in which language
+    coordinator_emails: tuple[str, ...] = ()
+    coordinator_mail: str = "each"
+    coordinator_lang: str = "en"
+    # the notification queue (shared/notifications.py): backoff of failed sends and the claim of a send
+    mail_retry_seconds: float = 2.0
+    mail_retry_max_seconds: float = 600.0
+    mail_claim_seconds: float = 60.0
+    mail_idle_seconds: float = 0.5
 
     @classmethod
     def from_env(cls, service: str | None = None, **overrides) -> "Settings":
@@ -181,6 +213,20 @@ class Settings:
             session_absolute_seconds=_int("SESSION_ABSOLUTE_SECONDS", cls.session_absolute_seconds),
             session_cookie_secure=_bool("SESSION_COOKIE_SECURE", cls.session_cookie_secure),
             person_token_seconds=_int("PERSON_TOKEN_SECONDS", cls.person_token_seconds),
+            smtp_host=_env("SMTP_HOST", cls.smtp_host),
+            smtp_port=_int("SMTP_PORT", cls.smtp_port),
+            smtp_tls=_choice("SMTP_TLS", cls.smtp_tls, ("none", "starttls", "tls")),
+            smtp_user=_env("SMTP_USER", cls.smtp_user),
+            smtp_password_file=Path(os.environ["SMTP_PASSWORD_FILE"]) if os.environ.get("SMTP_PASSWORD_FILE") else None,
+            smtp_timeout_seconds=_float("SMTP_TIMEOUT_SECONDS", cls.smtp_timeout_seconds),
+            mail_sender=_env("MAIL_SENDER", cls.mail_sender),
+            coordinator_emails=_list("COORDINATOR_EMAILS", cls.coordinator_emails),
+            coordinator_mail=_choice("COORDINATOR_MAIL", cls.coordinator_mail, ("each", "daily")),
+            coordinator_lang=_choice("COORDINATOR_LANG", cls.coordinator_lang, ("en", "zh")),
+            mail_retry_seconds=_float("MAIL_RETRY_SECONDS", cls.mail_retry_seconds),
+            mail_retry_max_seconds=_float("MAIL_RETRY_MAX_SECONDS", cls.mail_retry_max_seconds),
+            mail_claim_seconds=_float("MAIL_CLAIM_SECONDS", cls.mail_claim_seconds),
+            mail_idle_seconds=_float("MAIL_IDLE_SECONDS", cls.mail_idle_seconds),
         )
         values.update(overrides)
         if not values.get("schools"):
@@ -224,6 +270,11 @@ class Settings:
         except OSError as exc:
             raise ConfigError(f"cannot read OIDC_CLIENT_SECRET_FILE {self.oidc_client_secret_file}: "
                               f"{exc.strerror}") from None
+    def school_of(self, school: str) -> School:
+        for s in self.schools:
+            if s.id == school:
+                return s
+        raise ConfigError(f"unknown school {school!r}")
 
     def school_url(self, school: str, service: str) -> str:
         for s in self.schools:

@@ -70,6 +70,15 @@ class ProblemApi(Api):
         }, lazy=True)
 
 
+# a personal calendar feed's secret is its credential: never written to a log
+_SECRET_PATH = re.compile(r"^/calendar/[^/]+\.ics$")
+
+
+def logged_path(path: str) -> str:
+    """The request path as logged: a calendar feed's secret is replaced by `<secret>`."""
+    return "/calendar/<secret>.ics" if _SECRET_PATH.match(path) else path
+
+
 def create_base_app(settings: Settings, title: str, description: str, client=None) -> tuple[Flask, Api]:
     """A Flask app with everything but the service's own routes; `client` lets tests share one."""
     configure_logging(settings.school, settings.service, settings.log_level)
@@ -128,8 +137,9 @@ def _init_request_context(app: Flask) -> None:
     @app.after_request
     def _log_and_tag(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        log.info("%s %s %d", request.method, request.path, response.status_code,
-                 extra={"status": response.status_code, "method": request.method, "path": request.path})
+        path = logged_path(request.path)
+        log.info("%s %s %d", request.method, path, response.status_code,
+                 extra={"status": response.status_code, "method": request.method, "path": path})
         return response
 
 

@@ -82,3 +82,29 @@ def assert_lifecycle(records, entity_id: str, source: str, types: list[str]) -> 
     sequences = [int(e.get_extension("sequence")) for e in events]
     assert sequences == sorted(sequences) and len(set(sequences)) == len(types)
     return events
+
+
+def read_all_topics(bootstrap: str, prefix: str, idle: float = 1.5, timeout: float = 20.0) -> dict[str, list]:
+    """Every record of every topic whose name starts with `prefix`, by topic (empty topics too)."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    })
+    records: dict[str, list] = {}
+    try:
+        topics = {name: meta for name, meta in consumer.list_topics(timeout=5).topics.items()
+                  if name.startswith(prefix)}
+        consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for name, meta in topics.items()
+                         for p in meta.partitions])
+        records = {name: [] for name in topics}
+        deadline = time.monotonic() + timeout
+        last = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last < idle:
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            records[msg.topic()].append(msg)
+            last = time.monotonic()
+    finally:
+        consumer.close()
+    return records

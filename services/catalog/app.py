@@ -9,9 +9,11 @@ from flask import Flask
 
 from services.catalog import frontdoor
 from services.catalog.api import blp, sync_status
+from services.catalog.calendars import calendar_pages
 from services.catalog.pages import pages
 from services.catalog.store import ReadModel
 from shared import i18n
+from shared.calendars import ensure_feed_indexes
 from shared.config import Settings
 from shared.web import create_base_app
 
@@ -32,9 +34,11 @@ def create_app(settings: Settings | None = None, client=None, clock=time.time) -
     i18n.init_app(app, secure_cookie=settings.session_cookie_secure)
     app.register_blueprint(pages)
     frontdoor.init_app(app, clock=clock)
+    app.register_blueprint(calendar_pages)
     db = app.extensions["db"]
     try:
         ReadModel(db).ensure_indexes()
+        ensure_feed_indexes(db)
     except Exception:  # the database may be down at start-up; the worker creates them too
         log.warning("could not create indexes at start-up; the worker will")
     app.extensions["metric_sources"].append(lambda: _sync_gauges(db, settings))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from flask import current_app
+from flask import request as http_request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -22,6 +23,7 @@ from services.visits.workflow import Host, Requester
 from shared.auth import require
 from shared.clock import now_iso, write_order
 from shared.errors import DomainError
+from shared.mail import pick_lang
 from shared.resource import (
     IDEMPOTENCY_HEADER_DOC, READERS, created, db, empty_page, expected_version, linked, narrowed, reader, reads,
     replaced, school, with_etag, writes,
@@ -163,7 +165,10 @@ class SlotRequests(MethodView):
         partners = set(current_app.extensions["settings"].school_ids) - {school()}
         if data["host_school"] not in partners:
             raise _invalid("/host_school", "must be a partner school of the alliance")
-        return created(_requests(), data, lambda d: _requester().new_request(d, str(uuid.uuid4())), "/slot-requests")
+        # the requester's language, for the mails about this request (kept at this school only)
+        lang = pick_lang(http_request.headers.get("Accept-Language"))
+        return created(_requests(), data, lambda d: _requester().new_request({**d, "lang": lang}, str(uuid.uuid4())),
+                       "/slot-requests")
 
 
 @blp.route("/slot-requests/<uuid:request_id>")

@@ -27,6 +27,7 @@ from shared.changelog import ChangeLog
 from shared.clock import touched, write_order
 from shared.entities import EntityStore, equal_to, value_range
 from shared.errors import DomainError
+from shared.notifications import marker as notify_marker
 from shared.outbox import pending_marker
 from shared.pagination import fill_time_keys
 
@@ -190,7 +191,7 @@ class DecisionStore(EntityStore):
             "status": model.RECEIVED, "reason": None, "slot_hash": None, "slot": None, "visit": None,
             "waitlist_position": None, "places_left": None, "version": 0,
             "request_version": request_version, "queued_at": write_order(), "decided_at": None,
-            "created_at": now, **touched(now),
+            "created_at": now, **touched(now), **notify_marker(),
         }
         try:
             self.collection.insert_one(doc)

@@ -8,7 +8,8 @@ Run with `python -m services.visits.worker`. Loops, each in its own thread:
 - the host's consumer of every school's slot-request topic, which decides;
 - the requester's consumer of every school's slot-decision topic, which applies;
 - the reconciliation of changed visits and freed seats (re-confirmation, waitlist), and the
-  re-publication of visits whose seats changed when the writer stopped before bumping them.
+  re-publication of visits whose seats changed when the writer stopped before bumping them;
+- notifications (services/visits/notify.py): derive mails from marked writes, and send them over SMTP.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import timedelta
 from pymongo.errors import PyMongoError
 
 from services.visits.model import DECISION_ENTITY, ENTITY, RECEIVED, REQUEST_ENTITY, with_places_left
+from services.visits.notify import Notifier, notify_loops
 from services.visits.schemas import DecisionSchema, VisitSchema
 from services.visits.store import DECISIONS, DECISIONS_LOG, REQUESTS, REQUESTS_LOG, VISITS, SeatStore, ensure_indexes
 from services.visits.workflow import Host, Requester
@@ -137,6 +139,7 @@ def worker_loops(settings: Settings, db) -> dict:
         "apply-decisions": decisions.run_forever,
         "reconcile": reconcile_loop(host),
         "resend": resend_loop(requester, settings.slot_request_resend_seconds),
+        **notify_loops(settings, db),
     }
 
 
@@ -145,7 +148,11 @@ def main() -> None:
     configure_logging(settings.school, f"{SERVICE}-worker", settings.log_level)
     stop = stop_on_signals()
     db = database(connect(settings), settings)
-    if not retry_until_done(lambda: ensure_indexes(db), "creating indexes", stop):
+    def indexes() -> None:
+        ensure_indexes(db)
+        Notifier(db, settings).ensure_indexes()
+
+    if not retry_until_done(indexes, "creating indexes", stop):
         return
     loops = worker_loops(settings, db)
     log.info("visits worker of %s started: %s", settings.school, ", ".join(loops))

@@ -29,6 +29,7 @@ from services.visits.store import DecisionStore, HoldStore, RequestStore, SeatSt
 from shared.clock import now_iso, time_key, touched, write_order
 from shared.errors import DomainError
 from shared.events import Event, InvalidEvent
+from shared.notifications import marker as notify_marker
 from shared.outbox import pending_marker
 from shared.statemachine import NotAllowed
 
@@ -393,7 +394,7 @@ class Requester:
         if not model.REQUESTS.allows(request["status"], model.WITHDRAW):
             raise DomainError("not-withdrawable", f"the request is {request['status']}")
         fields = {"status": model.WITHDRAWN, "withdrawn": True, **touched(self.clock()),
-                  **awaiting_host(expected_version + 1)}
+                  **awaiting_host(expected_version + 1), **notify_marker()}
         return self._replace(request_id, expected_version, fields)
 
     def reconfirm(self, request_id: str, expected_version: int) -> dict:
@@ -439,10 +440,11 @@ class Requester:
         body = event_body(_DECISION_EVENT, event, topic_school)
         if body["requester_school"] != self.school:
             return  # a decision for another school's request
+        # the slot decided on and the host's note go into the mail the requester gets (services/visits/notify.py)
         fields = {"status": body["status"], "reason": body.get("reason"), "slot_hash": body.get("slot_hash"),
                   "decided_at": body.get("decided_at"), "note": body.get("note"),
                   "waitlist_position": body.get("waitlist_position"), "places_left": body.get("places_left"),
-                  **touched(self.clock())}
+                  **touched(self.clock()), **notify_marker()}
         # kept from an earlier decision when a host's event leaves them out (a decision not bound to a slot)
         fields.update({k: body[k] for k in ("slot", "visit") if body.get(k) is not None})
         if self.requests.apply_decision(body["id"], topic_school, event.entityversion, fields) is None:

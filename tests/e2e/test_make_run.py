@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -56,12 +57,13 @@ def run_env(var_dir: Path) -> tuple[dict, list[int]]:
     ecnu, sdu = free_port_base(10), free_port_base(10)
     while abs(ecnu - sdu) < 10:
         sdu = free_port_base(10)
-    mongo, kafka = servers.free_port(), servers.free_port()
+    mongo, kafka, mail = servers.free_port(), servers.free_port(), servers.free_port()
     env = {**os.environ, "VAR_DIR": str(var_dir), "MONGO_PORT": str(mongo), "KAFKA_PORT": str(kafka),
+           "MAIL_PORT": str(mail),
            "PORT_BASE_ECNU_CTO": str(ecnu), "PORT_BASE_SDU_SIE": str(sdu), "WEB_WORKERS": "1"}
     for name in ("MONGODB_URI", "KAFKA_BOOTSTRAP_SERVERS", "KEYS_DIR", "ALLIANCE_CONFIG"):
         env.pop(name, None)
-    return env, [mongo, kafka, *range(ecnu, ecnu + 4), ecnu + 9, *range(sdu, sdu + 4), sdu + 9]
+    return env, [mongo, kafka, mail, *range(ecnu, ecnu + 4), ecnu + 9, *range(sdu, sdu + 4), sdu + 9]
 
 
 class MakeRun:
@@ -140,6 +142,11 @@ def test_make_run_serves_both_schools_stops_cleanly_and_keeps_the_data(tmp_path)
         forged = requests.get(f"http://127.0.0.1:{ecnu + 1}/courses",
                               headers={"Authorization": f"Bearer {token[:-4]}AAAA"}, timeout=10)
         assert forged.status_code == 401 and token[:-4] not in forged.text
+        # the development mail server keeps what it accepts as .eml files under var/mail/
+        with smtplib.SMTP(servers.HOST, int(env["MAIL_PORT"]), timeout=10) as smtp:
+            smtp.sendmail("a@ecnu-cto.example.edu", ["b@sdu-sie.example.edu"], b"Subject: RUN-1\r\n\r\nhello\r\n")
+        kept = list((var_dir / "mail").glob("*.eml"))
+        assert len(kept) == 1 and b"Subject: RUN-1" in kept[0].read_bytes()
         # Ctrl-C: every process stops within the limit, and every port is free again at once
         stopped = True
         run.stop_within_limit(signal.SIGINT, str(var_dir), ports)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from dataclasses import replace
 
+import icalendar
 import pytest
 
 from services.catalog.app import create_app
@@ -430,3 +432,16 @@ def course_with_visits(model) -> str:
     body = course_body(ECNU)
     apply(model, body, seq=99)
     return body["id"]
+
+
+def test_a_visit_on_a_course_page_links_its_calendar_file_in_the_host_time_zone(model, client):
+    body = visit_body(ECNU, invited=[SDU], taken={GUEST_LECTURE: 1})
+    apply(model, body, "visit.published.v1", service="visits")
+    page = client.get(f"/course/{course_with_visits(model)}").get_data(as_text=True)
+    assert f'href="/visits/{body["id"]}.ics"' in page
+    response = client.get(f"/visits/{body['id']}.ics")
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/calendar")
+    cal = icalendar.Calendar.from_ical(response.data)
+    starts = sorted(e.decoded("DTSTART") for e in cal.walk("VEVENT"))
+    assert starts == sorted(datetime.fromisoformat(s["starts_at"]) for s in body["slots"])
+    assert client.get(f"/visits/{uuid.uuid4()}.ics").status_code == 404

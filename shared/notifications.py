@@ -1,0 +1,164 @@
+"""The durable notification queue: one MongoDB document per (cause, recipient), sent once.
+
+A notification is derived from a state change that was itself one single-document
+write (a request's decision, a withdrawal, a new incoming request): that write also
+sets a marker (`notify_since`), and the worker turns marked documents into
+notifications here, then clears the marker if no newer change came (see
+services/visits/notify.py). No multi-document transaction is needed:
+
+- the notification's `_id` is its key, `<cause>/<version>/<recipient>`, so deriving
+  it again after a crash (the marker was not cleared yet) inserts nothing new;
+- a sender claims one due notification with a single conditional update (status
+  `pending`, due, and no live claim), so two workers never send the same one at once;
+- it is marked `sent` only after the SMTP server accepted the message, with a write
+  conditional on its own claim; a failure leaves it `pending` with the next attempt
+  after an exponential backoff; a permanent refusal (5xx, no address) marks it
+  `failed` with the reason.
+
+The one window left: a worker that dies after the server accepted a message and
+before it marked it sent. Its claim expires (MAIL_CLAIM_SECONDS) and another worker
+sends it again. The message keeps its `Message-ID` (derived from the key), so a mail
+system that deduplicates by it drops the repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from typing import Callable
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from shared.clock import now_iso, write_order
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "notifications"
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+
+def marker() -> dict:
+    """What a state-changing write also sets so that the worker derives its notifications (`notify_since`)."""
+    return {"notify_since": write_order()}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class PermanentFailure(Exception):
+    """A notification that can never be delivered as it is (no address, a recipient refused for good)."""
+
+
+def backoff_seconds(attempts: int, base: float, ceiling: float, jitter=random.random) -> float:
+    """The wait after the `attempts`-th failure: base x 2^(attempts-1), at most `ceiling`, plus up to 20 % jitter."""
+    wait = min(ceiling, base * 2 ** max(0, attempts - 1))
+    return min(ceiling, wait * (1 + 0.2 * jitter()))
+
+
+class NotificationQueue:
+    """The `notifications` collection of one service's database."""
+
+    def __init__(self, db: Database):
+        self.collection = db[COLLECTION]
+
+    def ensure_indexes(self) -> None:
+        self.collection.create_index([("status", ASCENDING), ("due_key", ASCENDING)])
+        self.collection.create_index([("cause", ASCENDING)])
+
+    def enqueue(self, key: str, *, cause: str, kind: str, to: dict, lang: str, context: dict,
+                calendar: dict | None = None, due_key: int | None = None) -> bool:
+        """Queue a notification under `key`; False when it was queued before (a repeated derivation)."""
+        doc = {"_id": key, "cause": cause, "kind": kind, "to": to, "lang": lang, "context": context,
+               "calendar": calendar, "status": PENDING, "attempts": 0, "due_key": due_key or now_ms(),
+               "claimed_until": 0, "claimed_by": None, "created_at": now_iso(), "sent_at": None,
+               "last_error": None}
+        try:
+            self.collection.insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    def add_to_digest(self, key: str, *, cause: str, kind: str, to: dict, lang: str, item_id: str, item: dict,
+                      due_key: int) -> None:
+        """Add one item to a summary notification (created on its first item), sent once when due.
+
+        Items are a map by id, so adding one twice changes nothing. A summary already sent
+        (a late item after its day) is left alone: the item goes to no summary, which the
+        caller avoids by keying summaries by the item's day.
+        """
+        self.collection.update_one(
+            {"_id": key},
+            {"$set": {f"context.items.{item_id}": item},
+             "$setOnInsert": {"cause": cause, "kind": kind, "to": to, "lang": lang, "calendar": None,
+                              "status": PENDING, "attempts": 0, "due_key": due_key, "claimed_until": 0,
+                              "claimed_by": None, "created_at": now_iso(), "sent_at": None, "last_error": None}},
+            upsert=True)
+
+    def claim(self, claim_seconds: float) -> dict | None:
+        """Take the next due notification for `claim_seconds`: no other worker sends it meanwhile."""
+        now = now_ms()
+        token = uuid.uuid4().hex
+        return self.collection.find_one_and_update(
+            {"status": PENDING, "due_key": {"$lte": now}, "claimed_until": {"$lt": now}},
+            {"$set": {"claimed_until": now + int(claim_seconds * 1000), "claimed_by": token}},
+            sort=[("due_key", ASCENDING)], return_document=ReturnDocument.AFTER)
+
+    def mark_sent(self, doc: dict) -> bool:
+        """The server accepted it: sent, if this worker's claim still holds."""
+        done = self.collection.update_one(
+            {"_id": doc["_id"], "claimed_by": doc["claimed_by"], "status": PENDING},
+            {"$set": {"status": SENT, "sent_at": now_iso(), "claimed_until": 0}, "$inc": {"attempts": 1}})
+        return done.modified_count == 1
+
+    def retry_later(self, doc: dict, error: str, base: float, ceiling: float) -> float:
+        """A failed attempt: due again after the backoff; returns the wait in seconds."""
+        attempts = doc.get("attempts", 0) + 1
+        wait = backoff_seconds(attempts, base, ceiling)
+        self.collection.update_one(
+            {"_id": doc["_id"], "claimed_by": doc["claimed_by"], "status": PENDING},
+            {"$set": {"due_key": now_ms() + int(wait * 1000), "claimed_until": 0, "last_error": error[:500],
+                      "attempts": attempts}})
+        return wait
+
+    def fail(self, doc: dict, error: str) -> None:
+        self.collection.update_one(
+            {"_id": doc["_id"], "claimed_by": doc["claimed_by"], "status": PENDING},
+            {"$set": {"status": FAILED, "claimed_until": 0, "last_error": error[:500]}, "$inc": {"attempts": 1}})
+
+    def counts(self) -> dict[str, int]:
+        return {status: self.collection.count_documents({"status": status}) for status in (PENDING, SENT, FAILED)}
+
+
+def send_due(queue: NotificationQueue, deliver: Callable[[dict], None], *, claim_seconds: float,
+             retry_seconds: float, retry_max_seconds: float, limit: int = 20) -> int:
+    """Send up to `limit` due notifications with `deliver(doc)`; returns how many were handled.
+
+    `deliver` raises PermanentFailure for one that can never go out, any other exception
+    for a failure worth retrying (the server down, a timeout, a 4xx answer).
+    """
+    handled = 0
+    for _ in range(limit):
+        doc = queue.claim(claim_seconds)
+        if doc is None:
+            break
+        handled += 1
+        try:
+            deliver(doc)
+        except PermanentFailure as exc:
+            log.warning("notification %s cannot be delivered: %s", doc["_id"], exc)
+            queue.fail(doc, str(exc))
+            continue
+        except Exception as exc:  # any failure of the mail server or a lookup: try again later
+            wait = queue.retry_later(doc, f"{exc.__class__.__name__}: {exc}", retry_seconds, retry_max_seconds)
+            log.warning("notification %s not sent (%s: %s); next attempt in %.1fs", doc["_id"],
+                        exc.__class__.__name__, exc, wait)
+            # the server is likely down for the others too: stop this pass
+            break
+        if not queue.mark_sent(doc):
+            log.warning("notification %s was sent after its claim had expired", doc["_id"])
+    return handled
