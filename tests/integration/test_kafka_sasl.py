@@ -47,14 +47,14 @@ class KafkaLog(logging.Handler):
 
     def __enter__(self):
         self.logger = logging.getLogger("kafka")
-        self.level = self.logger.level
+        self.saved_level = self.logger.level
         self.logger.addHandler(self)
         self.logger.setLevel(logging.DEBUG)
         return self
 
     def __exit__(self, *exc):
         self.logger.removeHandler(self)
-        self.logger.setLevel(self.level)
+        self.logger.setLevel(self.saved_level)
 
     def has(self, *parts: str) -> bool:
         return any(all(p in line for p in parts) for line in self.lines)
@@ -62,7 +62,7 @@ class KafkaLog(logging.Handler):
 
 def _connect(settings) -> None:
     """Connect as every client of the services does (connection_options) and list the topics."""
-    admin = KafkaAdminClient(**connection_options(settings), bootstrap_timeout_ms=4000, request_timeout_ms=4000)
+    admin = KafkaAdminClient(**connection_options(settings), bootstrap_timeout_ms=6000, request_timeout_ms=6000)
     try:
         admin.list_topics()
     finally:
