@@ -130,6 +130,15 @@ def set_credentials(admin: KafkaAdminClient, passwords: dict[str, str], mechanis
     log.info("SCRAM credentials set for %s", ", ".join(sorted(passwords)))
 
 
+def acl_changes(wanted: list[Rule], held) -> tuple[list[Rule], list[ACL]]:
+    """What to add (rules the broker lacks) and to delete (held ACLs of the kind derived here, not derived)."""
+    held_rules = {of_acl(a): a for a in held}
+    missing = [r for r in wanted if r not in held_rules]
+    # an ACL of a kind never derived here (a DENY, one for a single host) was added by hand: it stays
+    extra = [a for rule, a in held_rules.items() if rule is not None and rule not in set(wanted)]
+    return missing, extra
+
+
 def set_acls(admin: KafkaAdminClient, wanted: list[Rule]) -> None:
     """Make the ACLs of the principals in `wanted` exactly `wanted`: add what is missing, delete the rest."""
     held = set()
@@ -138,10 +147,8 @@ def set_acls(admin: KafkaAdminClient, wanted: list[Rule]) -> None:
         acls, _ = admin.describe_acls(ACLFilter(
             principal, None, ACLOperation.ANY, ACLPermissionType.ANY,
             ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY)))
-        held |= {(of_acl(a), a) for a in acls}
-    wanted_set = set(wanted)
-    missing = [r for r in wanted if r not in {rule for rule, _ in held}]
-    extra = [a for rule, a in held if rule not in wanted_set]
+        held |= set(acls)
+    missing, extra = acl_changes(wanted, held)
     if missing:
         result = admin.create_acls([to_acl(r) for r in missing])
         if result["failed"]:
@@ -203,8 +210,9 @@ def main() -> int:
     passwords, security = {}, security_options(protocol, "", "", "")
     try:
         if protocol != "PLAINTEXT":
+            admin_file = Path(os.environ.get("KAFKA_PASSWORD_FILE") or "/run/secrets/kafka-admin.password")
             security = security_options(protocol, mechanism, os.environ.get("KAFKA_USERNAME") or "admin",
-                                        read_secret(Path(os.environ["KAFKA_PASSWORD_FILE"]), "KAFKA_PASSWORD_FILE"))
+                                        read_secret(admin_file, "KAFKA_PASSWORD_FILE"))
             passwords = school_passwords(schools, Path(os.environ.get("SECRETS_DIR") or "/run/secrets"))
     except ConfigError as exc:
         log.error("%s", exc)

@@ -87,10 +87,10 @@ def read_secret(path: Path, setting: str) -> str:
         except OSError:
             held = ""
         raise ConfigError(
-            f"{setting}: cannot read {path}{held}: {exc.strerror or exc}. The passwords are written by "
-            f"`sudo make secrets` (owner 10001, mode 0400); see docs/operations.md, \"Secrets\"") from exc
+            f"{setting}: cannot read {path}{held}: {exc.strerror or exc}. `sudo make secrets` writes the "
+            "passwords with the owner and mode their readers need; see docs/operations.md, \"Secrets\"") from exc
     if not value:
-        raise ConfigError(f"{setting}: {path} is empty; `sudo make secrets` writes a new password there")
+        raise ConfigError(f"{setting}: {path} is empty; delete it and run `sudo make secrets` for a new password")
     return value
 
 

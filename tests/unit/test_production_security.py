@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from ops import mongo_users, secrets as make_secrets_module
-from ops.topics import Rule, is_dead_letter_topic, of_acl, school_acls, to_acl, topic_settings
+from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
+
+from ops.topics import Rule, acl_changes, is_dead_letter_topic, of_acl, school_acls, to_acl, topic_settings
 from services.catalog import worker as catalog_worker
 from shared.config import SERVICE_PORT_OFFSETS, ConfigError, School, Settings
 from shared.kafka import connection_options
@@ -121,6 +123,19 @@ def test_the_acl_table_in_docs_access_md_is_the_one_kafka_init_applies():
 def test_a_rule_becomes_a_kafka_acl_and_back_unchanged():
     for rule in school_acls(SCHOOLS):
         assert of_acl(to_acl(rule)) == rule
+
+
+def test_kafka_init_adds_what_is_missing_deletes_what_is_no_longer_derived_and_keeps_hand_made_denials():
+    wanted = school_acls(SCHOOLS)
+    stale = Rule("User:ecnu-cto", "topic", "prefixed", "sdu-sie.", "Write")
+    denial = ACL("User:ecnu-cto", "*", ACLOperation.READ, ACLPermissionType.DENY,
+                 ResourcePattern(ResourceType.TOPIC, "sdu-sie.visits.v1", ACLResourcePatternType.LITERAL))
+    held = [to_acl(r) for r in wanted[1:]] + [to_acl(stale), denial]
+    missing, extra = acl_changes(wanted, held)
+    assert missing == [wanted[0]]
+    assert [of_acl(a) for a in extra] == [stale]
+    # a second run finds nothing to do
+    assert acl_changes(wanted, [to_acl(r) for r in wanted] + [denial]) == ([], [])
 
 
 def test_sasl_settings_give_kafka_python_exactly_the_scram_arguments():
