@@ -1,4 +1,4 @@
-"""`make secrets`: each school's missing Ed25519 key pair in ./secrets/, with the owner and mode compose needs.
+"""`make secrets`: each school's missing key pair and passwords in ./secrets/, with the owners and modes compose needs.
 
 Run as root on the Docker host, from the checkout: `sudo make secrets` (or
 `python3 ops/secrets.py`). Only the Python standard library and `openssl` are
@@ -13,6 +13,20 @@ mode, and the services run as uid 10001 in the image, so:
 - the folder itself has mode 0700, so no account of the host but its owner
   (and root) reaches the files, whatever uid 10001 is on the host.
 
+The passwords (random, 256 bits, one line without a newline, in files compose
+mounts as secrets; never in the compose file or an environment variable):
+
+- `<school>.<service>.mongodb.password`: the service's MongoDB user
+  (ops/mongo_users.py), and `<school>.kafka.password`: the school's Kafka
+  principal `User:<school>` (ops/topics.py); owned by 10001 with mode 0400,
+  like the private keys, as only the services and the init steps (same uid)
+  read them;
+- `<school>.mongodb-root.password` (the school's MongoDB root user) and
+  `kafka-admin.password` (the broker's super user, for kafka-init): mode
+  0444, because the servers read them as their own users (mongod as 999, the
+  Kafka broker as 1000); each is mounted only into its server and init step,
+  and the 0700 folder keeps the host's other accounts out.
+
 Existing files are never replaced; their owner and mode are corrected. A
 `<school>.pub` without its `.key` is a partner's public key: left as it is.
 """
@@ -22,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -31,6 +46,9 @@ REPO = Path(__file__).resolve().parent.parent
 # the image's user (Dockerfile: useradd --uid 10001)
 APP_UID = 10001
 APP_GID = 10001
+# every service of a school has its own MongoDB user (shared/config.py SERVICE_PORT_OFFSETS lists them)
+SERVICES = ("catalog", "courses", "faculty", "visits")
+KAFKA_ADMIN_PASSWORD = "kafka-admin.password"
 
 
 def schools_of(config: Path) -> list[str]:
@@ -77,10 +95,34 @@ def fix(path: Path, mode: int, uid: int | None, gid: int | None, say) -> None:
         say(f"{path}: mode set to {mode:04o}")
 
 
+def password_files(schools: list[str]) -> dict[str, bool]:
+    """Every password file `make secrets` writes -> whether only the services' uid may read it."""
+    files = {KAFKA_ADMIN_PASSWORD: False}
+    for school in schools:
+        files[f"{school}.kafka.password"] = True
+        files[f"{school}.mongodb-root.password"] = False
+        for service in SERVICES:
+            files[f"{school}.{service}.mongodb.password"] = True
+    return files
+
+
+def make_passwords(schools: list[str], folder: Path, uid: int = APP_UID, gid: int = APP_GID, say=print) -> None:
+    """Each missing password file in `folder`; owners and modes as the module docstring says."""
+    for name, private in password_files(schools).items():
+        path = folder / name
+        mode, owner = (0o400, uid) if private else (0o444, None)
+        if path.exists():
+            fix(path, mode, owner, gid if private else None, say)
+            continue
+        write_new(path, secrets.token_urlsafe(32).encode("ascii"), mode, owner, gid if private else None)
+        say(f"{path}: new password (mode {mode:04o}{f', owner {uid}:{gid}' if private else ''})")
+
+
 def make_secrets(schools: list[str], folder: Path, uid: int = APP_UID, gid: int = APP_GID, say=print) -> None:
-    """Each school's missing key pair in `folder`; owners and modes as the module docstring says."""
+    """Each school's missing key pair and passwords in `folder`; owners and modes as the module docstring says."""
     folder.mkdir(mode=0o700, exist_ok=True)
     os.chmod(folder, 0o700)
+    make_passwords(schools, folder, uid, gid, say)
     for school in schools:
         key, pub = folder / f"{school}.key", folder / f"{school}.pub"
         if not key.exists() and pub.exists():

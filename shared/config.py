@@ -67,6 +67,11 @@ def _number(name: str, default, kind, what: str):
         raise ConfigError(f"{name} must be {what}, got {raw!r}") from exc
 
 
+def _path(name: str) -> Path | None:
+    value = _env(name, "")
+    return Path(value) if value else None
+
+
 def _int(name: str, default: int) -> int:
     return _number(name, default, int, "an integer")
 
@@ -82,8 +87,26 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return raw
 
 
-def _list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(item.strip() for item in _env(name, ",".join(default)).split(",") if item.strip())
+def read_secret(path: Path, setting: str) -> str:
+    """A password from a file (a compose secret), read at start: unreadable stops the process with the fix."""
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        try:
+            st = Path(path).stat()
+            held = f" (owner {st.st_uid}:{st.st_gid}, mode {st.st_mode & 0o7777:04o})"
+        except OSError:
+            held = ""
+        raise ConfigError(
+            f"{setting}: cannot read {path}{held}: {exc.strerror or exc}. `sudo make secrets` writes the "
+            "passwords with the owner and mode their readers need; see docs/operations.md, \"Secrets\"") from exc
+    if not value:
+        raise ConfigError(f"{setting}: {path} is empty; delete it and run `sudo make secrets` for a new password")
+    return value
+
+
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -113,6 +136,10 @@ class Settings:
     mongodb_uri: str = "mongodb://127.0.0.1:27017/"
     mongodb_timeout_ms: int = 2000
     mongodb_database_prefix: str = ""
+    # MongoDB authentication: on when a password file is given (compose does; the embedded stack has none)
+    mongodb_username: str = ""
+    mongodb_password_file: Path | None = None
+    mongodb_password: str = field(default="", repr=False)
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic_prefix: str = ""
     kafka_topic_partitions: int = 3
@@ -121,6 +148,12 @@ class Settings:
     kafka_session_timeout_ms: int = 10000
     kafka_heartbeat_interval_ms: int = 3000
     kafka_poll_timeout_ms: int = 3000
+    # Kafka authentication: SASL/SCRAM as the school's principal in production (docker-compose.yml)
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_username: str = ""
+    kafka_password_file: Path | None = None
+    kafka_password: str = field(default="", repr=False)
     # where compose mounts the secrets (the image creates the folder); make run uses var/keys
     keys_dir: Path = Path("/run/secrets")
     alliance_config: Path = REPO_ROOT / "config" / "alliance.json"
@@ -179,6 +212,8 @@ class Settings:
             mongodb_uri=_env("MONGODB_URI", cls.mongodb_uri),
             mongodb_timeout_ms=_int("MONGODB_TIMEOUT_MS", cls.mongodb_timeout_ms),
             mongodb_database_prefix=_env("MONGODB_DATABASE_PREFIX", cls.mongodb_database_prefix),
+            mongodb_username=_env("MONGODB_USERNAME", cls.mongodb_username),
+            mongodb_password_file=_path("MONGODB_PASSWORD_FILE"),
             kafka_bootstrap=_env("KAFKA_BOOTSTRAP_SERVERS", cls.kafka_bootstrap),
             kafka_topic_prefix=_env("KAFKA_TOPIC_PREFIX", cls.kafka_topic_prefix),
             kafka_topic_partitions=_int("KAFKA_TOPIC_PARTITIONS", cls.kafka_topic_partitions),
@@ -186,6 +221,10 @@ class Settings:
             kafka_session_timeout_ms=_int("KAFKA_SESSION_TIMEOUT_MS", cls.kafka_session_timeout_ms),
             kafka_heartbeat_interval_ms=_int("KAFKA_HEARTBEAT_INTERVAL_MS", cls.kafka_heartbeat_interval_ms),
             kafka_poll_timeout_ms=_int("KAFKA_POLL_TIMEOUT_MS", cls.kafka_poll_timeout_ms),
+            kafka_security_protocol=_env("KAFKA_SECURITY_PROTOCOL", cls.kafka_security_protocol),
+            kafka_sasl_mechanism=_env("KAFKA_SASL_MECHANISM", cls.kafka_sasl_mechanism),
+            kafka_username=_env("KAFKA_USERNAME", cls.kafka_username),
+            kafka_password_file=_path("KAFKA_PASSWORD_FILE"),
             keys_dir=Path(_env("KEYS_DIR", str(cls.keys_dir))),
             alliance_config=Path(_env("ALLIANCE_CONFIG", str(cls.alliance_config))),
             alliance_host=_env("ALLIANCE_HOST", cls.alliance_host),
@@ -229,15 +268,44 @@ class Settings:
             mail_idle_seconds=_float("MAIL_IDLE_SECONDS", cls.mail_idle_seconds),
         )
         values.update(overrides)
+        # the passwords are read once, here: a file the process cannot read stops it at start
+        if values.get("mongodb_password_file") and not values.get("mongodb_password"):
+            values["mongodb_password"] = read_secret(values["mongodb_password_file"], "MONGODB_PASSWORD_FILE")
+        if values.get("kafka_password_file") and not values.get("kafka_password"):
+            values["kafka_password"] = read_secret(values["kafka_password_file"], "KAFKA_PASSWORD_FILE")
         if not values.get("schools"):
             values["schools"] = load_alliance(values["alliance_config"], values["alliance_host"])
         settings = cls(**values)
+        settings.check_security()
         if settings.school not in settings.school_ids:
             raise ConfigError(
                 f"SCHOOL={settings.school!r} is not in the alliance configuration "
                 f"({', '.join(settings.school_ids)})"
             )
         return settings
+
+    def check_security(self) -> None:
+        """A Kafka protocol or mechanism the clients do not know, or SASL without a password, stops the start."""
+        if self.kafka_security_protocol not in KAFKA_SECURITY_PROTOCOLS:
+            raise ConfigError(f"KAFKA_SECURITY_PROTOCOL must be one of {', '.join(KAFKA_SECURITY_PROTOCOLS)}, "
+                              f"got {self.kafka_security_protocol!r}")
+        if self.kafka_security_protocol.startswith("SASL"):
+            if self.kafka_sasl_mechanism not in KAFKA_SASL_MECHANISMS:
+                raise ConfigError(f"KAFKA_SASL_MECHANISM must be one of {', '.join(KAFKA_SASL_MECHANISMS)}, "
+                                  f"got {self.kafka_sasl_mechanism!r}")
+            if not self.kafka_password:
+                raise ConfigError(f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                                  "KAFKA_PASSWORD_FILE (the school's Kafka password, written by `make secrets`)")
+
+    @property
+    def kafka_principal(self) -> str:
+        """The SASL user name: KAFKA_USERNAME, or the school's id (the principal ops/topics.py gives ACLs)."""
+        return self.kafka_username or self.school
+
+    @property
+    def mongodb_user(self) -> str:
+        """The MongoDB user: MONGODB_USERNAME, or the database name (the user ops/mongo_users.py creates)."""
+        return self.mongodb_username or self.database_name
 
     @property
     def school_ids(self) -> tuple[str, ...]:

@@ -23,10 +23,36 @@ log = logging.getLogger(__name__)
 RECONNECT = {"reconnect_backoff_ms": 50, "reconnect_backoff_max_ms": 1000}
 
 
+def security_options(protocol: str, mechanism: str, username: str, password: str) -> dict:
+    """kafka-python's authentication arguments: none for PLAINTEXT, SASL/SCRAM as `username` otherwise.
+
+    The one place that turns settings into them: every producer, consumer and admin client of the
+    services (connection_options) and the kafka-init step (ops/topics.py) use it.
+    """
+    if protocol == "PLAINTEXT":
+        return {"security_protocol": "PLAINTEXT"}
+    return {
+        "security_protocol": protocol,
+        "sasl_mechanism": mechanism,
+        "sasl_plain_username": username,
+        "sasl_plain_password": password,
+    }
+
+
+def connection_options(settings: Settings) -> dict:
+    """Where the cluster is and how this process authenticates: the start of every client's arguments."""
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        **security_options(settings.kafka_security_protocol, settings.kafka_sasl_mechanism,
+                           settings.kafka_principal, settings.kafka_password),
+        **RECONNECT,
+    }
+
+
 def make_producer(settings: Settings) -> KafkaProducer:
     """A producer that waits for all in-sync replicas and fails fast when the broker is away."""
     return KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **connection_options(settings),
         client_id=f"{settings.school}-{settings.service}-relay",
         acks="all",
         linger_ms=5,
@@ -40,17 +66,15 @@ def make_producer(settings: Settings) -> KafkaProducer:
         max_block_ms=3000,
         request_timeout_ms=5000,
         delivery_timeout_ms=10000,
-        **RECONNECT,
     )
 
 
 def ensure_topics(settings: Settings, topics) -> None:
     """Create the topics that do not exist yet (at start-up, and after a broker reset)."""
     admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **connection_options(settings),
         client_id=f"{settings.school}-{settings.service}-admin",
         request_timeout_ms=5000,
-        **RECONNECT,
     )
     try:
         existing = set(admin.list_topics())
@@ -71,7 +95,7 @@ def ensure_topics(settings: Settings, topics) -> None:
 def make_consumer(settings: Settings, group_id: str, topics, **overrides) -> KafkaConsumer:
     """A consumer in `group_id` that commits offsets by hand, after the effect is stored."""
     options = dict(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **connection_options(settings),
         client_id=f"{settings.school}-{settings.service}-{group_id}",
         group_id=group_id,
         enable_auto_commit=False,
@@ -79,7 +103,6 @@ def make_consumer(settings: Settings, group_id: str, topics, **overrides) -> Kaf
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         max_poll_records=200,
-        **RECONNECT,
     )
     options.update(overrides)
     consumer = KafkaConsumer(**options)
@@ -104,8 +127,8 @@ class TopicWatch:
         try:
             if self.admin is None:
                 self.admin = KafkaAdminClient(
-                    bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=5000,
-                    client_id=f"{self.settings.school}-{self.settings.service}-watch", **RECONNECT,
+                    **connection_options(self.settings), request_timeout_ms=5000,
+                    client_id=f"{self.settings.school}-{self.settings.service}-watch",
                 )
             return topic in self.admin.list_topics()
         except Exception:

@@ -8,6 +8,22 @@ from pymongo.database import Database
 from shared.config import Settings
 
 
+def credentials(settings: Settings) -> dict:
+    """How the process authenticates: none without a password, else as its own user of its own database.
+
+    ops/mongo_users.py creates that user (`<school>_<service>`, role readWrite on that database only);
+    the password comes from MONGODB_PASSWORD_FILE, never from the URI or the environment.
+    """
+    if not settings.mongodb_password:
+        return {}
+    return {
+        "username": settings.mongodb_user,
+        "password": settings.mongodb_password,
+        "authSource": settings.database_name,
+        "authMechanism": "SCRAM-SHA-256",
+    }
+
+
 def connect(settings: Settings) -> MongoClient:
     """The process-wide client; fails fast (503 upstream) when the server is away."""
     return MongoClient(
@@ -17,6 +33,7 @@ def connect(settings: Settings) -> MongoClient:
         connectTimeoutMS=settings.mongodb_timeout_ms,
         socketTimeoutMS=max(10_000, settings.mongodb_timeout_ms * 5),
         appname=f"{settings.school}-{settings.service}",
+        **credentials(settings),
     )
 
 

@@ -103,9 +103,17 @@ def test_every_existing_service_has_a_web_and_a_worker_per_school(config, school
             # a web process verifies tokens only: it never holds the private key, except the catalog's,
             # the front door, which mints short-lived tokens for signed-in people (ADR 0010)
             own_key = {f"{school}.key"} if proc is worker or name == "catalog" else set()
-            assert targets == own_key | {f"{s}.pub" for s in SCHOOLS}
+            # and its school's Kafka password and its own service's MongoDB password, no other
+            assert targets == own_key | {f"{s}.pub" for s in SCHOOLS} | {"kafka.password", "mongodb.password"}
+            sources = {s["target"]: s["source"] for s in proc["secrets"]}
+            assert sources["kafka.password"] == f"{school}-kafka-password"
+            assert sources["mongodb.password"] == f"{school}-{name}-mongodb-password"
+            assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+            assert env["KAFKA_PASSWORD_FILE"] == "/run/secrets/kafka.password"
+            assert env["MONGODB_PASSWORD_FILE"] == "/run/secrets/mongodb.password"
             assert env["KEYS_DIR"] == "/run/secrets"
             assert proc["depends_on"][f"mongodb-{school}"]["condition"] == "service_healthy"
+            assert proc["depends_on"][f"{school}-mongodb-init"]["condition"] == "service_completed_successfully"
             assert proc["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
         assert "/readyz" in " ".join(web["healthcheck"]["test"])
 
@@ -184,3 +192,38 @@ def test_image_runs_as_a_non_root_user_without_keys():
     assert "PROMETHEUS_MULTIPROC_DIR=" in dockerfile
     assert "COPY var" not in dockerfile and "COPY . " not in dockerfile
     assert "var" in (REPO / ".dockerignore").read_text(encoding="utf-8").split()
+
+
+@pytest.mark.parametrize("school", SCHOOLS)
+def test_each_school_mongodb_runs_with_a_root_user_and_an_init_step_that_makes_the_service_users(config, school):
+    services = config["services"]
+    mongodb = services[f"mongodb-{school}"]
+    # the mongo image turns --auth on when a root user is configured
+    assert mongodb["environment"]["MONGO_INITDB_ROOT_USERNAME"]
+    assert mongodb["environment"]["MONGO_INITDB_ROOT_PASSWORD_FILE"] == "/run/secrets/mongodb-root.password"
+    init = services[f"{school}-mongodb-init"]
+    assert init["command"] == ["python", "-m", "ops.mongo_users"]
+    assert init["environment"]["SCHOOL"] == school
+    assert init["depends_on"][f"mongodb-{school}"]["condition"] == "service_healthy"
+    from ops.mongo_users import SERVICES, password_file
+
+    targets = {s["target"] for s in init["secrets"]}
+    assert targets == {"mongodb-root.password"} | {password_file(Path(""), school, s).name for s in SERVICES}
+
+
+def test_kafka_listens_with_sasl_scram_only_and_kafka_init_logs_in_as_the_super_user(config):
+    services = config["services"]
+    env = services["kafka"]["environment"]
+    protocols = dict(pair.split(":") for pair in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    for listener in env["KAFKA_LISTENERS"].split(","):
+        name, _, address = listener.partition("://")
+        # the controller listener cannot use SCRAM in KRaft: it listens on the container's loopback only
+        assert protocols[name] == "SASL_PLAINTEXT" or address.startswith("127.0.0.1:"), listener
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert "User:admin" in env["KAFKA_SUPER_USERS"].split(";")
+    init = services["kafka-init"]
+    assert init["environment"]["KAFKA_USERNAME"] == "admin"
+    assert init["environment"]["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    assert {s["target"] for s in init["secrets"]} == {"kafka-admin.password"} | {
+        f"{s}.kafka.password" for s in SCHOOLS}

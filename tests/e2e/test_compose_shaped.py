@@ -10,11 +10,20 @@ MongoDB and Kafka hosts (the session's embedded servers, with this test's
 database and topic prefixes), the listening port, and the service URLs of the
 alliance file (loopback ports instead of compose's host names).
 
+Authentication is off for the running processes, because the embedded servers
+cannot check it: nx-27017 has no users (a URI with credentials fails), and the
+Tansu broker does SCRAM only with `--authentication`, where its memory storage
+cannot be given a user (creating one needs an authenticated client). What
+compose gives each process for it is still checked, as the image's user in its
+namespace: the password files are readable and the settings build the SASL and
+MongoDB credentials from them (test_every_process_reads_its_passwords...).
+
 Root is needed for the mount namespace and setpriv (CI runs as root).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -112,9 +121,10 @@ class Container:
         self.env = {**base, **image_env, **{k: str(v) for k, v in spec["environment"].items()}, **env}
         self.files = files  # container path -> host file (secrets and volume files)
         self.proc = None
+        self.command_override = None
 
     def command(self) -> list[str]:
-        command = list(self.spec["command"])
+        command = list(self.command_override or self.spec["command"])
         venv_bin = Path(sys.executable).parent
         # by absolute path: through PATH, uid 10001 may not find the venv's interpreter (see the module doc)
         command[0] = str(venv_bin / command[0]) if command[0] != "python" else sys.executable
@@ -185,6 +195,13 @@ class Container:
                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
+    def run(self, command: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
+        """`command` instead of the service's, in the same namespace, mounts, user and environment."""
+        self.command_override = command
+        script = self.script()
+        return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                              capture_output=True, text=True, timeout=timeout)
+
     def url(self, path: str = "") -> str:
         return f"http://{servers.HOST}:{self.port}{path}"
 
@@ -250,15 +267,18 @@ class Deployment:
                 files[target] = self.alliance
         return files
 
-    def container(self, name: str, **env) -> Container:
+    def container(self, name: str, register: bool = True, **env) -> Container:
         spec = self.compose["services"][name]
         overrides = {
             "MONGODB_URI": self.mongo_uri, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-            "MONGODB_DATABASE_PREFIX": self.prefix, "KAFKA_TOPIC_PREFIX": self.prefix, **env,
+            "MONGODB_DATABASE_PREFIX": self.prefix, "KAFKA_TOPIC_PREFIX": self.prefix,
+            # the embedded servers cannot authenticate (module doc): no SASL, no MongoDB user
+            "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT", "MONGODB_PASSWORD_FILE": "", **env,
         }
         c = Container(name, spec, self.compose, uid=self.uid, gid=self.gid, image_env=self.image_env,
                       env=overrides, port=self.ports.get(name), files=self.files_of(spec), run_dir=self.run_dir)
-        self.containers[name] = c
+        if register:
+            self.containers[name] = c
         return c
 
     def stop(self):
@@ -319,6 +339,60 @@ def test_make_secrets_gives_private_keys_to_the_image_user_only(secrets_dir):
         key = (secrets_dir / f"{school}.key").stat()
         assert (key.st_uid, key.st_gid, stat.S_IMODE(key.st_mode)) == (uid, gid, 0o400)
         assert stat.S_IMODE((secrets_dir / f"{school}.pub").stat().st_mode) == 0o444
+        # the services' passwords: the image's user only, like the private keys
+        for name in [f"{school}.kafka.password"] + [f"{school}.{s}.mongodb.password" for s in SERVICES]:
+            st = (secrets_dir / name).stat()
+            assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (uid, gid, 0o400), name
+
+
+def test_every_secret_file_compose_mounts_is_one_that_make_secrets_writes(compose, secrets_dir):
+    for name, secret in compose["secrets"].items():
+        if ".tls." in secret["file"]:
+            continue  # the school's certificate comes from its certificate authority, not make secrets
+        assert (secrets_dir / Path(secret["file"]).name).is_file(), f"{name}: {secret['file']}"
+
+
+_READ_SETTINGS = """
+import json
+from shared.config import Settings
+from shared.kafka import connection_options
+from shared.mongo import credentials
+s = Settings.from_env()
+k, m = connection_options(s), credentials(s)
+print(json.dumps({"kafka": {key: k.get(key) for key in ("security_protocol", "sasl_mechanism", "sasl_plain_username")},
+                  "kafka_password": len(k.get("sasl_plain_password") or ""),
+                  "mongo": {key: m.get(key) for key in ("username", "authSource", "authMechanism")},
+                  "mongo_password": len(m.get("password") or "")}))
+"""
+
+
+def test_every_process_reads_its_passwords_as_the_image_user_and_builds_its_credentials(deployment, secrets_dir):
+    d = deployment
+    for name in d.containers:
+        spec = d.compose["services"][name]
+        env = spec["environment"]
+        # compose's own security settings this time, not the embedded servers' overrides
+        c = d.container(name, register=False, KAFKA_SECURITY_PROTOCOL=env["KAFKA_SECURITY_PROTOCOL"],
+                        MONGODB_PASSWORD_FILE=env["MONGODB_PASSWORD_FILE"], MONGODB_DATABASE_PREFIX="",
+                        KAFKA_TOPIC_PREFIX="")
+        result = c.run(["python", "-c", _READ_SETTINGS])
+        assert result.returncode == 0, f"{name}:\n{result.stdout}\n{result.stderr[-3000:]}"
+        got = json.loads(result.stdout.strip().splitlines()[-1])
+        school, service = env["SCHOOL"], env["SERVICE"]
+        database = f"{school}_{service}".replace("-", "_")
+        assert got["kafka"] == {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
+                                "sasl_plain_username": school}, name
+        assert got["mongo"] == {"username": database, "authSource": database, "authMechanism": "SCRAM-SHA-256"}, name
+        # the passwords are the files make secrets wrote for this school and this service
+        assert got["kafka_password"] == len((secrets_dir / f"{school}.kafka.password").read_text()), name
+        assert got["mongo_password"] == len(
+            (secrets_dir / f"{school}.{service}.mongodb.password").read_text()), name
+
+
+def test_no_password_is_given_in_an_environment_variable_only_as_a_file(compose):
+    for name, spec in compose["services"].items():
+        for key in (spec.get("environment") or {}):
+            assert "PASSWORD" not in key or key.endswith("_FILE"), f"{name}: {key}"
 
 
 def test_every_web_answers_health_and_metrics_as_the_image_user_with_a_fresh_tmp(deployment):
