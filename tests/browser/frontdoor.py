@@ -22,6 +22,7 @@ from devstack.idp import idp_env, start_idp
 from devstack.seed import faculty_email
 from shared.auth import KeyRing, issue_token
 from tests.samples import course
+from tests.visit_samples import visit
 from tests.processes import free_port_base, service_processes, write_alliance
 
 CHROMIUM = "/usr/bin/chromium"
@@ -93,6 +94,7 @@ def start_stack(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_dir: P
             "name": {"en": "Zhang Min", "zh": "张敏"}, "title": "Professor", "department": "Technology and Innovation Management",
             "email": faculty_email(SCHOOL),
             "languages": ["zh", "en"], "expertise": ["0413"], "visibility": "alliance"})["id"]
+        stack.post("visits", "/visits", visit())
         for code, status, visibility in (("MEM-6101", "published", "alliance"), ("MEM-6203", "draft", "alliance"),
                                          ("MEM-6999", "published", "school"), ("MEM-6001", "withdrawn", "alliance")):
             body = course(code=code, status="published" if status == "withdrawn" else status, visibility=visibility)

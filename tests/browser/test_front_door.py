@@ -45,11 +45,29 @@ def test_the_partners_page_shows_each_school_sync_status_lag_digest_and_dead_let
     assert "{'" not in partner.inner_text()
 
 
+def test_a_coordinator_lists_the_school_faculty_with_emails_and_its_visits_with_places_left(page, stack):
+    sign_in(page, stack, "coordinator")
+    nav = page.get_by_role("navigation", name="Your pages")
+    nav.get_by_role("link", name="Faculty").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Faculty"
+    row = page.locator("tbody tr", has_text="Zhang Min")
+    assert "faculty@ecnu-cto.example.edu" in row.inner_text() and "Active" in row.inner_text()
+    nav.get_by_role("link", name="Visits").click()
+    visit = page.locator("article.visit").first
+    text = visit.inner_text()
+    assert "Sci-tech entrepreneurship teaching week" in text and "Confirmed" in text
+    # each slot's time in the visit's own time zone, which the page states
+    assert "Guest lecture — 2027-04-13 09:00–11:00 (UTC+08:00)" in text and "2 places left" in text
+
+
 def test_a_faculty_member_sees_their_navigation_and_is_refused_coordinator_pages(page, stack):
     sign_in(page, stack, "faculty")
     assert page.get_by_test_id("person-name").inner_text() == "Zhang Min"
     assert nav_links(page) == FACULTY_NAV
     assert page.url.startswith(stack.url + "/exchange/visits")
+    page.get_by_role("navigation", name="Your pages").get_by_role("link", name="My profile").click()
+    assert page.get_by_role("heading", level=2).first.inner_text() == "Zhang Min"
+    assert "Technology and Innovation Management" in page.locator("article.person").inner_text()
     for path in ("/manage/courses", "/manage/partners", "/manage/requests/incoming"):
         response = page.goto(stack.url + path)
         assert response.status == 403, path
@@ -162,6 +180,9 @@ PAGES = {
     "catalog-home": ("student", "/"),
     "manage-courses": ("coordinator", "/manage/courses"),
     "manage-partners": ("coordinator", "/manage/partners"),
+    "manage-faculty": ("coordinator", "/manage/faculty"),
+    "manage-visits": ("coordinator", "/manage/visits"),
+    "my-profile": ("faculty", "/me/profile"),
     "exchange-visits": ("faculty", "/exchange/visits"),
     "forbidden": ("faculty", "/manage/courses"),
 }

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_babel import gettext as _
 
-from services.catalog.frontdoor.people import role_required
+from services.catalog.frontdoor.people import current_person, role_required
+from services.catalog.frontdoor.services_client import ServiceProblem, for_person
 
 exchange = Blueprint("exchange", __name__)
 
@@ -31,5 +32,11 @@ def requests():
 @exchange.get("/me/profile")
 @role_required("faculty")
 def profile():
-    """The public fields of this faculty member's own profile (not built yet)."""
-    return _not_built(_("My profile"))
+    """This faculty member's own profile as the school keeps it (editing it comes with the faculty API's self-edit)."""
+    person = current_person()
+    problem, item = None, None
+    try:
+        item = for_person(person).get("faculty", f"/faculty/{person.faculty_id}")
+    except ServiceProblem as exc:
+        problem = exc
+    return render_template("frontdoor/my_profile.html", profile=item, problem=problem)
