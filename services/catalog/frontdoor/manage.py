@@ -99,10 +99,6 @@ def error_text(error) -> str:
     return str(error)
 
 
-def _not_built(title: str):
-    return render_template("frontdoor/not_built.html", title=title)
-
-
 @manage.get("/faculty")
 @role_required("coordinator")
 def faculty():
@@ -117,25 +113,26 @@ def visits():
     return _listing("visits", "/visits", "frontdoor/manage_visits.html", sort="starts_on")
 
 
-def _listing(service: str, path: str, template: str, **params):
+def _listing(service: str, path: str, template: str, direction: str | None = None, **params):
     """A list page: every item of the service's list, or the problem it answered."""
     problem, items = None, []
     try:
         items = for_person(current_person()).get_all(service, path, limit=100, **params)
     except ServiceProblem as exc:
         problem = exc
-    return render_template(template, items=items, problem=problem)
+    return render_template(template, items=items, problem=problem, direction=direction)
 
 
 @manage.get("/requests/incoming")
 @role_required("coordinator")
 def incoming_requests():
-    """Requests for the school's visits (not built yet)."""
-    return _not_built(_("Incoming requests"))
+    """Partners' faculty's requests for the school's visits, with the decision on each (read through the visits
+    service; approving and declining from this page come next)."""
+    return _listing("visits", "/slot-decisions", "frontdoor/manage_requests.html", direction="incoming")
 
 
 @manage.get("/requests/outgoing")
 @role_required("coordinator")
 def outgoing_requests():
-    """The school's faculty's requests to partners' visits (not built yet)."""
-    return _not_built(_("Outgoing requests"))
+    """The school's faculty's requests to partners' visits, with their status."""
+    return _listing("visits", "/slot-requests", "frontdoor/manage_requests.html", direction="outgoing")
