@@ -73,6 +73,7 @@ def main() -> int:
 
     backing: list[servers.Proc] = []  # nx-27017, then the broker
     running: list[servers.Proc] = []  # the services' web processes and workers
+    idps: list[servers.Proc] = []  # each school's dev identity provider (memory only)
     try:
         for port, what in ((mongo_port, "MONGO_PORT"), (kafka_port, "KAFKA_PORT"), (mail_port, "MAIL_PORT")):
             if servers.port_open(port):
@@ -90,7 +91,7 @@ def main() -> int:
                 # one dev identity provider per school, as each school has its own in production
                 idp_ports[school.id] = int(school.urls["catalog"].rsplit(":", 1)[1]) + idp.IDP_PORT_OFFSET
                 say(f"starting {school.id}'s dev identity provider on {idp.issuer(idp_ports[school.id])}")
-                running.append(idp.start_idp(school.id, idp_ports[school.id], log_dir, stop))
+                idps.append(idp.start_idp(school.id, idp_ports[school.id], log_dir, stop))
         for school in schools:
             for service in services:
                 if stop.is_set():
@@ -120,7 +121,7 @@ def main() -> int:
         say("ready. Get a token: make token SCHOOL=ecnu-cto ROLE=coordinator. Logs: " + str(log_dir))
         say("Ctrl-C stops everything.")
         while not stop.wait(1.0):
-            for proc in backing + running:
+            for proc in backing + idps + running:
                 if not proc.alive():
                     say(f"{proc.name} exited with {proc.popen.returncode}; its log: {proc.log_path}")
                     raise RuntimeError(f"{proc.name} stopped unexpectedly")
@@ -133,6 +134,9 @@ def main() -> int:
     finally:
         say("stopping...")
         began = time.monotonic()
+        # the dev identity providers keep nothing: killed at once, like the broker
+        for proc in idps:
+            proc.signal_group(signal.SIGKILL)
         # services first, so nothing writes to a server that is going away; all at once, with one
         # deadline: what is still running then is killed, which loses nothing (an interrupted relay
         # batch is sent again, an uncommitted event is read again)
@@ -142,7 +146,7 @@ def main() -> int:
         for proc in backing[1:]:
             proc.signal_group(signal.SIGKILL)
         killed += servers.stop_all(backing[:1], MONGO_STOP_SECONDS)
-        servers.stop_all(backing[1:], 0)
+        servers.stop_all(backing[1:] + idps, 0)
         seconds = time.monotonic() - began
         if killed:
             say(f"stopped. {len(killed)} processes were killed after the deadline: "

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.browser.frontdoor import CHROMIUM, LAUNCH_ARGS, PHONE, start_stack
+from tests.browser.frontdoor import CHROMIUM, LAUNCH_ARGS, PHONE, partner_visit_in_catalog, start_stack
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,7 @@ def browser():
 def stack(mongo_uri, kafka_bootstrap, run_dir, keys_dir):
     """ecnu-cto's services, catalog (the front door) and dev identity provider, as real processes."""
     stack = start_stack(mongo_uri, kafka_bootstrap, run_dir, keys_dir)
+    partner_visit_in_catalog(stack)
     yield stack
     stack.stop()
 

@@ -22,6 +22,7 @@ from devstack.idp import idp_env, start_idp
 from devstack.seed import faculty_email
 from shared.auth import KeyRing, issue_token
 from tests.samples import course
+from tests.visit_samples import visit
 from tests.processes import free_port_base, service_processes, write_alliance
 
 CHROMIUM = "/usr/bin/chromium"
@@ -40,6 +41,8 @@ class Stack:
     base: int
     idp_url: str
     keys_dir: Path
+    mongo_uri: str = ""
+    prefix: str = ""
     procs: list = field(default_factory=list)
     services: dict = field(default_factory=dict)
     faculty_id: str = ""
@@ -75,7 +78,7 @@ def start_stack(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_dir: P
     base = free_port_base(4)
     alliance = write_alliance(run_dir / f"{prefix}alliance.json", {SCHOOL: base, PARTNER: free_port_base(4)})
     idp_port = servers.free_port()
-    stack = Stack(SCHOOL, base, f"http://{servers.HOST}:{idp_port}", keys_dir)
+    stack = Stack(SCHOOL, base, f"http://{servers.HOST}:{idp_port}", keys_dir, mongo_uri=mongo_uri, prefix=prefix)
     try:
         stack.procs.append(start_idp(SCHOOL, idp_port, run_dir / prefix / "log"))
         for offset, service in ((1, "courses"), (2, "faculty"), (3, "visits"), (0, "catalog")):
@@ -93,6 +96,7 @@ def start_stack(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_dir: P
             "name": {"en": "Zhang Min", "zh": "张敏"}, "title": "Professor", "department": "Technology and Innovation Management",
             "email": faculty_email(SCHOOL),
             "languages": ["zh", "en"], "expertise": ["0413"], "visibility": "alliance"})["id"]
+        stack.post("visits", "/visits", visit())
         for code, status, visibility in (("MEM-6101", "published", "alliance"), ("MEM-6203", "draft", "alliance"),
                                          ("MEM-6999", "published", "school"), ("MEM-6001", "withdrawn", "alliance")):
             body = course(code=code, status="published" if status == "withdrawn" else status, visibility=visibility)
@@ -105,6 +109,27 @@ def start_stack(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_dir: P
         stack.stop()
         raise
     return stack
+
+
+def partner_visit_in_catalog(stack: Stack) -> dict:
+    """A visit of the partner (sdu-sie) inviting this school, applied to this school's catalog as its consumer
+    would apply the partner's event (the partner's services do not run in this stack)."""
+    from pymongo import MongoClient
+
+    from services.catalog.store import ReadModel
+    from services.catalog.sync import apply_event
+    from shared.config import Settings
+    from tests.catalogutil import event, visit_body
+
+    settings = Settings(school=SCHOOL, service="catalog", mongodb_database_prefix=stack.prefix, schools=())
+    client = MongoClient(stack.mongo_uri, tz_aware=True)
+    try:
+        body = visit_body(PARTNER, invited=[SCHOOL])
+        apply_event(ReadModel(client[settings.database_name]), event(body, "visit.published.v1", service="visits"),
+                    PARTNER)
+    finally:
+        client.close()
+    return body
 
 
 def sign_in(page, stack: Stack, user: str, start: str = "/") -> None:

@@ -20,6 +20,7 @@ from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from pymongo.errors import PyMongoError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.catalog.frontdoor.auth import auth, init_oauth
 from services.catalog.frontdoor.exchange import exchange
@@ -47,6 +48,10 @@ def init_app(app: Flask, clock=time.time) -> None:
     else:
         app.secret_key = secrets.token_bytes(32)
     app.config.update(WTF_CSRF_TIME_LIMIT=None, WTF_CSRF_SSL_STRICT=settings.session_cookie_secure)
+    if settings.session_cookie_secure:
+        # in production the school's TLS proxy (Caddy) is the only way in and sets X-Forwarded-Proto:
+        # the redirect URI sent to the provider must be https://, as registered there
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1, x_host=0, x_port=0, x_prefix=0)
     app.session_interface = MongoSessionInterface(
         app.extensions["db"][COLLECTION], settings.session_idle_seconds, settings.session_absolute_seconds,
         secure=settings.session_cookie_secure, clock=clock)
