@@ -112,6 +112,8 @@ class Settings:
     # the catalog: how often it compares each source's digest, and whether reading it needs a token
     catalog_digest_seconds: float = 30.0
     catalog_read_token: bool = False
+    # the catalog's search index: one folder per catalog database below it (compose: a volume)
+    search_index_dir: Path = REPO_ROOT / "var" / "search"
 
     @classmethod
     def from_env(cls, service: str | None = None, **overrides) -> "Settings":
@@ -142,6 +144,7 @@ class Settings:
             log_level=_env("LOG_LEVEL", cls.log_level),
             catalog_digest_seconds=_float("CATALOG_DIGEST_SECONDS", cls.catalog_digest_seconds),
             catalog_read_token=_bool("CATALOG_READ_TOKEN", cls.catalog_read_token),
+            search_index_dir=Path(_env("SEARCH_INDEX_DIR", str(cls.search_index_dir))),
         )
         values.update(overrides)
         if not values.get("schools"):

@@ -12,14 +12,18 @@ from marshmallow import RAISE
 
 from services.catalog.model import ENTITY_OF_TOPIC, TOPIC_ENTITIES, visit_view
 from services.catalog.schemas import (
-    CourseDetailSchema, SearchPageSchema, SearchQuerySchema, SyncSchema, VisitPageSchema, VisitQuerySchema, VisitSchema,
+    CourseDetailSchema, SearchPageSchema, SearchQuerySchema, SuggestionsSchema, SuggestQuerySchema, SyncSchema,
+    VisitPageSchema, VisitQuerySchema, VisitSchema,
 )
 from services.catalog.query import (
-    CourseSearch, VisitSearch, criteria_from, upcoming_visits, visible_visit, visit_criteria,
+    CourseSearch, VisitSearch, upcoming_visits, visible_visit, visit_criteria,
 )
+from services.catalog.search_index import FACET_FIELDS, Generations, SearchIndex
 from services.catalog.store import ReadModel, SyncState
+from services.catalog.text import highlight
 from shared.auth import current_principal
 from shared.errors import DomainError
+from shared.pagination import decode_cursor, encode_cursor
 from shared.resource import linked
 
 blp = Blueprint("catalog", __name__, description="The shared catalog of every school of the alliance")
@@ -52,17 +56,37 @@ def _db():
     return current_app.extensions["db"]
 
 
-def search(db, own_school: str, query: dict) -> dict:
-    """One page of visible courses for the query, its total and facet counts."""
-    store = CourseSearch(db)
+def search(db, settings, query: dict) -> dict:
+    """One page of visible courses for the query from the search index, its total, facet counts and highlights.
+
+    The sort is by relevance when there is free text and no sort is asked for, by code otherwise.
+    """
     filters = {k: v for k, v in query.items() if k not in ("sort", "limit", "cursor", "facets")}
-    criteria = criteria_from(filters)
-    page = linked(store.page(criteria, query.get("sort", "code"), query.get("limit", 20), query.get("cursor")))
-    for item in page["items"]:
-        item["own"] = item["school"] == own_school
-    page["total"] = store.count(criteria)
-    page["facets"] = store.facets(filters) if query.get("facets", True) else {}
+    sort = query.get("sort") or ("relevance" if query.get("q") else "code")
+    cursor = decode_cursor(query["cursor"]) if query.get("cursor") else None
+    index = SearchIndex.at(settings.search_index_dir, db.name)
+    if not index.ready() and Generations(db).current() == 0:
+        # nothing was ever applied: the worker has no index to build yet, and the answer is known
+        found = {"items": [], "total": 0, "next_cursor": None, "words": [],
+                 "facets": {name: [] for name in FACET_FIELDS} if query.get("facets", True) else {}}
+    else:
+        found = index.search(filters, sort, query.get("limit", 20), cursor, query.get("facets", True))
+    words = found["words"]
+    for item in found["items"]:
+        item["own"] = item["school"] == settings.school
+        if words:
+            item["highlight"] = {field: {lang: str(highlight(value, words)) for lang, value in item[field].items()}
+                                 for field in ("title", "description") if item.get(field)}
+    page = linked({"items": found["items"],
+                   "cursor": encode_cursor(*found["next_cursor"]) if found["next_cursor"] else None})
+    page["total"] = found["total"]
+    page["facets"] = found["facets"]
     return page
+
+
+def suggestions(db, settings, prefix: str, limit: int) -> list[dict]:
+    """Course titles and codes for what a student has typed so far."""
+    return SearchIndex.at(settings.search_index_dir, db.name).suggest(prefix, limit)
 
 
 def course_detail(db, own_school: str, course_id: str) -> dict:
@@ -128,7 +152,18 @@ class Courses(MethodView):
     @blp.response(200, SearchPageSchema)
     def get(self, query):
         """Search the shared courses of every school, with facet counts."""
-        return search(_db(), current_app.extensions["settings"].school, query)
+        return search(_db(), current_app.extensions["settings"], query)
+
+
+@blp.route("/courses/suggestions")
+class Suggestions(MethodView):
+    decorators = [readers]
+
+    @blp.arguments(SuggestQuerySchema, location="query", unknown=RAISE)
+    @blp.response(200, SuggestionsSchema)
+    def get(self, query):
+        """Suggest course titles and codes for what a student has typed so far."""
+        return {"suggestions": suggestions(_db(), current_app.extensions["settings"], query["q"], query["limit"])}
 
 
 @blp.route("/courses/<uuid:course_id>")

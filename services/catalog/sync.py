@@ -142,7 +142,7 @@ class Catchup:
     def __init__(self, settings: Settings, db, feed: FeedClient, clock: Callable[[], str] = now_iso,
                  digest_interval: float | None = None):
         self.settings = settings
-        self.model = ReadModel(db)
+        self.model = ReadModel(db, settings.search_index_dir)
         self.state = SyncState(db)
         self.feed = feed
         self.clock = clock
