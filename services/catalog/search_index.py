@@ -198,6 +198,7 @@ class SearchIndex:
     def __init__(self, path: Path):
         self.path = path
         self._index: tantivy.Index | None = None
+        self._build = None
         self._writer = None
         self.lock = threading.RLock()
 
@@ -222,12 +223,17 @@ class SearchIndex:
         return self._stamp().get("schema") == SCHEMA_VERSION and tantivy.Index.exists(str(self.path))
 
     def index(self) -> tantivy.Index:
-        """The index, reloaded to its last commit; an `unavailable` problem while it is being built."""
+        """The index, reloaded to its last commit (reopened when it was built anew); an `unavailable` problem
+        while there is none yet."""
         with self.lock:
+            stamp = self._stamp()
+            if self._index is not None and self._writer is None and stamp.get("build") != self._build:
+                self._index = None
             if self._index is None:
                 if not self.ready():
                     raise DomainError("unavailable", "the search index is being built; retry in a few seconds")
                 self._index = _register(tantivy.Index(SCHEMA, str(self.path), reuse=True))
+                self._build = stamp.get("build")
             self._index.reload()
             return self._index
 
@@ -243,6 +249,8 @@ class SearchIndex:
                     self._create()
                 if self._index is None:
                     self._index = _register(tantivy.Index(SCHEMA, str(self.path), reuse=True))
+                self._build = self._stamp().get("build")
+                # ValueError when another process holds tantivy's writer lock (the worker)
                 self._writer = self._index.writer(WRITER_HEAP, 1)
             return self._writer
 
@@ -253,17 +261,22 @@ class SearchIndex:
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True)
         _register(tantivy.Index(SCHEMA, str(self.path), reuse=False))
+        self._build = uuid.uuid4().hex
         self._save_stamp(0)
 
     def _save_stamp(self, gen: int) -> None:
+        # written after the commit it describes: a crash in between makes the next follow repeat work, not miss it
         tmp = self.path / f"{STAMP}.tmp"
-        tmp.write_text(json.dumps({"schema": SCHEMA_VERSION, "gen": gen}))
+        tmp.write_text(json.dumps({"schema": SCHEMA_VERSION, "gen": gen, "build": self._build}))
         os.replace(tmp, self.path / STAMP)
 
     def close(self) -> None:
         with self.lock:
             if self._writer is not None:
-                self._writer.wait_merging_threads()
+                try:
+                    self._writer.wait_merging_threads()
+                except (OSError, ValueError):  # its files were removed under it
+                    pass
             self._writer = None
             self._index = None
 
@@ -274,8 +287,11 @@ class SearchIndex:
         with self.lock:
             if not self.ready():
                 return self.rebuild(db)
-            writer = self._writable()
             done = self._stamp().get("gen", 0)
+            if done > Generations(db).current():
+                # an index of another read model (the database was dropped or restored): built anew
+                return self.rebuild(db)
+            writer = self._writable()
             courses = db[COLLECTIONS["course"]]
             changed = 0
             while True:
@@ -300,10 +316,13 @@ class SearchIndex:
         from services.catalog.store import COLLECTIONS
 
         with self.lock:
-            self._create()
+            if not self.ready():
+                self._create()
             writer = self._writable()
             # the generation first: an entry written while the rebuild reads is followed again, never missed
             gen = Generations(db).current()
+            # readers see the old documents until the commit, then the new ones: never an empty index
+            writer.delete_all_documents()
             count = 0
             for entry in db[COLLECTIONS["course"]].find({"visible": True}, batch_size=FOLLOW_BATCH):
                 writer.add_document(document(entry))
