@@ -71,11 +71,11 @@ def search(db, settings, query: dict) -> dict:
                  "facets": {name: [] for name in FACET_FIELDS} if query.get("facets", True) else {}}
     else:
         found = index.search(filters, sort, query.get("limit", 20), cursor, query.get("facets", True))
-    words = found["words"]
+    words, seen = found["words"], {}
     for item in found["items"]:
         item["own"] = item["school"] == settings.school
         if words:
-            item["highlight"] = {field: {lang: str(highlight(value, words)) for lang, value in item[field].items()}
+            item["highlight"] = {field: {lang: str(highlight(value, words, seen)) for lang, value in item[field].items()}
                                  for field in ("title", "description") if item.get(field)}
     page = linked({"items": found["items"],
                    "cursor": encode_cursor(*found["next_cursor"]) if found["next_cursor"] else None})

@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 
 from services.catalog.api import blp, sync_status
+from services.catalog import text
 from services.catalog.pages import pages
 from services.catalog.store import ReadModel
 from shared.config import Settings
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, client=None) -> Flask:
     except Exception:  # the database may be down at start-up; the worker creates them too
         log.warning("could not create indexes at start-up; the worker will")
     app.extensions["metric_sources"].append(lambda: _sync_gauges(db, settings))
+    text.warm_up()
     return app
 
 

@@ -280,8 +280,12 @@ class SearchIndex:
             self._writer = None
             self._index = None
 
-    def follow(self, db) -> int:
-        """Index the course entries written since the last commit (rebuilding a missing index); how many."""
+    def follow(self, db, written: list[dict] | None = None) -> int:
+        """Index the course entries written since the last commit (rebuilding a missing index); how many.
+
+        `written`: entries this process has just written (with their `gen`), so that only the
+        generations of the others are read back in full.
+        """
         from services.catalog.store import COLLECTIONS
 
         with self.lock:
@@ -292,13 +296,20 @@ class SearchIndex:
                 # an index of another read model (the database was dropped or restored): built anew
                 return self.rebuild(db)
             writer = self._writable()
+            known = {d["gen"]: d for d in written or () if "gen" in d}
             courses = db[COLLECTIONS["course"]]
             changed = 0
             while True:
-                batch = list(courses.find({"gen": {"$gt": done}}, sort=[("gen", ASCENDING)], limit=FOLLOW_BATCH))
+                batch = list(courses.find({"gen": {"$gt": done}}, {"gen": 1}, sort=[("gen", ASCENDING)],
+                                          limit=FOLLOW_BATCH))
                 if not batch:
                     break
-                for entry in batch:
+                missing = [b["_id"] for b in batch if b["gen"] not in known]
+                full = {d["_id"]: d for d in courses.find({"_id": {"$in": missing}})} if missing else {}
+                for row in batch:
+                    entry = known.get(row["gen"]) or full.get(row["_id"])
+                    if entry is None or entry.get("gen") != row["gen"]:
+                        continue  # written again since: followed under its newer generation
                     writer.delete_documents_by_term("id", entry["_id"])
                     if entry.get("visible"):
                         writer.add_document(document(entry))

@@ -88,9 +88,33 @@ class ReadModel:
                 return self._apply_many(kind, docs)
             finally:
                 if kind == "course":
-                    self.search.follow(self.db)
+                    self.search.follow(self.db, docs)
 
     def _apply_many(self, kind: str, docs: list[dict]) -> tuple[int, int]:
+        """Entries not held yet are inserted in one insert_many (a catalog catching up from nothing writes at
+        the server's insert rate); held ones, and any written meanwhile, by version-conditional replaces."""
+        coll = self.collection(kind)
+        held = {d["_id"] for d in coll.find({"_id": {"$in": [d["_id"] for d in docs]}}, {"_id": 1})}
+        fresh = [d for d in docs if d["_id"] not in held]
+        later = [d for d in docs if d["_id"] in held]
+        applied = refused = 0
+        if fresh:
+            try:
+                applied += len(coll.insert_many(fresh, ordered=False).inserted_ids)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise
+                applied += exc.details.get("nInserted", 0)
+                # held by now (an event applied meanwhile, or twice in this page): the version decides
+                later += [fresh[e["index"]] for e in errors]
+        if later:
+            done, foreign = self._replace_many(kind, later)
+            applied += done
+            refused += foreign
+        return applied, refused
+
+    def _replace_many(self, kind: str, docs: list[dict]) -> tuple[int, int]:
         try:
             result = self.collection(kind).bulk_write(
                 [ReplaceOne(self._newer(d), d, upsert=True) for d in docs], ordered=False)

@@ -14,6 +14,7 @@ these same functions, so a word is cut the same way on both sides:
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from functools import lru_cache
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import jieba
 import tantivy
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from shared.config import REPO_ROOT
 
@@ -150,31 +151,47 @@ def matches(token: str, word: QueryWord) -> bool:
     return word.typos > 0 and distance(token, word.text, word.typos) <= word.typos
 
 
-def highlight(text: str, words: list[QueryWord]) -> Markup:
-    """`text` HTML-escaped, with the words a query matched in <mark>; safe to put in a page as it is."""
+def highlight(text: str, words: list[QueryWord], seen: dict | None = None) -> Markup:
+    """`text` HTML-escaped, with the words a query matched in <mark>; safe to put in a page as it is.
+
+    `seen` caches, across the texts of one answer, whether a token matched.
+    """
     chinese = [w.text for w in words if w.chinese]
     latin = [w for w in words if not w.chinese]
+    seen = {} if seen is None else seen
     out, pos = [], 0
     for m in WORD.finditer(text):
         token = m.group(0)
         if CJK.match(token):
-            spans = _chinese_spans(token, chinese)
+            spans = _chinese_spans(token, chinese) if chinese else []
             if not spans:
                 continue
-            out.append(escape(text[pos:m.start()]))
+            out.append(html.escape(text[pos:m.start()]))
             inner = 0
             for start, end in spans:
-                out.append(escape(token[inner:start]))
-                out.append(Markup("<mark>") + escape(token[start:end]) + Markup("</mark>"))
+                out.append(html.escape(token[inner:start]))
+                out.append(f"<mark>{html.escape(token[start:end])}</mark>")
                 inner = end
-            out.append(escape(token[inner:]))
+            out.append(html.escape(token[inner:]))
             pos = m.end()
-        elif any(matches(token.lower(), w) for w in latin):
-            out.append(escape(text[pos:m.start()]))
-            out.append(Markup("<mark>") + escape(token) + Markup("</mark>"))
+        elif latin and _matched(token.lower(), latin, seen):
+            out.append(html.escape(text[pos:m.start()]))
+            out.append(f"<mark>{html.escape(token)}</mark>")
             pos = m.end()
-    out.append(escape(text[pos:]))
-    return Markup("").join(out)
+    out.append(html.escape(text[pos:]))
+    # every piece above is escaped; only the <mark> tags are markup
+    return Markup("".join(out))
+
+
+def _matched(token: str, words: list[QueryWord], seen: dict) -> bool:
+    if token not in seen:
+        seen[token] = any(matches(token, w) for w in words)
+    return seen[token]
+
+
+def warm_up() -> None:
+    """Load jieba's dictionary now (0.5-2 s), not in the first request that has Chinese in it."""
+    jieba.initialize()
 
 
 def _chinese_spans(run: str, words: list[str]) -> list[tuple[int, int]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 
+from services.catalog import text
 from services.catalog.model import TOPIC_ENTITIES
 from services.catalog.store import ReadModel, SyncState
 from services.catalog.sync import Catchup, CountedDeadLetters, FeedClient, OffsetMonitor, apply_event
@@ -50,6 +51,7 @@ def main() -> None:
     stop = stop_on_signals()
     db = database(connect(settings), settings)
     model = ReadModel(db, settings.search_index_dir)
+    text.warm_up()
     if not retry_until_done(model.ensure_indexes, "creating indexes", stop):
         return
     # a missing or outdated search index is rebuilt, or brought up to the read model, before consuming
