@@ -280,11 +280,12 @@ class SearchIndex:
             self._writer = None
             self._index = None
 
-    def follow(self, db, written: list[dict] | None = None) -> int:
+    def follow(self, db, written: list[dict] | None = None, taken: tuple[int, int] | None = None) -> int:
         """Index the course entries written since the last commit (rebuilding a missing index); how many.
 
-        `written`: entries this process has just written (with their `gen`), so that only the
-        generations of the others are read back in full.
+        `written` and `taken`: the caller, under this index's lock, took the generations
+        `taken` (first, last) and knows that exactly `written` of them are stored. When no other
+        entry was stored since the last commit, those are indexed without reading anything back.
         """
         from services.catalog.store import COLLECTIONS
 
@@ -292,6 +293,18 @@ class SearchIndex:
             if not self.ready():
                 return self.rebuild(db)
             done = self._stamp().get("gen", 0)
+            if written is not None and taken is not None:
+                first, through = taken
+                if done < first and self._only_ours_since(db, done, first):
+                    writer = self._writable()
+                    for entry in written:
+                        writer.delete_documents_by_term("id", entry["_id"])
+                        if entry.get("visible"):
+                            writer.add_document(document(entry))
+                    if written:
+                        writer.commit()
+                    self._save_stamp(through)
+                    return len(written)
             if done > Generations(db).current():
                 # an index of another read model (the database was dropped or restored): built anew
                 return self.rebuild(db)
@@ -321,6 +334,14 @@ class SearchIndex:
                 writer.commit()
                 self._save_stamp(done)
             return changed
+
+    def _only_ours_since(self, db, done: int, first: int) -> bool:
+        """Whether no entry was stored with a generation between the last commit and the caller's first."""
+        from services.catalog.store import COLLECTIONS
+
+        if first - done <= 1:
+            return True
+        return db[COLLECTIONS["course"]].find_one({"gen": {"$gt": done, "$lt": first}}, {"_id": 1}) is None
 
     def rebuild(self, db) -> int:
         """Build the index anew from the read model's visible courses; how many were indexed."""

@@ -72,47 +72,54 @@ class ReadModel:
                 self._refuse_foreign(kind, doc)
                 return False
             applied = bool(result.upserted_id is not None or result.modified_count)
-            if applied and kind == "course":
-                self.search.follow(self.db)
+            if kind == "course":
+                self.search.follow(self.db, [doc] if applied else [], (doc["gen"], doc["gen"]))
             return applied
 
     def apply_many(self, kind: str, docs: list[dict]) -> tuple[int, int]:
-        """Apply a page of changes in one round trip; (applied, refused as another school's)."""
+        """Apply a page of changes in a few round trips; (applied, refused as another school's)."""
         if not docs:
             return 0, 0
         with self.search.lock:
-            if kind == "course":
-                first = Generations(self.db).take(len(docs))
-                docs = [{**d, "gen": first + i} for i, d in enumerate(docs)]
+            if kind != "course":
+                applied, refused, _ = self._apply_many(kind, docs)
+                return applied, refused
+            first = Generations(self.db).take(len(docs))
+            docs = [{**d, "gen": first + i} for i, d in enumerate(docs)]
+            written = None
             try:
-                return self._apply_many(kind, docs)
+                applied, refused, written = self._apply_many(kind, docs)
+                return applied, refused
             finally:
-                if kind == "course":
-                    self.search.follow(self.db, docs)
+                self.search.follow(self.db, written, (first, first + len(docs) - 1))
 
-    def _apply_many(self, kind: str, docs: list[dict]) -> tuple[int, int]:
-        """Entries not held yet are inserted in one insert_many (a catalog catching up from nothing writes at
-        the server's insert rate); held ones, and any written meanwhile, by version-conditional replaces."""
+    def _apply_many(self, kind: str, docs: list[dict]) -> tuple[int, int, list[dict]]:
+        """(applied, refused, the documents now stored). All go in one insert_many (a catalog catching up from
+        nothing writes at the server's insert rate); those already held, by version-conditional replaces."""
         coll = self.collection(kind)
-        held = {d["_id"] for d in coll.find({"_id": {"$in": [d["_id"] for d in docs]}}, {"_id": 1})}
-        fresh = [d for d in docs if d["_id"] not in held]
-        later = [d for d in docs if d["_id"] in held]
         applied = refused = 0
-        if fresh:
-            try:
-                applied += len(coll.insert_many(fresh, ordered=False).inserted_ids)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise
-                applied += exc.details.get("nInserted", 0)
-                # held by now (an event applied meanwhile, or twice in this page): the version decides
-                later += [fresh[e["index"]] for e in errors]
-        if later:
-            done, foreign = self._replace_many(kind, later)
+        held = []
+        written = docs
+        try:
+            applied += len(coll.insert_many(docs, ordered=False).inserted_ids)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            applied += exc.details.get("nInserted", 0)
+            failed = {e["index"] for e in errors}
+            held = [d for i, d in enumerate(docs) if i in failed]
+            written = [d for i, d in enumerate(docs) if i not in failed]
+        if held:
+            done, foreign = self._replace_many(kind, held)
             applied += done
             refused += foreign
-        return applied, refused
+            if kind == "course":
+                # which of them replaced the held entry: theirs is the generation stored now
+                ours = {d["_id"]: d for d in held}
+                written += [ours[row["_id"]] for row in coll.find({"_id": {"$in": list(ours)}}, {"gen": 1})
+                            if row.get("gen") == ours[row["_id"]]["gen"]]
+        return applied, refused, written
 
     def _replace_many(self, kind: str, docs: list[dict]) -> tuple[int, int]:
         try:
@@ -151,8 +158,9 @@ class ReadModel:
                 stone["gen"] = Generations(self.db).take()
             result = self.collection(kind).replace_one(
                 {"_id": held["_id"], "version": held["version"], "visible": True}, stone)
-            if result.modified_count == 1 and kind == "course":
-                self.search.follow(self.db)
+            if kind == "course":
+                self.search.follow(self.db, [stone] if result.modified_count == 1 else [],
+                                  (stone["gen"], stone["gen"]))
             return result.modified_count == 1
 
     def applied_seq(self, school: str, kind: str) -> int:
