@@ -16,7 +16,7 @@ from services.catalog.schemas import (
     VisitPageSchema, VisitQuerySchema, VisitSchema,
 )
 from services.catalog.query import (
-    CourseSearch, VisitSearch, upcoming_visits, visible_visit, visit_criteria,
+    VisitSearch, upcoming_visits, visible_visit, visit_criteria,
 )
 from services.catalog.search_index import FACET_FIELDS, Generations, SearchIndex
 from services.catalog.store import ReadModel, SyncState
@@ -94,7 +94,7 @@ def course_detail(db, own_school: str, course_id: str) -> dict:
     model = ReadModel(db)
     course = model.get("course", course_id)
     if course is None:
-        raise CourseSearch(db).not_found()
+        raise DomainError("course-not-found", "no course with this id is visible to you")
     course["own"] = course["school"] == own_school
     course["instructor_profiles"] = model.profiles(course.get("instructors", []))
     course["visits"] = [visit_view(v, own_school) for v in upcoming_visits(db, course["school"], own_school)]
