@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import current_app
+from flask import current_app, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from services.catalog.model import ENTITY_OF_TOPIC, TOPIC_ENTITIES, visit_view
 from services.catalog.schemas import (
-    CourseDetailSchema, SearchPageSchema, SearchQuerySchema, SuggestionsSchema, SuggestQuerySchema, SyncSchema,
+    CourseCardSchema, CourseDetailSchema, SearchPageSchema, SearchQuerySchema, SuggestionsSchema, SuggestQuerySchema, SyncSchema,
     VisitPageSchema, VisitQuerySchema, VisitSchema,
 )
 from services.catalog.query import (
@@ -84,6 +84,20 @@ def search(db, settings, query: dict) -> dict:
     return page
 
 
+CARD_KEYS = tuple(name for name in CourseCardSchema._declared_fields if name != "id")
+
+
+def search_view(page: dict) -> dict:
+    """What SearchPageSchema dumps of a search page, built directly: the hottest answer of the catalog.
+
+    The cards come from the index as the read model stored them (validated when applied),
+    so only the declared fields are picked and `_id` is named `id`; a test checks that this
+    equals the schema's dump.
+    """
+    items = [{"id": card["_id"], **{k: card[k] for k in CARD_KEYS if k in card}} for card in page["items"]]
+    return {"items": items, "next": page["next"], "total": page["total"], "facets": page["facets"]}
+
+
 def suggestions(db, settings, prefix: str, limit: int) -> list[dict]:
     """Course titles and codes for what a student has typed so far."""
     return SearchIndex.at(settings.search_index_dir, db.name).suggest(prefix, limit)
@@ -152,7 +166,8 @@ class Courses(MethodView):
     @blp.response(200, SearchPageSchema)
     def get(self, query):
         """Search the shared courses of every school, with facet counts."""
-        return search(_db(), current_app.extensions["settings"], query)
+        # answered without the schema's dump (documented by it): a fifth of the request's time at 20 cards
+        return jsonify(search_view(search(_db(), current_app.extensions["settings"], query)))
 
 
 @blp.route("/courses/suggestions")

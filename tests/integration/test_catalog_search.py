@@ -203,3 +203,17 @@ def test_suggestions_complete_titles_and_codes_as_a_student_types(model, client)
     assert [s["title"]["en"] for s in got] == ["Technology strategy"]
     assert [s["code"] for s in client.get("/courses/suggestions?q=ops-9").get_json()["suggestions"]] == ["OPS-9"]
     assert client.get("/courses/suggestions").status_code == 422
+
+
+def test_the_search_answer_is_what_its_documented_schema_dumps(model, client, settings):
+    from services.catalog.api import search, search_view
+    from services.catalog.schemas import SearchPageSchema
+
+    add(model, "D-1", "Data strategy", "Strategy for data.", offerings=UPCOMING, zh="数据战略")
+    add(model, "D-2", "Data platforms", school=SDU, eqf_level=6)
+    with client.application.test_request_context("/courses?q=data&limit=1"):
+        page = search(model.db, settings, {"q": "data", "limit": 1})
+        dumped = SearchPageSchema().dump(page)
+        assert search_view(page) == dumped
+    served = client.get("/courses?q=data&limit=1").get_json()
+    assert served == dumped and served["next"] and served["items"][0]["highlight"]["title"]["zh"]
