@@ -95,31 +95,24 @@ class ReadModel:
 
     def _apply_many(self, kind: str, docs: list[dict]) -> tuple[int, int, list[dict]]:
         """(applied, refused, the documents now stored). All go in one insert_many (a catalog catching up from
-        nothing writes at the server's insert rate); those already held, by version-conditional replaces."""
+        nothing writes at the server's insert rate); when some are held already, the page goes again as
+        version-conditional replaces (which of the others were inserted is not reported alike by every server:
+        the embedded one stops at the first duplicate; a replace of an inserted one changes nothing)."""
         coll = self.collection(kind)
-        applied = refused = 0
-        held = []
-        written = docs
         try:
-            applied += len(coll.insert_many(docs, ordered=False).inserted_ids)
+            return len(coll.insert_many(docs, ordered=False).inserted_ids), 0, docs
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                 raise
-            applied += exc.details.get("nInserted", 0)
-            failed = {e["index"] for e in errors}
-            held = [d for i, d in enumerate(docs) if i in failed]
-            written = [d for i, d in enumerate(docs) if i not in failed]
-        if held:
-            done, foreign = self._replace_many(kind, held)
-            applied += done
-            refused += foreign
-            if kind == "course":
-                # which of them replaced the held entry: theirs is the generation stored now
-                ours = {d["_id"]: d for d in held}
-                written += [ours[row["_id"]] for row in coll.find({"_id": {"$in": list(ours)}}, {"gen": 1})
-                            if row.get("gen") == ours[row["_id"]]["gen"]]
-        return applied, refused, written
+            inserted = exc.details.get("nInserted", 0)
+        done, refused = self._replace_many(kind, docs)
+        written = []
+        if kind == "course":
+            # the ones stored now are those whose generation is held
+            ours = {d["_id"]: d for d in docs}
+            written = [ours[row["_id"]] for row in coll.find({"_id": {"$in": list(ours)}}, {"gen": 1})
+                       if row.get("gen") == ours[row["_id"]]["gen"]]
+        return inserted + done, refused, written
 
     def _replace_many(self, kind: str, docs: list[dict]) -> tuple[int, int]:
         try:

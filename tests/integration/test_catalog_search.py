@@ -217,3 +217,23 @@ def test_the_search_answer_is_what_its_documented_schema_dumps(model, client, se
         assert search_view(page) == dumped
     served = client.get("/courses?q=data&limit=1").get_json()
     assert served == dumped and served["next"] and served["items"][0]["highlight"]["title"]["zh"]
+
+
+def test_a_feed_page_mixing_held_and_new_courses_is_applied_and_searchable_whole(model, client):
+    from services.catalog.model import Change, entry
+
+    held = add(model, "P-0", "Portfolio management")
+
+    def page_entry(body, version, seq):
+        return entry(Change("course", body["id"], ECNU, version, seq, "course.updated.v1", body), "2026-12-04T00:00:00Z")
+
+    newer = course_body(ECNU, held["id"], version=2, code="P-0", title={"en": "Portfolio management, revised"})
+    fresh = [course_body(ECNU, code=f"P-{i}", title={"en": f"Portfolio theory {i}"}) for i in range(1, 4)]
+    # the held course first: a server that stops an insert at the first duplicate must not lose the others
+    docs = [page_entry(newer, 2, 5)] + [page_entry(b, 1, 6 + i) for i, b in enumerate(fresh)]
+    assert model.apply_many("course", docs) == (4, 0)
+    assert sorted(codes(client, "portfolio")) == ["P-0", "P-1", "P-2", "P-3"]
+    assert codes(client, "revised") == ["P-0"]
+    # the same page again changes nothing
+    assert model.apply_many("course", docs) == (0, 0)
+    assert len(codes(client, "portfolio")) == 4
