@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from flask import Flask
 
@@ -33,7 +34,9 @@ def create_app(settings: Settings | None = None, client=None) -> Flask:
     except Exception:  # the database may be down at start-up; the worker creates them too
         log.warning("could not create indexes at start-up; the worker will")
     app.extensions["metric_sources"].append(lambda: _sync_gauges(db, settings))
-    text.warm_up()
+    # jieba's dictionary loads beside the first requests (its own lock makes a Chinese query wait for it),
+    # so that a loaded host still answers /healthz at once
+    threading.Thread(target=text.warm_up, name="jieba-warm-up", daemon=True).start()
     return app
 
 
