@@ -34,10 +34,12 @@ from pymongo import ASCENDING, ReturnDocument
 from tantivy import FieldType, Occur, Order, Query
 
 from services.catalog import text
+from services.catalog.model import KINDS
 from shared.errors import DomainError
 
 log = logging.getLogger(__name__)
 
+COURSES = KINDS["course"][0]  # the read model's collection of courses
 SCHEMA_VERSION = 1
 STAMP = "stamp.json"
 GENERATIONS = "generations"  # the read model's counter documents: {_id: "course", value}
@@ -287,8 +289,6 @@ class SearchIndex:
         `taken` (first, last) and knows that exactly `written` of them are stored. When no other
         entry was stored since the last commit, those are indexed without reading anything back.
         """
-        from services.catalog.store import COLLECTIONS
-
         with self.lock:
             if not self.ready():
                 return self.rebuild(db)
@@ -310,7 +310,7 @@ class SearchIndex:
                 return self.rebuild(db)
             writer = self._writable()
             known = {d["gen"]: d for d in written or () if "gen" in d}
-            courses = db[COLLECTIONS["course"]]
+            courses = db[COURSES]
             changed = 0
             while True:
                 batch = list(courses.find({"gen": {"$gt": done}}, {"gen": 1}, sort=[("gen", ASCENDING)],
@@ -337,16 +337,12 @@ class SearchIndex:
 
     def _only_ours_since(self, db, done: int, first: int) -> bool:
         """Whether no entry was stored with a generation between the last commit and the caller's first."""
-        from services.catalog.store import COLLECTIONS
-
         if first - done <= 1:
             return True
-        return db[COLLECTIONS["course"]].find_one({"gen": {"$gt": done, "$lt": first}}, {"_id": 1}) is None
+        return db[COURSES].find_one({"gen": {"$gt": done, "$lt": first}}, {"_id": 1}) is None
 
     def rebuild(self, db) -> int:
         """Build the index anew from the read model's visible courses; how many were indexed."""
-        from services.catalog.store import COLLECTIONS
-
         with self.lock:
             if not self.ready():
                 self._create()
@@ -356,7 +352,7 @@ class SearchIndex:
             # readers see the old documents until the commit, then the new ones: never an empty index
             writer.delete_all_documents()
             count = 0
-            for entry in db[COLLECTIONS["course"]].find({"visible": True}, batch_size=FOLLOW_BATCH):
+            for entry in db[COURSES].find({"visible": True}, batch_size=FOLLOW_BATCH):
                 writer.add_document(document(entry))
                 count += 1
             writer.commit()
@@ -373,6 +369,13 @@ class SearchIndex:
         searcher = self.searcher()
         matching = self._text_query(words, today)
         narrowed = Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
+        if len(words) > 1 and searcher.search(narrowed, 1, count=True).count == 0:
+            # nothing has every word: the courses with the most of them
+            for need in range(len(words) - 1, 0, -1):
+                matching = self._text_query(words, today, need)
+                narrowed = Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
+                if searcher.search(narrowed, 1, count=True).count:
+                    break
         if sort == "relevance":
             offset = 0
             if cursor is not None:
@@ -380,14 +383,6 @@ class SearchIndex:
                 if not isinstance(offset, int) or isinstance(offset, bool) or not 0 < offset <= MAX_RELEVANCE_OFFSET:
                     raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is")
             found = searcher.search(narrowed, limit + 1, count=True, offset=offset)
-            if found.count == 0 and len(words) > 1:
-                # nothing has every word: the courses with the most of them
-                for need in range(len(words) - 1, 0, -1):
-                    matching = self._text_query(words, today, need)
-                    narrowed = Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
-                    found = searcher.search(narrowed, limit + 1, count=True, offset=offset)
-                    if found.count:
-                        break
             cards = [self._card(searcher, address) for _, address in found.hits]
             total = found.count
         else:
@@ -415,7 +410,7 @@ class SearchIndex:
             else:
                 next_cursor = (last.get(field), last["_id"])
         return {"items": cards, "total": total, "next_cursor": next_cursor, "words": words,
-                "facets": self._facets(searcher, words, filters, today) if facets else {}}
+                "facets": self._facets(searcher, matching, filters) if facets else {}}
 
     def _card(self, searcher, address) -> dict:
         return json.loads(searcher.doc(address)["card"][0])
@@ -466,9 +461,8 @@ class SearchIndex:
                 SCHEMA, "credits", FieldType.Float, filters.get("credits_min"), filters.get("credits_max"))))
         return clauses
 
-    def _facets(self, searcher, words, filters: dict, today) -> dict:
+    def _facets(self, searcher, matching: Query, filters: dict) -> dict:
         """Per facet, its values with counts under the text and every other filter (disjunctive), no empty one."""
-        matching = self._text_query(words, today)
         active = {name for name in FACET_FIELDS if name in filters}
         if "credits_min" in filters or "credits_max" in filters:
             active.add("credits")

@@ -123,6 +123,10 @@ def test_when_no_course_has_every_word_the_ones_with_most_words_are_found(model,
     assert codes(client, "supply chain analytics") == ["W-1"]
     # no course has "quantum": the ones with both other words, none with neither
     assert sorted(codes(client, "supply chain quantum")) == ["W-1", "W-2"]
+    page = client.get("/courses?q=supply chain quantum&sort=code").get_json()
+    assert [c["code"] for c in page["items"]] == ["W-1", "W-2"] and page["total"] == 2
+    # the facets count what was found
+    assert {r["value"]: r["count"] for r in page["facets"]["school"]} == {ECNU: 2}
 
 
 def test_courses_with_an_upcoming_offering_rank_above_those_without(model, client):
