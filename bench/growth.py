@@ -24,6 +24,7 @@ Run alone: python -m bench.run growth
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import threading
@@ -208,6 +209,7 @@ def main() -> dict[str, str]:
                 results[size] = {"fill_rate": added / fill_seconds, "raw_rate": raw, "raw_docs": raw_docs,
                                  **measure(alliance, size)}
                 log(f"{size:,}: catch-up {results[size]['catchup_rate']:,.0f}/s, raw {raw:,.0f}/s")
+                log(f"{size:,}: raw numbers {json.dumps(results[size])}")
         finally:
             log("stopping")
             alliance.stop()
@@ -286,6 +288,57 @@ def report(results: dict[int, dict]) -> dict[str, str]:
     return {"Growth: catch-up from 1k to 100k courses": catch_text,
             "Growth: search latency and throughput from 1k to 100k courses": search_text,
             "Growth: change feed and digest from 1k to 100k courses": feed_text}
+
+
+def search_only(size: int) -> dict:
+    """Search at `size` courses without the catch-up: the catalog's index built from generated read-model entries
+    (the worker's own `document`), a catalog web process (gunicorn -w 2) on it, the same measurements."""
+    from services.catalog.model import entry
+    from services.catalog.search_index import SearchIndex, document
+    from services.catalog.sync import _feed_change
+
+    rng = random.Random(27)
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        alliance = Alliance(Path(tmp), services=())
+        alliance.start()
+        try:
+            prefix = f"s{size}_"
+            name = Settings(school=SDU, service="catalog", mongodb_database_prefix=prefix).database_name
+            index = SearchIndex(Path(tmp) / "search" / name)
+            index._create()
+            writer = index._writable()
+            log(f"{size:,}: indexing generated courses")
+            started = time.perf_counter()
+            now = now_iso()
+            for i in range(size):
+                doc = new_course(course_doc(i, rng), ECNU, now)
+                type_, visible, body = describe(SPEC, {**doc, "version": 1})
+                change = {"seq": i + 1, "id": doc["_id"], "version": 1, "type": type_, "visible": visible,
+                          "state": body}
+                writer.add_document(document(entry(_feed_change("course", ECNU, change), now)))
+            writer.commit()
+            index._save_stamp(0)
+            index.close()
+            out = {"index_seconds": time.perf_counter() - started}
+            log(f"{size:,}: indexed in {out['index_seconds']:.0f} s; a catalog web on it")
+            alliance.start_service(SDU, "catalog", {"MONGODB_DATABASE_PREFIX": prefix}, worker=False)
+            session = requests.Session()
+            url = alliance.url(SDU, "catalog") + "/courses"
+            total = session.get(url, params={"facets": "false"}, timeout=120).json()["total"]
+            if total != size:
+                raise RuntimeError(f"the catalog shows {total} courses, expected {size}")
+            healthz = alliance.url(SDU, "catalog") + "/healthz"
+            timed(session, healthz, {}, {}, 20)
+            for params in SEARCHES.values():
+                timed(session, url, params, {}, 3)
+            out["healthz"] = timed(session, healthz, {}, {}, HEALTHZ_SAMPLES)
+            out["search"] = {n: timed(session, url, params, {}, SEARCH_SAMPLES[size]) for n, params in SEARCHES.items()}
+            out["throughput_healthz"] = throughput(healthz, {}, CLIENTS, THROUGHPUT_SECONDS)
+            out["throughput_search"] = throughput(url, SEARCHES[THROUGHPUT_CASE], CLIENTS, THROUGHPUT_SECONDS)
+            log(f"{size:,}: raw numbers {json.dumps(out)}")
+            return out
+        finally:
+            alliance.stop()
 
 
 if __name__ == "__main__":
