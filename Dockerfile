@@ -33,8 +33,10 @@ COPY config ./config
 # compose's kafka-init runs it: every topic with its settings, in one process
 COPY ops/topics.py ./ops/topics.py
 # no dev keys in the image (.dockerignore leaves var/ and secrets/ out): KEYS_DIR is mounted at run time
+# the catalog's search index lives on a volume mounted here (a named volume takes this owner)
 RUN pip install --no-deps . \
-    && mkdir -p /run/secrets \
+    && mkdir -p /run/secrets /var/lib/alliance/search \
+    && chown app:app /var/lib/alliance/search \
     && rm -rf /app/var /app/build
 
 USER app

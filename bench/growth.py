@@ -13,18 +13,21 @@ web (gunicorn -w 2, the source of `GET /changes` and `GET /digest`). Then, for 1
 3. Catch-up: a fresh sdu-sie catalog (its own database, web + worker) starts; the rate is entities per
    second until it holds them all (end to end from the worker's start), and the catch-up's own report
    (feed read + apply).
-4. Search latency of that catalog's API: one word with facets and the same word without facets;
-   fewer samples at the larger sizes (the counts are in the table).
-5. The source's feed: one `GET /changes` page of 1,000 (from the middle of the log) and one
-   `GET /digest` (count + SHA-256 over every visible course), a few samples each.
+4. Search latency of that catalog's API (the tantivy index beside its read model), sequential requests,
+   as a ratio to the same catalog's `GET /healthz` measured in the same minute; then the throughput of
+   20 concurrent clients against search with facets and against `/healthz`.
+5. The source's feed: `GET /changes` pages of 1,000 (from the start, the middle and the end of the
+   log) and `GET /digest` (kept by the relay: one document plus the entries after it).
 
 Run alone: python -m bench.run growth
 """
 
 from __future__ import annotations
 
+import json
 import random
 import sys
+import threading
 import tempfile
 import time
 from pathlib import Path
@@ -43,16 +46,24 @@ from shared.outbox import describe
 
 DOC = "docs/benchmarks.md"
 SIZES = (1_000, 10_000, 100_000)
-# search requests per query case, per size: a request at 100k takes seconds on the embedded server
-SEARCH_SAMPLES = {1_000: 20, 10_000: 8, 100_000: 3}
-FEED_SAMPLES = {1_000: 10, 10_000: 5, 100_000: 2}
+# sequential requests per search case and of /healthz, per size
+SEARCH_SAMPLES = {1_000: 100, 10_000: 100, 100_000: 100}
+HEALTHZ_SAMPLES = 300
+FEED_SAMPLES = {1_000: 10, 10_000: 10, 100_000: 10}
+CLIENTS = 20
+THROUGHPUT_SECONDS = 5.0
 # the raw insert rate is measured on at most this many documents (it is flat from 1k to 100k: about 10k/s)
 RAW_MAX = 20_000
 BATCH = 1000
 SEARCHES = {
     "one word, facets": {"q": "innovation"},
-    "one word, no facets": {"q": "innovation", "facets": "false"},
+    "two words, facets": {"q": "supply strategy"},
+    "a typo, facets": {"q": "inovation"},
+    "Chinese word, facets": {"q": "创新"},
+    "no words, two filters, facets": {"programme": "MEM", "language": "zh"},
+    "one word, sorted by credits, no facets": {"q": "innovation", "sort": "-credits", "facets": "false"},
 }
+THROUGHPUT_CASE = "one word, facets"
 # the raw numbers of the last main(), for bench/run.py's plots (seconds, per size)
 RESULTS: dict = {}
 
@@ -81,6 +92,8 @@ def fill(alliance: Alliance, start: int, end: int, rng: random.Random) -> float:
             entries.append((doc["_id"], doc["version"], type_, visible, body))
         db[SPEC.collection].insert_many(docs, ordered=False)
         changelog.confirm(changelog.append_batch(changelog.allocate(len(entries)), entries, now))
+        # what the relay does after each batch: the digest partners compare stays current
+        changelog.fold_digest()
     seconds = time.perf_counter() - started
     client.close()
     return seconds
@@ -97,6 +110,32 @@ def timed(session: requests.Session, url: str, params: dict, headers: dict, samp
     return times
 
 
+def throughput(url: str, params: dict, clients: int, seconds: float) -> float:
+    """Requests per second that `clients` concurrent keep-alive clients get from `url` in `seconds`."""
+    stop_at = time.monotonic() + seconds
+    counts = [0] * clients
+    errors: list[str] = []
+
+    def client(n: int) -> None:
+        session = requests.Session()
+        while time.monotonic() < stop_at:
+            response = session.get(url, params=params, timeout=60)
+            if response.status_code != 200:
+                errors.append(f"{response.status_code}: {response.text[:200]}")
+                return
+            counts[n] += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"GET {url} {params}: {errors[0]}")
+    return sum(counts) / (time.monotonic() - started)
+
+
 def measure(alliance: Alliance, size: int) -> dict:
     """Catch-up into a fresh catalog, its search latency and the source's feed latency, at `size` courses."""
     prefix = f"g{size}_"
@@ -104,18 +143,31 @@ def measure(alliance: Alliance, size: int) -> dict:
     t0 = time.perf_counter()
     alliance.start_service(SDU, "catalog", {"MONGODB_DATABASE_PREFIX": prefix})
     interval = 0.1 if size <= 10_000 else 0.5
-    wait(lambda: alliance.held(ECNU)["held"] >= size, 300, f"the catch-up of {size}", interval=interval)
+    url = alliance.url(SDU, "catalog") + "/courses"
+
+    def searchable() -> int:
+        response = requests.get(url, params={"facets": "false", "limit": 1}, timeout=60)
+        return response.json()["total"] if response.status_code == 200 else -1
+
+    # held in the read model, then searchable: the index commits right after each page is applied
+    wait(lambda: alliance.held(ECNU)["held"] >= size, 600, f"the catch-up of {size}", interval=interval)
+    wait(lambda: searchable() >= size, 60, f"the search index of {size}", interval=0.05)
     seconds = time.perf_counter() - t0
     report = alliance.held(ECNU).get("last_catchup") or {}
     out = {"catchup_seconds": seconds, "catchup_rate": size / seconds,
            "own_applied": report.get("applied", 0), "own_seconds": report.get("seconds") or 0.0}
     session = requests.Session()
-    url = alliance.url(SDU, "catalog") + "/courses"
     total = session.get(url, params={"facets": "false"}, timeout=120).json()["total"]
     if total != size:
         raise RuntimeError(f"the catalog shows {total} courses, expected {size}")
-    log(f"{size:,}: search latency, {SEARCH_SAMPLES[size]} requests per case")
+    log(f"{size:,}: search latency, {SEARCH_SAMPLES[size]} requests per case, and /healthz")
+    healthz = alliance.url(SDU, "catalog") + "/healthz"
+    timed(session, healthz, {}, {}, 20)
+    out["healthz"] = timed(session, healthz, {}, {}, HEALTHZ_SAMPLES)
     out["search"] = {name: timed(session, url, params, {}, SEARCH_SAMPLES[size]) for name, params in SEARCHES.items()}
+    log(f"{size:,}: throughput of {CLIENTS} clients, {THROUGHPUT_SECONDS:.0f} s each")
+    out["throughput_healthz"] = throughput(healthz, {}, CLIENTS, THROUGHPUT_SECONDS)
+    out["throughput_search"] = throughput(url, SEARCHES[THROUGHPUT_CASE], CLIENTS, THROUGHPUT_SECONDS)
     # a throw-away catalog: killed (a clean stop waits seconds for the consumer to leave its group)
     alliance.stop_service(SDU, "catalog", kill=True)
     client = MongoClient(servers.mongo_uri(alliance.mongo_port))
@@ -127,6 +179,10 @@ def measure(alliance: Alliance, size: int) -> dict:
     source = alliance.url(ECNU, "courses")
     out["changes"] = timed(session, source + "/changes", {"since": size // 2, "limit": 1000}, headers,
                            FEED_SAMPLES[size])
+    out["changes_first"] = timed(session, source + "/changes", {"since": 0, "limit": 1000}, headers,
+                                 FEED_SAMPLES[size])
+    out["changes_last"] = timed(session, source + "/changes", {"since": max(0, size - 1000), "limit": 1000},
+                                headers, FEED_SAMPLES[size])
     out["digest"] = timed(session, source + "/digest", {}, headers, FEED_SAMPLES[size])
     return out
 
@@ -153,24 +209,13 @@ def main() -> dict[str, str]:
                 results[size] = {"fill_rate": added / fill_seconds, "raw_rate": raw, "raw_docs": raw_docs,
                                  **measure(alliance, size)}
                 log(f"{size:,}: catch-up {results[size]['catchup_rate']:,.0f}/s, raw {raw:,.0f}/s")
+                log(f"{size:,}: raw numbers {json.dumps(results[size])}")
         finally:
             log("stopping")
             alliance.stop()
     RESULTS.clear()
     RESULTS.update(results)
     return report(results)
-
-
-def slowdown(results: dict[int, dict]) -> str:
-    """How much of the largest catch-up the source's feed pages account for, from this run's numbers."""
-    size = max(results)
-    r = results[size]
-    pages = -(-size // 1000)
-    page = percentile(r["changes"], 50)
-    return (f"At {size:,} the catch-up reads {pages:,} feed pages of 1,000; at the p50 page latency measured "
-            f"below ({page * 1000:.0f} ms, a page from the middle of the log) that is about {pages * page:.0f} s "
-            f"of its {r['catchup_seconds']:.0f} s (the page latency grows with the change log, see below); the "
-            "rest is validating and applying the entries into the catalog, not broken down here.\n")
 
 
 def report(results: dict[int, dict]) -> dict[str, str]:
@@ -182,48 +227,118 @@ def report(results: dict[int, dict]) -> dict[str, str]:
 
     catch = (
         head
-        + row("source filled (insert_many + change log append_batch, courses added per s)",
+        + row("source filled (insert_many + change log append_batch + digest fold, courses added per s)",
               lambda r: f"{r['fill_rate']:,.0f}/s")
-        + row("catch-up, worker start -> all held", lambda r: f"{r['catchup_seconds']:.1f} s")
-        + row("**catch-up rate, end to end**", lambda r: f"**{r['catchup_rate']:,.0f}/s**")
-        + row("catch-up's own report (feed read + apply)",
+        + row("catch-up, worker start -> all held and searchable", lambda r: f"{r['catchup_seconds']:.1f} s")
+        + row("**catch-up rate, end to end (read model and search index)**", lambda r: f"**{r['catchup_rate']:,.0f}/s**")
+        + row("catch-up's own report (feed read + apply + index)",
               lambda r: f"{r['own_applied'] / max(r['own_seconds'], 1e-9):,.0f}/s")
         + row("raw insert rate, same server, insert_many of 1,000 into an empty collection (documents)",
               lambda r: f"{r['raw_rate']:,.0f}/s ({r['raw_docs']:,})")
         + row("**ratio catch-up (end to end) / raw**", lambda r: f"**{r['catchup_rate'] / r['raw_rate']:.2f}**")
     )
     catch_text = (
-        "A fresh sdu-sie catalog (its own database; web gunicorn -w 2 and worker) catching up from ecnu-cto's "
-        "`GET /changes` (pages of 1,000) at each size; nothing was on Kafka, so every course came from the "
-        "feed. The source was filled as the relay leaves its entities after publishing: `new_course` "
-        "documents numbered into the change log by `describe` and `ChangeLog.append_batch` (the relay's own "
-        "code), 1,000 at a time, without Kafka. The raw rate is similar documents written by insert_many "
-        "of 1,000 into an empty scratch collection of the same nx-27017 server in this run: as many as the "
-        f"size, at most {RAW_MAX:,} (at 100,000: the rate of the first {RAW_MAX:,} documents, to keep the "
-        "run short). End to end includes the worker's process start "
-        "(about a second), which weighs most at 1,000.\n\n" + catch + "\n" + slowdown(results)
+        "A fresh sdu-sie catalog (its own database and search index; web gunicorn -w 2 and worker) catching up "
+        "from ecnu-cto's `GET /changes` (pages of 1,000) at each size; nothing was on Kafka, so every course "
+        "came from the feed, and each page is applied to the read model and followed by the search index "
+        "before the next. The source was filled as the relay leaves its entities after publishing: "
+        "`new_course` documents numbered into the change log by `describe` and `ChangeLog.append_batch` (the "
+        "relay's own code), 1,000 at a time, the digest folded after each batch, without Kafka. The raw rate "
+        "is similar documents written by insert_many of 1,000 into an empty scratch collection of the same "
+        f"nx-27017 server in this run: as many as the size, at most {RAW_MAX:,}. End to end includes the "
+        "worker's process start (about a second), which weighs most at 1,000.\n\n" + catch
     )
-    srows = ""
+
+    def ratio(r, name, p):
+        return percentile(r["search"][name], p) / percentile(r["healthz"], p)
+
+    srows = row("`GET /healthz` of the same catalog: p50 / p99 ms",
+                lambda r: f"{percentile(r['healthz'], 50) * 1000:.1f} / {percentile(r['healthz'], 99) * 1000:.1f}")
     for name in SEARCHES:
-        srows += row(f"{name}: p50 / p99 ms (requests)",
-                     lambda r, n=name: f"{ms(r['search'][n], 50)} / {ms(r['search'][n], 99)} ({len(r['search'][n])})")
-    feed = (row("`GET /changes?limit=1000` (a page from the middle): p50 / max ms",
-                lambda r: f"{ms(r['changes'], 50)} / {max(r['changes']) * 1000:.0f}")
-            + row("`GET /digest` (every visible course): p50 / max ms",
-                  lambda r: f"{ms(r['digest'], 50)} / {max(r['digest']) * 1000:.0f}"))
+        srows += row(f"{name}: p50 / p99 ms (x healthz)",
+                     lambda r, n=name: f"{ms(r['search'][n], 50)} / {ms(r['search'][n], 99)} "
+                                       f"({ratio(r, n, 50):.1f}x / {ratio(r, n, 99):.1f}x)")
+    srows += row(f"throughput, {CLIENTS} clients: `/healthz` requests/s", lambda r: f"{r['throughput_healthz']:,.0f}")
+    srows += row(f"throughput, {CLIENTS} clients: {THROUGHPUT_CASE} requests/s (of healthz's)",
+                 lambda r: f"{r['throughput_search']:,.0f} ({r['throughput_search'] / r['throughput_healthz']:.2f})")
     search_text = (
-        "The same fresh catalog's `GET /courses` (20 a page, `total` counted on every request), sequential "
-        "requests, after the catch-up; then the source's feed endpoints as a partner calls them. Few "
-        f"samples at the larger sizes ({', '.join(f'{SEARCH_SAMPLES[s]} at {s:,}' for s in sizes)} per search "
-        f"case; {', '.join(f'{FEED_SAMPLES[s]} at {s:,}' for s in sizes)} per feed endpoint): with 3 "
-        "requests, p99 is the maximum of three and p50 the middle one (with 2, p50 is the lower and p99 the higher). Free text is a regex over every "
-        "course's search text on the embedded server, and facets read every matching course, so both grow "
-        "with the catalog; without facets a page stops after 20 matches but `total` still counts them "
-        "all.\n\n"
-        + head + srows + feed
+        "The same fresh catalog's `GET /courses` (20 a page, `total` counted on every request), answered by its "
+        f"search index, after the catch-up: {SEARCH_SAMPLES[sizes[0]]} sequential requests per case (keep-alive, "
+        f"one client), beside {HEALTHZ_SAMPLES} of the same catalog's `GET /healthz` (no database, the "
+        "smallest answer the web process gives: the floor of this server, client and machine). Facets are the "
+        "eight of the API (school, programme, language, delivery, term, EQF level, ISCED-F, credits), "
+        "disjunctive. Then "
+        f"{CLIENTS} concurrent clients (threads of this benchmark's process, on the same two cores) for "
+        f"{THROUGHPUT_SECONDS:.0f} s against each. Percentiles: nearest rank.\n\n" + head + srows
+    )
+    feed = (head
+            + row("`GET /changes?limit=1000` from the start of the log: p50 / max ms",
+                  lambda r: f"{ms(r['changes_first'], 50)} / {max(r['changes_first']) * 1000:.0f}")
+            + row("`GET /changes?limit=1000` from the middle: p50 / max ms",
+                  lambda r: f"{ms(r['changes'], 50)} / {max(r['changes']) * 1000:.0f}")
+            + row("`GET /changes?limit=1000` the last page: p50 / max ms",
+                  lambda r: f"{ms(r['changes_last'], 50)} / {max(r['changes_last']) * 1000:.0f}")
+            + row("`GET /digest`: p50 / max ms",
+                  lambda r: f"{ms(r['digest'], 50)} / {max(r['digest']) * 1000:.0f}"))
+    feed_text = (
+        "The source's feed endpoints as a partner calls them (ecnu-cto's courses web, gunicorn -w 2), "
+        f"{FEED_SAMPLES[sizes[0]]} sequential requests each. `GET /digest` reads the digest document the relay "
+        "keeps (shared/changelog.py `fold_digest`) and the entries after it.\n\n" + feed
     )
     return {"Growth: catch-up from 1k to 100k courses": catch_text,
-            "Growth: search and feed latency from 1k to 100k courses": search_text}
+            "Growth: search latency and throughput from 1k to 100k courses": search_text,
+            "Growth: change feed and digest from 1k to 100k courses": feed_text}
+
+
+def search_only(size: int) -> dict:
+    """Search at `size` courses without the catch-up: the catalog's index built from generated read-model entries
+    (the worker's own `document`), a catalog web process (gunicorn -w 2) on it, the same measurements."""
+    from services.catalog.model import entry
+    from services.catalog.search_index import SearchIndex, document
+    from services.catalog.sync import _feed_change
+
+    rng = random.Random(27)
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        alliance = Alliance(Path(tmp), services=())
+        alliance.start()
+        try:
+            prefix = f"s{size}_"
+            name = Settings(school=SDU, service="catalog", mongodb_database_prefix=prefix).database_name
+            index = SearchIndex(Path(tmp) / "search" / name)
+            index._create()
+            writer = index._writable()
+            log(f"{size:,}: indexing generated courses")
+            started = time.perf_counter()
+            now = now_iso()
+            for i in range(size):
+                doc = new_course(course_doc(i, rng), ECNU, now)
+                type_, visible, body = describe(SPEC, {**doc, "version": 1})
+                change = {"seq": i + 1, "id": doc["_id"], "version": 1, "type": type_, "visible": visible,
+                          "state": body}
+                writer.add_document(document(entry(_feed_change("course", ECNU, change), now)))
+            writer.commit()
+            index._save_stamp(0)
+            index.close()
+            out = {"index_seconds": time.perf_counter() - started}
+            log(f"{size:,}: indexed in {out['index_seconds']:.0f} s; a catalog web on it")
+            alliance.start_service(SDU, "catalog", {"MONGODB_DATABASE_PREFIX": prefix}, worker=False)
+            session = requests.Session()
+            url = alliance.url(SDU, "catalog") + "/courses"
+            total = session.get(url, params={"facets": "false"}, timeout=120).json()["total"]
+            if total != size:
+                raise RuntimeError(f"the catalog shows {total} courses, expected {size}")
+            healthz = alliance.url(SDU, "catalog") + "/healthz"
+            timed(session, healthz, {}, {}, 20)
+            for params in SEARCHES.values():
+                timed(session, url, params, {}, 3)
+            out["healthz"] = timed(session, healthz, {}, {}, HEALTHZ_SAMPLES)
+            out["search"] = {n: timed(session, url, params, {}, SEARCH_SAMPLES[size]) for n, params in SEARCHES.items()}
+            out["throughput_healthz"] = throughput(healthz, {}, CLIENTS, THROUGHPUT_SECONDS)
+            out["throughput_search"] = throughput(url, SEARCHES[THROUGHPUT_CASE], CLIENTS, THROUGHPUT_SECONDS)
+            log(f"{size:,}: raw numbers {json.dumps(out)}")
+            return out
+        finally:
+            alliance.stop()
 
 
 if __name__ == "__main__":

@@ -269,6 +269,7 @@ def service_env(school: str, service: str, mongo_port: int, kafka_port: int, var
         "KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{kafka_port}",
         "ALLIANCE_CONFIG": str(alliance_config),
         "KEYS_DIR": str(keys_dir),
+        "SEARCH_INDEX_DIR": str(var_dir / "search"),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         # the embedded broker takes half the session timeout to complete a join: short ones keep starts quick
         "KAFKA_SESSION_TIMEOUT_MS": "2000",

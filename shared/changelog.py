@@ -18,10 +18,13 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from shared.digest import digest_of
+from shared.digest import LANES, hex_of, pair_lanes
 
 # the log's counter document: the last sequence number handed out, and the relay lease
 SEQUENCE = "sequence"
+# the digest's document: count and hash lanes of the visible (id, version) pairs up to a sequence
+DIGEST = "digest"
+DIGEST_BATCH = 2000
 
 
 class LeaseLost(RuntimeError):
@@ -212,12 +215,90 @@ class ChangeLog:
         last_seq = entries[-1].seq if more else max(head, since)
         return entries, last_seq, more
 
+    # the digest, kept as entries are confirmed
+
     def digest(self) -> dict:
-        """Count and SHA-256 over the sorted (id, version) pairs of the visible entities."""
-        return digest_of(
-            (e["entity_id"], e["version"])
-            for e in self.changes.find({"current": True, "visible": True}, {"entity_id": 1, "version": 1})
-        )
+        """{"count", "sha256", "last_seq"}: the digest of the visible (id, version) pairs up to `last_seq`.
+
+        Read from the digest document and completed, in memory only, with the confirmed
+        entries after it (usually none: the relay folds them in after each batch), so a
+        call costs a few reads whatever the size of the log. `last_seq` stops before the
+        first unconfirmed entry: the digest never claims a sequence it has not counted.
+        """
+        state = self._digest_state()
+        state = self._folded(state, limit=None)
+        return {"count": state["count"], "sha256": hex_of(state["lanes"]), "last_seq": state["upto"]}
+
+    def fold_digest(self) -> int:
+        """Fold the confirmed entries after the digest document into it (the relay calls this); the new position.
+
+        One conditional update per batch: it applies only if no other process folded
+        meanwhile, so a crash or a race repeats work, never counts an entry twice.
+        """
+        while True:
+            state = self._digest_state()
+            folded = self._folded(state, limit=DIGEST_BATCH)
+            if folded["upto"] != state["upto"]:
+                delta = {f"l{i}": folded["lanes"][i] - state["lanes"][i] for i in range(LANES)}
+                self.counters.update_one(
+                    {"_id": DIGEST, "upto": state["upto"]},
+                    {"$inc": {**delta, "count": folded["count"] - state["count"]}, "$set": {"upto": folded["upto"]}})
+            if folded["done"]:
+                return folded["upto"]
+
+    def _digest_state(self) -> dict:
+        doc = self.counters.find_one({"_id": DIGEST})
+        if doc is None:
+            self.counters.update_one({"_id": DIGEST}, {"$setOnInsert": {"upto": 0, "count": 0,
+                                                                         **{f"l{i}": 0 for i in range(LANES)}}},
+                                     upsert=True)
+            doc = self.counters.find_one({"_id": DIGEST})
+        return {"upto": doc["upto"], "count": doc["count"], "lanes": [doc[f"l{i}"] for i in range(LANES)]}
+
+    def _folded(self, state: dict, limit: int | None) -> dict:
+        """`state` with the confirmed entries after it added (at most `limit`): each entry adds its pair when
+        visible and removes its entity's previous entry's pair when that one was visible."""
+        lanes, count, upto = list(state["lanes"]), state["count"], state["upto"]
+        query = {"seq": {"$gt": upto}}
+        entries = list(self.changes.find(query, {"state": 0}, sort=[("seq", ASCENDING)],
+                                         limit=limit or 0))
+        done = limit is None or len(entries) < limit
+        taken = []
+        for e in entries:
+            if e.get("unconfirmed"):
+                done = True
+                break
+            taken.append(e)
+        if not taken:
+            return {"lanes": lanes, "count": count, "upto": upto, "done": True}
+        previous = self._previous_entries(taken)
+        for e in taken:
+            before = previous.get(e["entity_id"])
+            if before is not None and before["visible"]:
+                for i, lane in enumerate(pair_lanes(e["entity_id"], before["version"])):
+                    lanes[i] -= lane
+                count -= 1
+            if e["visible"]:
+                for i, lane in enumerate(pair_lanes(e["entity_id"], e["version"])):
+                    lanes[i] += lane
+                count += 1
+            previous[e["entity_id"]] = e
+        return {"lanes": lanes, "count": count, "upto": taken[-1]["seq"], "done": done}
+
+    def _previous_entries(self, entries: list[dict]) -> dict:
+        """Per entity of `entries`: its latest confirmed entry before the first of them (None if it has none)."""
+        first = entries[0]["seq"]
+        ids = list({e["entity_id"] for e in entries})
+        latest: dict = {}
+        for i in range(0, len(ids), 500):
+            for e in self.changes.find({"entity_id": {"$in": ids[i:i + 500]}, "seq": {"$lt": first}},
+                                       {"entity_id": 1, "version": 1, "seq": 1, "visible": 1, "unconfirmed": 1}):
+                if e.get("unconfirmed"):
+                    continue
+                held = latest.get(e["entity_id"])
+                if held is None or e["seq"] > held["seq"]:
+                    latest[e["entity_id"]] = e
+        return latest
 
 
 def _entry(seq: int, entity_id: str, version: int, type_: str, visible: bool, state: dict, now: str) -> dict:

@@ -202,6 +202,8 @@ class Settings:
     mail_retry_max_seconds: float = 600.0
     mail_claim_seconds: float = 60.0
     mail_idle_seconds: float = 0.5
+    # the catalog's search index: one folder per catalog database below it (compose: a volume)
+    search_index_dir: Path = REPO_ROOT / "var" / "search"
 
     @classmethod
     def from_env(cls, service: str | None = None, **overrides) -> "Settings":
@@ -266,6 +268,7 @@ class Settings:
             mail_retry_max_seconds=_float("MAIL_RETRY_MAX_SECONDS", cls.mail_retry_max_seconds),
             mail_claim_seconds=_float("MAIL_CLAIM_SECONDS", cls.mail_claim_seconds),
             mail_idle_seconds=_float("MAIL_IDLE_SECONDS", cls.mail_idle_seconds),
+            search_index_dir=Path(_env("SEARCH_INDEX_DIR", str(cls.search_index_dir))),
         )
         values.update(overrides)
         # the passwords are read once, here: a file the process cannot read stops it at start

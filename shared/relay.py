@@ -186,6 +186,8 @@ class Relay:
             self.log.retract(appended.inserted)
             raise LeaseLost(f"the lease of {self.spec.entity} ran out while appending; entries retracted")
         self.log.confirm(appended)
+        # the digest partners compare, kept current here so that GET /digest reads one document
+        self.log.fold_digest()
         return appended.pairs
 
     def _mark(self, published: list[tuple[str, int]], visible: bool) -> None:

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import current_app
+from flask import current_app, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from services.catalog.model import ENTITY_OF_TOPIC, TOPIC_ENTITIES, visit_view
 from services.catalog.schemas import (
-    CourseDetailSchema, SearchPageSchema, SearchQuerySchema, SyncSchema, VisitPageSchema, VisitQuerySchema, VisitSchema,
+    CourseCardSchema, CourseDetailSchema, SearchPageSchema, SearchQuerySchema, SuggestionsSchema, SuggestQuerySchema, SyncSchema,
+    VisitPageSchema, VisitQuerySchema, VisitSchema,
 )
 from services.catalog.query import (
-    CourseSearch, VisitSearch, criteria_from, upcoming_visits, visible_visit, visit_criteria,
+    VisitSearch, upcoming_visits, visible_visit, visit_criteria,
 )
+from services.catalog.search_index import FACET_FIELDS, Generations, SearchIndex
 from services.catalog.store import DeadLetterTally, ReadModel, SyncState
+from services.catalog.text import highlight
 from shared.auth import current_principal
 from shared.errors import DomainError
+from shared.pagination import decode_cursor, encode_cursor
 from shared.resource import linked
 
 blp = Blueprint("catalog", __name__, description="The shared catalog of every school of the alliance")
@@ -52,17 +56,51 @@ def _db():
     return current_app.extensions["db"]
 
 
-def search(db, own_school: str, query: dict) -> dict:
-    """One page of visible courses for the query, its total and facet counts."""
-    store = CourseSearch(db)
+def search(db, settings, query: dict) -> dict:
+    """One page of visible courses for the query from the search index, its total, facet counts and highlights.
+
+    The sort is by relevance when there is free text and no sort is asked for, by code otherwise.
+    """
     filters = {k: v for k, v in query.items() if k not in ("sort", "limit", "cursor", "facets")}
-    criteria = criteria_from(filters)
-    page = linked(store.page(criteria, query.get("sort", "code"), query.get("limit", 20), query.get("cursor")))
-    for item in page["items"]:
-        item["own"] = item["school"] == own_school
-    page["total"] = store.count(criteria)
-    page["facets"] = store.facets(filters) if query.get("facets", True) else {}
+    sort = query.get("sort") or ("relevance" if query.get("q") else "code")
+    cursor = decode_cursor(query["cursor"]) if query.get("cursor") else None
+    index = SearchIndex.at(settings.search_index_dir, db.name)
+    if not index.ready() and Generations(db).current() == 0:
+        # nothing was ever applied: the worker has no index to build yet, and the answer is known
+        found = {"items": [], "total": 0, "next_cursor": None, "words": [],
+                 "facets": {name: [] for name in FACET_FIELDS} if query.get("facets", True) else {}}
+    else:
+        found = index.search(filters, sort, query.get("limit", 20), cursor, query.get("facets", True))
+    words, seen = found["words"], {}
+    for item in found["items"]:
+        item["own"] = item["school"] == settings.school
+        if words:
+            item["highlight"] = {field: {lang: str(highlight(value, words, seen)) for lang, value in item[field].items()}
+                                 for field in ("title", "description") if item.get(field)}
+    page = linked({"items": found["items"],
+                   "cursor": encode_cursor(*found["next_cursor"]) if found["next_cursor"] else None})
+    page["total"] = found["total"]
+    page["facets"] = found["facets"]
     return page
+
+
+CARD_KEYS = tuple(name for name in CourseCardSchema._declared_fields if name != "id")
+
+
+def search_view(page: dict) -> dict:
+    """What SearchPageSchema dumps of a search page, built directly: the hottest answer of the catalog.
+
+    The cards come from the index as the read model stored them (validated when applied),
+    so only the declared fields are picked and `_id` is named `id`; a test checks that this
+    equals the schema's dump.
+    """
+    items = [{"id": card["_id"], **{k: card[k] for k in CARD_KEYS if k in card}} for card in page["items"]]
+    return {"items": items, "next": page["next"], "total": page["total"], "facets": page["facets"]}
+
+
+def suggestions(db, settings, prefix: str, limit: int) -> list[dict]:
+    """Course titles and codes for what a student has typed so far."""
+    return SearchIndex.at(settings.search_index_dir, db.name).suggest(prefix, limit)
 
 
 def course_detail(db, own_school: str, course_id: str) -> dict:
@@ -70,7 +108,7 @@ def course_detail(db, own_school: str, course_id: str) -> dict:
     model = ReadModel(db)
     course = model.get("course", course_id)
     if course is None:
-        raise CourseSearch(db).not_found()
+        raise DomainError("course-not-found", "no course with this id is visible to you")
     course["own"] = course["school"] == own_school
     course["instructor_profiles"] = model.profiles(course.get("instructors", []))
     course["visits"] = [visit_view(v, own_school) for v in upcoming_visits(db, course["school"], own_school)]
@@ -152,7 +190,19 @@ class Courses(MethodView):
     @blp.response(200, SearchPageSchema)
     def get(self, query):
         """Search the shared courses of every school, with facet counts."""
-        return search(_db(), current_app.extensions["settings"].school, query)
+        # answered without the schema's dump (documented by it): a fifth of the request's time at 20 cards
+        return jsonify(search_view(search(_db(), current_app.extensions["settings"], query)))
+
+
+@blp.route("/courses/suggestions")
+class Suggestions(MethodView):
+    decorators = [readers]
+
+    @blp.arguments(SuggestQuerySchema, location="query", unknown=RAISE)
+    @blp.response(200, SuggestionsSchema)
+    def get(self, query):
+        """Suggest course titles and codes for what a student has typed so far."""
+        return {"suggestions": suggestions(_db(), current_app.extensions["settings"], query["q"], query["limit"])}
 
 
 @blp.route("/courses/<uuid:course_id>")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from flask import Flask
 
-from services.catalog import frontdoor
+from services.catalog import frontdoor, text
 from services.catalog.api import blp, sync_status
 from services.catalog.calendars import calendar_pages
 from services.catalog.pages import pages
@@ -42,6 +43,9 @@ def create_app(settings: Settings | None = None, client=None, clock=time.time) -
     except Exception:  # the database may be down at start-up; the worker creates them too
         log.warning("could not create indexes at start-up; the worker will")
     app.extensions["metric_sources"].append(lambda: _sync_gauges(db, settings))
+    # jieba's dictionary loads beside the first requests (its own lock makes a Chinese query wait for it),
+    # so that a loaded host still answers /healthz at once
+    threading.Thread(target=text.warm_up, name="jieba-warm-up", daemon=True).start()
     return app
 
 

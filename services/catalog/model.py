@@ -93,20 +93,11 @@ def entry(change: Change, applied_at: str) -> dict:
     body.pop("school", None)
     doc.update(body)
     if change.kind == "course":
-        doc["search_text"] = course_search_text(doc)
         doc["terms"] = sorted({o["term"] for o in doc.get("offerings", [])})
         doc["title_sort"] = (doc["title"].get("en") or next(iter(doc["title"].values()), "")).lower()
         # what search sorts `updated` by: the producer's text compares to the second only on the embedded server
         doc["updated_key"] = moment_key(doc.get("updated_at"))
     return doc
-
-
-def course_search_text(doc: dict) -> str:
-    """What free text looks in: code, programme, title and description in every language."""
-    parts = [doc.get("code", ""), doc.get("programme", "")]
-    for field in ("title", "description"):
-        parts.extend((doc.get(field) or {}).values())
-    return "\n".join(p for p in parts if p).lower()
 
 
 def open_places(slot: dict) -> int | None:

@@ -1,7 +1,9 @@
 """The student page: search, filters with counts, result cards and a course page, in English and Chinese.
 
 Server-rendered (Jinja), no JavaScript needed, no external assets. The page
-uses the same search and course functions as the API.
+uses the same search and course functions as the API. One small script
+(static/suggest.js, no inline script) offers course titles and codes as a
+student types, in the search box's datalist; without it the page works the same.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, render_template, request
+from markupsafe import Markup, escape
 from marshmallow import EXCLUDE, ValidationError
 
 from services.catalog import i18n
@@ -70,7 +73,16 @@ def _context() -> dict:
         "filter_label": lambda name: i18n.label_of(i18n.FILTER_LABELS, lang, name),
         "sort_label": lambda name: i18n.label_of(i18n.SORT_LABELS, lang, name),
         "places": lambda slot: i18n.places(lang, slot.get("places_left"), slot.get("capacity")),
+        "hl": lambda item, field: _highlighted(item, field, lang),
     }
+
+
+def _highlighted(item: dict, field: str, lang: str) -> Markup:
+    """A card's text in `lang` with the matched words marked (escaped by the search), else the plain text escaped."""
+    marked = (item.get("highlight") or {}).get(field)
+    if marked:
+        return Markup(i18n.text(marked, lang))
+    return escape(i18n.text(item.get(field), lang))
 
 
 @pages.get("/")
@@ -78,7 +90,7 @@ def index():
     """The search page."""
     check_read_access()
     query, invalid = _query_from_args()
-    result = search(current_app.extensions["db"], current_app.extensions["settings"].school, query)
+    result = search(current_app.extensions["db"], current_app.extensions["settings"], query)
     filtering = any(k in query for k in (*FILTERS, "credits_min", "credits_max"))
     return render_template("index.html", query=query, invalid=invalid, result=result, filters=FILTERS,
                            filtering=filtering, sorts=PAGE_SORTS, **_context())

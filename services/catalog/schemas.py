@@ -17,7 +17,7 @@ PROGRAMME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9 _-]{0,39}$", error="1-40 lette
 ISCED_F = validate.Regexp(r"^[0-9]{2,4}$", error="An ISCED-F 2013 field code of 2 to 4 digits, e.g. '0413'.")
 SLOT_KIND = validate.Regexp(r"^[a-z][a-z_]{0,39}$", error="A slot kind such as 'guest_lecture'.")
 TERM = validate.Regexp(r"^[0-9]{4}-[a-z0-9-]{1,20}$", error="A term such as '2027-spring'.")
-SORTS = ["code", "-code", "title", "-title", "credits", "-credits", "school", "-school", "updated", "-updated"]
+SORTS = ["relevance", "code", "-code", "title", "-title", "credits", "-credits", "school", "-school", "updated", "-updated"]
 
 
 class Localized(fields.Field):
@@ -150,7 +150,10 @@ class SearchQuerySchema(PageQuerySchema):
     """Free text, filters, sort and paging of GET /courses."""
 
     q = fields.String(validate=validate.Length(1, 200),
-                      metadata={"description": "Words in code, title, description or programme, any language"})
+                      metadata={"description": "Words in code, title, learning outcomes, description or programme, "
+                                               "any language; every word is required (the most of them when no "
+                                               "course has all), typos allowed from 5 letters, English stemmed, "
+                                               "Chinese segmented"})
     school = fields.String(validate=SCHOOL)
     programme = fields.String(validate=PROGRAMME)
     language = LanguageTag(metadata={"description": "A teaching language, BCP 47"})
@@ -160,7 +163,10 @@ class SearchQuerySchema(PageQuerySchema):
     term = fields.String(validate=TERM)
     eqf_level = fields.Integer(validate=validate.Range(1, 8))
     isced_f = fields.String(validate=ISCED_F)
-    sort = fields.String(load_default="code", validate=validate.OneOf(SORTS))
+    sort = fields.String(validate=validate.OneOf(SORTS), metadata={
+        "description": "relevance (the default with free text: an exact code first, then title, learning "
+                       "outcomes, description; courses with an upcoming offering first), or a field, `-` for "
+                       "descending (code is the default without free text)"})
     facets = fields.Boolean(load_default=True, metadata={"description": "false: leave out facet counts"})
 
 
@@ -193,6 +199,9 @@ class CourseCardSchema(Schema):
     offerings = fields.List(fields.Nested(OfferingOut))
     instructors = fields.List(fields.String(), metadata={"description": "Faculty ids"})
     updated_at = fields.String()
+    highlight = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.String()),
+                            metadata={"description": "With free text: title and description by language as HTML, "
+                                                     "escaped, the matched words in <mark>"})
 
 
 class FacetValueSchema(Schema):
@@ -206,6 +215,23 @@ class SearchPageSchema(PageSchema):
     facets = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(FacetValueSchema)),
                          metadata={"description": "Per filter: its values and how many courses each would "
                                                   "match, with the other filters applied"})
+
+
+class SuggestQuerySchema(Schema):
+    q = fields.String(required=True, validate=validate.Length(1, 100),
+                      metadata={"description": "What the student has typed; the last word is taken as a prefix"})
+    limit = fields.Integer(load_default=8, validate=validate.Range(1, 20))
+
+
+class SuggestionSchema(Schema):
+    id = fields.String(required=True, metadata={"format": "uuid"})
+    code = fields.String(required=True)
+    title = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    school = fields.String(required=True)
+
+
+class SuggestionsSchema(Schema):
+    suggestions = fields.List(fields.Nested(SuggestionSchema), required=True)
 
 
 class ProfileSchema(Schema):

@@ -10,12 +10,15 @@ change nothing, on every MongoDB topology and on the embedded server.
 
 from __future__ import annotations
 
+from pathlib import Path
 
 from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.catalog.model import KINDS, TOPIC_ENTITIES
+from services.catalog.search_index import Generations, SearchIndex
+from shared.config import Settings
 from shared.events import InvalidEvent
 from shared.digest import digest_of
 from shared.pagination import fill_time_keys
@@ -27,10 +30,17 @@ DUPLICATE_KEY = 11000
 
 
 class ReadModel:
-    """The entries of every kind, written only by applying changes."""
+    """The entries of every kind, written only by applying changes.
 
-    def __init__(self, db: Database):
+    A course entry is stamped with a generation taken before its write, and the
+    search index follows the written entries in the same step (see
+    services/catalog/search_index.py): a crash in between leaves a generation
+    the index picks up at its next follow.
+    """
+
+    def __init__(self, db: Database, search_dir: Path | None = None):
         self.db = db
+        self.search = SearchIndex.at(search_dir or Settings.search_index_dir, db.name)
 
     def collection(self, kind: str):
         return self.db[COLLECTIONS[kind]]
@@ -42,6 +52,7 @@ class ReadModel:
             coll.create_index([("school", ASCENDING), ("seq", ASCENDING)])
             coll.create_index([("school", ASCENDING), ("visible", ASCENDING)])
         courses = self.collection("course")
+        courses.create_index([("gen", ASCENDING)])
         for field in ("visible", "programme", "code", "title_sort", "credits", "updated_key"):
             courses.create_index([(field, ASCENDING)])
         # entries applied before the key existed; the next change of a course replaces its entry anyway
@@ -53,18 +64,59 @@ class ReadModel:
     def apply(self, kind: str, doc: dict) -> bool:
         """Store `doc` if its version is newer than the held entry's; False when it is not (a no-op)."""
         coll = self.collection(kind)
-        try:
-            result = coll.replace_one(self._newer(doc), doc, upsert=True)
-        except DuplicateKeyError:
-            # the entry exists with this version or a newer one, or it is another school's
-            self._refuse_foreign(kind, doc)
-            return False
-        return bool(result.upserted_id is not None or result.modified_count)
+        with self.search.lock:
+            if kind == "course":
+                doc = {**doc, "gen": Generations(self.db).take()}
+            try:
+                result = coll.replace_one(self._newer(doc), doc, upsert=True)
+            except DuplicateKeyError:
+                # the entry exists with this version or a newer one, or it is another school's
+                self._refuse_foreign(kind, doc)
+                return False
+            applied = bool(result.upserted_id is not None or result.modified_count)
+            if kind == "course":
+                self.search.follow(self.db, [doc] if applied else [], (doc["gen"], doc["gen"]))
+            return applied
 
     def apply_many(self, kind: str, docs: list[dict]) -> tuple[int, int]:
-        """Apply a page of changes in one round trip; (applied, refused as another school's)."""
+        """Apply a page of changes in a few round trips; (applied, refused as another school's)."""
         if not docs:
             return 0, 0
+        with self.search.lock:
+            if kind != "course":
+                applied, refused, _ = self._apply_many(kind, docs)
+                return applied, refused
+            first = Generations(self.db).take(len(docs))
+            docs = [{**d, "gen": first + i} for i, d in enumerate(docs)]
+            written = None
+            try:
+                applied, refused, written = self._apply_many(kind, docs)
+                return applied, refused
+            finally:
+                self.search.follow(self.db, written, (first, first + len(docs) - 1))
+
+    def _apply_many(self, kind: str, docs: list[dict]) -> tuple[int, int, list[dict]]:
+        """(applied, refused, the documents now stored). All go in one insert_many (a catalog catching up from
+        nothing writes at the server's insert rate); when some are held already, the page goes again as
+        version-conditional replaces (which of the others were inserted is not reported alike by every server:
+        the embedded one stops at the first duplicate; a replace of an inserted one changes nothing)."""
+        coll = self.collection(kind)
+        try:
+            return len(coll.insert_many(docs, ordered=False).inserted_ids), 0, docs
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+            inserted = exc.details.get("nInserted", 0)
+        done, refused = self._replace_many(kind, docs)
+        written = []
+        if kind == "course":
+            # the ones stored now are those whose generation is held
+            ours = {d["_id"]: d for d in docs}
+            written = [ours[row["_id"]] for row in coll.find({"_id": {"$in": list(ours)}}, {"gen": 1})
+                       if row.get("gen") == ours[row["_id"]]["gen"]]
+        return inserted + done, refused, written
+
+    def _replace_many(self, kind: str, docs: list[dict]) -> tuple[int, int]:
         try:
             result = self.collection(kind).bulk_write(
                 [ReplaceOne(self._newer(d), d, upsert=True) for d in docs], ordered=False)
@@ -96,9 +148,15 @@ class ReadModel:
         """Drop a visible entry still held at the same version (it vanished from its source)."""
         stone = {"_id": held["_id"], "school": held["school"], "version": held["version"],
                  "seq": held.get("seq", 0), "visible": False, "applied_at": applied_at}
-        result = self.collection(kind).replace_one(
-            {"_id": held["_id"], "version": held["version"], "visible": True}, stone)
-        return result.modified_count == 1
+        with self.search.lock:
+            if kind == "course":
+                stone["gen"] = Generations(self.db).take()
+            result = self.collection(kind).replace_one(
+                {"_id": held["_id"], "version": held["version"], "visible": True}, stone)
+            if kind == "course":
+                self.search.follow(self.db, [stone] if result.modified_count == 1 else [],
+                                  (stone["gen"], stone["gen"]))
+            return result.modified_count == 1
 
     def applied_seq(self, school: str, kind: str) -> int:
         last = self.collection(kind).find_one({"school": school}, sort=[("seq", DESCENDING)], projection={"seq": 1})

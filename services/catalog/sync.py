@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import requests
@@ -200,7 +201,7 @@ class Catchup:
     def __init__(self, settings: Settings, db, feed: FeedClient, clock: Callable[[], str] = now_iso,
                  digest_interval: float | None = None):
         self.settings = settings
-        self.model = ReadModel(db)
+        self.model = ReadModel(db, settings.search_index_dir)
         self.state = SyncState(db)
         self.feed = feed
         self.clock = clock
@@ -229,29 +230,18 @@ class Catchup:
         kind = ENTITY_OF_TOPIC[entity]
         since = 0 if full else int(self.state.get(school, entity).get("synced_seq", 0))
         started = time.monotonic()
-        applied = invalid = refused = removed = 0
+        removed = 0
         seen: set[str] = set()
+        counts = {"applied": 0, "invalid": 0, "refused": 0}
         last_seq = since
-        for _ in range(MAX_FEED_PAGES):
-            page = self.feed.changes(school, entity, last_seq)
-            now = self.clock()
-            docs = []
-            for change in page.get("changes", []):
-                try:
-                    doc = entry(_feed_change(kind, school, change), now)
-                except (InvalidEvent, KeyError, TypeError, ValueError) as exc:
-                    invalid += 1
-                    log.warning("feed of %s/%s: refusing %s: %s", school, entity, change.get("id"), exc)
-                    continue
-                if doc["visible"]:
-                    seen.add(doc["_id"])
-                docs.append(doc)
-            done, foreign = self.model.apply_many(kind, docs)
-            applied += done
-            refused += foreign
-            last_seq = int(page["last_seq"])
-            if not page.get("next"):
-                break
+        # the next page is read while this one is applied: the source's time overlaps the local work
+        prefetch = ThreadPoolExecutor(1, thread_name_prefix="feed")
+        pending = prefetch.submit(self.feed.changes, school, entity, last_seq)
+        try:
+            last_seq = self._apply_pages(kind, school, entity, pending, prefetch, seen, counts)
+        finally:
+            prefetch.shutdown(wait=True, cancel_futures=True)
+        applied, invalid, refused = counts["applied"], counts["invalid"], counts["refused"]
         if full:
             # what the source no longer has at all; entries applied after the feed's head stay
             for held in self.model.held(school, kind):
@@ -272,6 +262,33 @@ class Catchup:
                  school, entity, reason or "requested", since, last_seq, applied, removed, invalid + refused,
                  seconds)
         return report
+
+    def _apply_pages(self, kind: str, school: str, entity: str, pending, prefetch, seen: set, counts: dict) -> int:
+        """Apply feed pages from the `pending` one on, asking for each next page before applying; the last seq."""
+        last_seq = 0
+        for _ in range(MAX_FEED_PAGES):
+            page = pending.result()
+            last_seq = int(page["last_seq"])
+            if page.get("next"):
+                pending = prefetch.submit(self.feed.changes, school, entity, last_seq)
+            now = self.clock()
+            docs = []
+            for change in page.get("changes", []):
+                try:
+                    doc = entry(_feed_change(kind, school, change), now)
+                except (InvalidEvent, KeyError, TypeError, ValueError) as exc:
+                    counts["invalid"] += 1
+                    log.warning("feed of %s/%s: refusing %s: %s", school, entity, change.get("id"), exc)
+                    continue
+                if doc["visible"]:
+                    seen.add(doc["_id"])
+                docs.append(doc)
+            done, foreign = self.model.apply_many(kind, docs)
+            counts["applied"] += done
+            counts["refused"] += foreign
+            if not page.get("next"):
+                break
+        return last_seq
 
     def _digests(self, school: str, entity: str) -> tuple[dict, dict]:
         remote = self.feed.digest(school, entity)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 
+from services.catalog import text
 from services.catalog.model import TOPIC_ENTITIES
 from services.catalog.store import ReadModel, SyncState
 from services.catalog.sync import (
@@ -38,7 +39,7 @@ def group_id(settings: Settings) -> str:
 
 def build(settings: Settings, db, feed: FeedClient | None = None) -> tuple[EventConsumer, Catchup, OffsetMonitor]:
     """The consumer, the sync loop and the offset monitor that links them."""
-    model = ReadModel(db)
+    model = ReadModel(db, settings.search_index_dir)
     catchup = Catchup(settings, db, feed or FeedClient(settings))
     monitor = OffsetMonitor(settings, catchup)
     consumer = EventConsumer(settings, group_id(settings), topics(settings), partial(apply_event, model),
@@ -52,7 +53,13 @@ def main() -> None:
     configure_logging(settings.school, "catalog-worker", settings.log_level)
     stop = stop_on_signals()
     db = database(connect(settings), settings)
-    if not retry_until_done(ReadModel(db).ensure_indexes, "creating indexes", stop):
+    model = ReadModel(db, settings.search_index_dir)
+    text.warm_up()
+    if not retry_until_done(model.ensure_indexes, "creating indexes", stop):
+        return
+    # a missing or outdated search index is rebuilt, or brought up to the read model, before consuming
+    if not retry_until_done(lambda: log.info("search index: %d entries followed", model.search.follow(db)),
+                            "bringing the search index up to date", stop):
         return
     consumer, catchup, _ = build(settings, db)
     log.info("catalog worker of %s started; consuming %d topics", settings.school, len(consumer.topics))

@@ -130,3 +130,24 @@ def test_the_page_works_by_keyboard_with_visible_focus_and_fits_a_phone(page, ca
     for landmark in ("banner", "main", "contentinfo", "search"):
         assert page.get_by_role(landmark).count() >= 1, landmark
     page.screenshot(path=str(artifacts_dir / "catalog-phone-search.png"), full_page=True)
+
+
+def test_typing_offers_course_titles_and_codes_and_the_matched_words_are_marked(page, catalog_url):
+    page.goto(catalog_url + "/")
+    box = page.get_by_label("Search courses")
+    box.press_sequentially("engin", delay=30)
+    options = page.locator("#q-suggestions option")
+    page.wait_for_function("document.querySelectorAll('#q-suggestions option').length > 0", timeout=10_000)
+    values = [options.nth(i).get_attribute("value") for i in range(options.count())]
+    assert "Engineering Project Finance" in values and "MEM-6205" in values
+    box.fill("Engineering Project Finance")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**q=Engineering**")
+    assert page.locator("article.card h3 mark").first.inner_text() == "Engineering"
+
+
+def test_without_its_script_the_page_searches_the_same(page, catalog_url):
+    page.route("**/suggest.js", lambda route: route.abort())
+    page.goto(catalog_url + "/?q=leadership")
+    cards = page.locator("article.card")
+    assert cards.count() == 1 and "Innovation Leadership" in cards.first.inner_text()

@@ -8,8 +8,10 @@ do not see each other's courses. Every wait is bounded.
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -138,6 +140,32 @@ def test_a_course_created_at_one_school_is_found_updated_and_withdrawn_at_the_pa
     stack.withdraw(ECNU, updated)
     wait_until(lambda: stack.codes(SDU, "life-") == {}, WAIT, "the withdrawal at the partner")
     assert requests.get(f"{stack.url(SDU, 'catalog')}/courses/{created['id']}", timeout=10).status_code == 404
+
+
+def test_the_search_index_is_rebuilt_after_it_is_deleted_with_the_events_missed_while_the_worker_was_stopped(
+        stack):
+    catalog = stack.services[(SDU, "catalog")]
+    first = stack.create(ECNU, code="IDX-1", title={"en": "Rebuilt index seminar"})
+    wait_until(lambda: stack.codes(SDU, "idx-") == {"IDX-1": 1}, WAIT, "the course searchable at the partner")
+    catalog.worker.stop(timeout=20)
+    # while the worker is stopped: its index is deleted, a course changes and another is published
+    shutil.rmtree(Path(catalog.env["SEARCH_INDEX_DIR"]) / f"{stack.prefix}sdu_sie_catalog")
+    stack.put(ECNU, first, code="IDX-1", title={"en": "Rebuilt index seminar, revised"})
+    # (no word of it may match another test's query: the stack is shared, and "stopped" stems to "stop")
+    stack.create(ECNU, code="IDX-2", title={"en": "Missed while away"})
+    # no index: the web processes say so (a 503 problem) rather than answer an empty page
+    response = requests.get(f"{stack.url(SDU, 'catalog')}/courses", params={"q": "idx"}, timeout=10)
+    assert response.status_code == 503 and response.headers["Content-Type"] == "application/problem+json"
+    catalog.start_worker()
+
+    def searchable() -> dict:
+        response = requests.get(f"{stack.url(SDU, 'catalog')}/courses", params={"q": "idx-", "facets": "false"},
+                                timeout=10)
+        return {c["code"]: c["version"] for c in response.json()["items"]} if response.status_code == 200 else {}
+
+    wait_until(lambda: searchable() == {"IDX-1": 2, "IDX-2": 1}, WAIT, "the rebuilt index with the missed events")
+    hit = stack.search(SDU, q="missed away")["items"]
+    assert [c["code"] for c in hit] == ["IDX-2"] and "<mark>" in hit[0]["highlight"]["title"]["en"]
 
 
 def test_a_partner_course_is_shown_with_its_instructors_and_its_school_visits(stack):

@@ -112,7 +112,7 @@ class Container:
     """One compose service as a process in its own mount namespace."""
 
     def __init__(self, name: str, spec: dict, compose: dict, *, uid: int, gid: int, image_env: dict,
-                 env: dict, port: int | None, files: dict, run_dir: Path):
+                 env: dict, port: int | None, files: dict, run_dir: Path, dirs: dict | None = None):
         self.name, self.spec, self.port, self.run_dir = name, spec, port, run_dir
         self.uid, self.gid = uid, gid
         self.log = run_dir / f"{name}.log"
@@ -120,6 +120,7 @@ class Container:
         base = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME": name}
         self.env = {**base, **image_env, **{k: str(v) for k, v in spec["environment"].items()}, **env}
         self.files = files  # container path -> host file (secrets and volume files)
+        self.dirs = dirs or {}  # container path -> host folder (named volumes, shared by the containers using one)
         self.proc = None
         self.command_override = None
 
@@ -170,6 +171,19 @@ class Container:
             # compose mounts secrets and ':ro' volumes read-only
             lines += [f"mkdir -p {q(str(parent))}", f"touch {q(target)}",
                       f"mount --bind {q(str(source))} {q(target)}", f"mount -o remount,bind,ro {q(target)}"]
+        for target, source in sorted(self.dirs.items()):
+            # a named volume: its folder is made under an overlay of the nearest existing parent (the host's
+            # folders are not changed), and the volume's shared folder is bound there
+            base = Path(target)
+            while not base.exists():
+                base = base.parent
+            overlay = self.run_dir / f"{self.name}.{base.name or 'root'}.overlay"
+            (overlay / "upper").mkdir(parents=True, exist_ok=True)
+            (overlay / "work").mkdir(parents=True, exist_ok=True)
+            if base != Path(target):
+                lines.append(f"mount -t overlay overlay -o lowerdir={q(str(base))},upperdir={q(str(overlay / 'upper'))},"
+                             f"workdir={q(str(overlay / 'work'))} {q(str(base))}")
+            lines += [f"mkdir -p {q(target)}", f"mount --bind {q(str(source))} {q(target)}"]
         for mount in tmpfs:
             lines.append(f"mount -t tmpfs -o mode=1777 tmpfs {q(mount)}")
         for mount in covered:
@@ -267,6 +281,19 @@ class Deployment:
                 files[target] = self.alliance
         return files
 
+    def volumes_of(self, spec: dict) -> dict:
+        """Container path -> host folder of the service's named volumes (the search index: web and worker share
+        it), writable by the image's user as a fresh docker volume is."""
+        dirs = {}
+        for volume in spec.get("volumes", []):
+            source, target = volume.split(":")[:2]
+            if source in (self.compose.get("volumes") or {}):
+                folder = self.run_dir / "volumes" / source
+                folder.mkdir(parents=True, exist_ok=True)
+                os.chown(folder, self.uid, self.gid)
+                dirs[target] = folder
+        return dirs
+
     def container(self, name: str, register: bool = True, **env) -> Container:
         spec = self.compose["services"][name]
         overrides = {
@@ -276,7 +303,8 @@ class Deployment:
             "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT", "MONGODB_PASSWORD_FILE": "", **env,
         }
         c = Container(name, spec, self.compose, uid=self.uid, gid=self.gid, image_env=self.image_env,
-                      env=overrides, port=self.ports.get(name), files=self.files_of(spec), run_dir=self.run_dir)
+                      env=overrides, port=self.ports.get(name), files=self.files_of(spec), run_dir=self.run_dir,
+                      dirs=self.volumes_of(spec))
         if register:
             self.containers[name] = c
         return c

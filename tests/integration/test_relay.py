@@ -130,6 +130,30 @@ def test_the_digest_counts_alliance_courses_by_id_and_version(app, relay, auth):
     assert second["sha256"] == digest_of([(a["id"], 2)])["sha256"]
 
 
+def test_the_digest_is_kept_by_the_relay_and_equals_one_computed_from_every_current_entry(app, relay, auth):
+    from shared.digest import digest_of
+
+    client = app.test_client()
+    docs = [client.post("/courses", json=course(code=f"K-{i}"), headers=auth()).get_json() for i in range(5)]
+    drain(relay)
+    client.put(f"/courses/{docs[0]['id']}", json=course(code="K-0", hours=2), headers={**auth(), "If-Match": '"1"'})
+    client.put(f"/courses/{docs[1]['id']}", json=course(code="K-1", visibility="school"),
+               headers={**auth(), "If-Match": '"1"'})
+    client.delete(f"/courses/{docs[2]['id']}", headers={**auth(), "If-Match": '"1"'})
+    drain(relay)
+    # made visible again after hiding: its entity's earlier entry was hidden, so nothing is taken away
+    client.put(f"/courses/{docs[1]['id']}", json=course(code="K-1"), headers={**auth(), "If-Match": '"2"'})
+    drain(relay)
+    log = ChangeLog(relay.log.changes.database)
+    expected = digest_of((e["entity_id"], e["version"]) for e in log.changes.find({"current": True, "visible": True}))
+    assert expected["count"] == 4
+    served = app.test_client().get("/digest", headers=auth("sdu-sie", "partner")).get_json()
+    assert {k: served[k] for k in ("count", "sha256")} == expected
+    assert served["last_seq"] == log.head()
+    # the relay folded every entry: GET /digest reads one document and no entry
+    assert log.counters.find_one({"_id": "digest"})["upto"] == log.head()
+
+
 def test_writes_succeed_while_the_broker_is_down_and_the_backlog_is_published_after(
         app, settings, mongo_client, auth, broker):
     relay = make_relay(settings, database(mongo_client, settings), SPEC)

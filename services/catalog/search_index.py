@@ -1,0 +1,516 @@
+"""The catalog's course search index: tantivy files beside the read model, derived from it, never the truth.
+
+One index per catalog database, in `<SEARCH_INDEX_DIR>/<database name>/`. The
+read model stamps each course entry it writes with a generation (`gen`, from a
+counter incremented before the write); the index follows the read model by
+generation (`follow`): it reads the entries written after the generation it
+last committed, replaces their documents (a tombstone only deletes), commits,
+and stores that generation in `stamp.json` beside the index. The worker calls
+`follow` in the same step as each apply, so a change is searchable as soon as
+it is applied; a crash between the two leaves a generation the next `follow`
+picks up. A missing index, an index of another schema, or one whose stamp is
+gone is rebuilt from the read model (`rebuild`, also `python -m
+services.catalog.reindex`).
+
+Only one process writes (tantivy's writer lock): the catalog worker. Web
+processes open the index read-only and reload it before each search, so they
+see each commit within a request. ADR 0007 says why tantivy and how the index
+scales to several catalog hosts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import uuid
+from datetime import date
+from pathlib import Path
+
+import tantivy
+from pymongo import ASCENDING, ReturnDocument
+from tantivy import FieldType, Occur, Order, Query
+
+from services.catalog import text
+from services.catalog.model import KINDS
+from shared.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+COURSES = KINDS["course"][0]  # the read model's collection of courses
+SCHEMA_VERSION = 1
+STAMP = "stamp.json"
+GENERATIONS = "generations"  # the read model's counter documents: {_id: "course", value}
+WRITER_HEAP = 64_000_000
+FOLLOW_BATCH = 2000
+
+# search facets: name -> index field (arrays are multi-valued fields)
+FACET_FIELDS = {"school": "school", "programme": "programme", "language": "languages", "delivery": "delivery",
+                "term": "terms", "eqf_level": "eqf_level", "isced_f": "isced_f", "credits": "credits"}
+MAX_FACET_VALUES = 50
+# field weights of BM25: an exact code beats everything, then title, learning outcomes, description
+WEIGHTS = {"title": 4.0, "code": 3.0, "outcomes": 2.0, "description": 1.0}
+TYPO_WEIGHTS = {"title_plain": 1.5, "outcomes_plain": 0.8, "description_plain": 0.4}
+GRAM_WEIGHTS = {"grams_title": 2.0, "grams_body": 0.7}
+EXACT_CODE_SCORE = 1_000_000.0
+UPCOMING_SCORE = 1_000.0
+MAX_RELEVANCE_OFFSET = 10_000
+# sort name -> (the read model field it orders, number or text)
+SORT_VALUES = {"code": ("code", str), "title": ("title_sort", str), "credits": ("credits", float),
+               "school": ("school", str), "updated": ("updated_key", int)}
+
+
+def build_schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
+    sb.add_integer_field("version", stored=True, fast=True)
+    sb.add_text_field("card", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("code_exact", tokenizer_name="raw", index_option="basic")
+    for name in WEIGHTS:
+        sb.add_text_field(name, tokenizer_name=text.STEMMED, index_option="freq")
+    for name in TYPO_WEIGHTS:
+        sb.add_text_field(name, tokenizer_name=text.PLAIN, index_option="basic")
+    for name in GRAM_WEIGHTS:
+        sb.add_text_field(name, tokenizer_name="whitespace", index_option="freq")
+    sb.add_text_field("suggest", tokenizer_name=text.PLAIN, index_option="basic")
+    for field in ("school", "programme", "languages", "delivery", "terms", "isced_f"):
+        sb.add_text_field(field, tokenizer_name="raw", fast=True, index_option="basic")
+    sb.add_integer_field("eqf_level", indexed=True, fast=True)
+    sb.add_float_field("credits", indexed=True, fast=True)
+    sb.add_integer_field("last_start", indexed=True, fast=True)
+    for name in SORT_VALUES:
+        for direction in ("asc", "desc"):
+            sb.add_text_field(f"key_{name}_{direction}", tokenizer_name="raw", fast=True, index_option="basic")
+    return sb.build()
+
+
+SCHEMA = build_schema()
+
+
+def _register(index: tantivy.Index) -> tantivy.Index:
+    index.register_tokenizer(text.STEMMED, text.stem_analyzer())
+    index.register_tokenizer(text.PLAIN, text.plain_analyzer())
+    return index
+
+
+# sort keys: one text per sort and direction whose byte order is the page order, ties by id ascending
+
+
+def _id_bytes(entity_id: str) -> bytes:
+    try:
+        return uuid.UUID(entity_id).bytes
+    except ValueError:
+        return entity_id.encode("utf-8")
+
+
+def sort_key(sort: str, value, entity_id: str) -> str:
+    """The hex text ordering (value, id) for `sort` ("credits" or "-credits"), so that one field sorts a page."""
+    descending = sort.startswith("-")
+    _, kind = SORT_VALUES[sort.lstrip("-")]
+    if kind is str:
+        raw = str(value or "").replace("\x00", "").encode("utf-8")
+        head = bytes(255 - b for b in raw) + b"\xff" if descending else raw + b"\x00"
+    else:
+        number = -(2**63) if value is None else int(round(float(value) * 1000)) if kind is float else int(value)
+        number = max(-(2**63), min(2**63 - 1, number)) + 2**63
+        head = ((2**64 - 1 - number) if descending else number).to_bytes(8, "big")
+    return (head + _id_bytes(entity_id)).hex()
+
+
+def _date_int(iso: str | None) -> int:
+    return int(iso.replace("-", "")) if iso else 0
+
+
+def _texts(value) -> list[str]:
+    if isinstance(value, dict):
+        return [v for v in value.values() if v]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    return [value] if value else []
+
+
+CARD_FIELDS = ("_id", "school", "version", "code", "title", "description", "programme", "credits", "eqf_level",
+               "isced_f", "languages", "delivery", "hours", "offerings", "instructors", "updated_at",
+               "title_sort", "updated_key")
+
+
+def document(entry: dict) -> tantivy.Document:
+    """The index document of a visible course entry of the read model."""
+    doc = tantivy.Document()
+    doc.add_text("id", entry["_id"])
+    doc.add_integer("version", int(entry["version"]))
+    doc.add_text("card", json.dumps({k: entry[k] for k in CARD_FIELDS if k in entry}, ensure_ascii=False))
+    code = entry.get("code", "")
+    doc.add_text("code_exact", code.lower())
+    titles = _texts(entry.get("title"))
+    outcomes = _texts(entry.get("learning_outcomes"))
+    body = _texts(entry.get("description"))
+    doc.add_text("code", f"{code} {entry.get('programme', '')}")
+    for name, texts in (("title", titles), ("outcomes", outcomes), ("description", body)):
+        for t in texts:
+            doc.add_text(name, text.segmented(t))
+            doc.add_text(f"{name}_plain", t)
+    doc.add_text("grams_title", " ".join(text.grams(t) for t in titles))
+    doc.add_text("grams_body", " ".join(text.grams(t) for t in outcomes + body))
+    for t in titles + [code]:
+        doc.add_text("suggest", text.segmented(t))
+    for field in ("school", "programme", "delivery", "isced_f"):
+        if entry.get(field):
+            doc.add_text(field, str(entry[field]))
+    for lang in entry.get("languages", []):
+        doc.add_text("languages", lang)
+    for term in entry.get("terms", []):
+        doc.add_text("terms", term)
+    if entry.get("eqf_level") is not None:
+        doc.add_integer("eqf_level", int(entry["eqf_level"]))
+    doc.add_float("credits", float(entry.get("credits", 0)))
+    doc.add_integer("last_start", max((_date_int(o.get("starts_on")) for o in entry.get("offerings", [])), default=0))
+    for name, (field, _) in SORT_VALUES.items():
+        for sort in (name, f"-{name}"):
+            direction = "desc" if sort.startswith("-") else "asc"
+            doc.add_text(f"key_{name}_{direction}", sort_key(sort, entry.get(field), entry["_id"]))
+    return doc
+
+
+class Generations:
+    """The read model's generation counter of course entries: taken before each write, so none is missed."""
+
+    def __init__(self, db):
+        self.collection = db[GENERATIONS]
+
+    def take(self, count: int = 1) -> int:
+        """Reserve `count` generations; returns the first."""
+        doc = self.collection.find_one_and_update({"_id": "course"}, {"$inc": {"value": count}}, upsert=True,
+                                                  return_document=ReturnDocument.AFTER)
+        return doc["value"] - count + 1
+
+    def current(self) -> int:
+        doc = self.collection.find_one({"_id": "course"})
+        return doc["value"] if doc else 0
+
+
+class SearchIndex:
+    """One catalog database's course index: reading it (any process) and writing it (the worker only)."""
+
+    _open: dict[Path, "SearchIndex"] = {}
+    _open_lock = threading.Lock()
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._index: tantivy.Index | None = None
+        self._build = None
+        self._writer = None
+        self.lock = threading.RLock()
+
+    @classmethod
+    def at(cls, base_dir: Path, db_name: str) -> "SearchIndex":
+        """The process's one handle of the index of `db_name` (one writer per index, readers share it)."""
+        path = Path(base_dir) / db_name
+        with cls._open_lock:
+            if path not in cls._open:
+                cls._open[path] = cls(path)
+            return cls._open[path]
+
+    # reading
+
+    def _stamp(self) -> dict:
+        try:
+            return json.loads((self.path / STAMP).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def ready(self) -> bool:
+        return self._stamp().get("schema") == SCHEMA_VERSION and tantivy.Index.exists(str(self.path))
+
+    def index(self) -> tantivy.Index:
+        """The index, reloaded to its last commit (reopened when it was built anew); an `unavailable` problem
+        while there is none yet."""
+        with self.lock:
+            stamp = self._stamp()
+            if self._index is not None and self._writer is None and stamp.get("build") != self._build:
+                self._index = None
+            if self._index is None:
+                if not self.ready():
+                    raise DomainError("unavailable", "the search index is being built; retry in a few seconds")
+                self._index = _register(tantivy.Index(SCHEMA, str(self.path), reuse=True))
+                self._build = stamp.get("build")
+            self._index.reload()
+            return self._index
+
+    def searcher(self) -> tantivy.Searcher:
+        return self.index().searcher()
+
+    # writing (the worker)
+
+    def _writable(self) -> tantivy.IndexWriter:
+        with self.lock:
+            if self._writer is None:
+                if not self.ready():
+                    self._create()
+                if self._index is None:
+                    self._index = _register(tantivy.Index(SCHEMA, str(self.path), reuse=True))
+                self._build = self._stamp().get("build")
+                # ValueError when another process holds tantivy's writer lock (the worker)
+                self._writer = self._index.writer(WRITER_HEAP, 1)
+            return self._writer
+
+    def _create(self) -> None:
+        """A new, empty index (an old one of another schema or without a stamp is removed first)."""
+        self.close()
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True)
+        _register(tantivy.Index(SCHEMA, str(self.path), reuse=False))
+        self._build = uuid.uuid4().hex
+        self._save_stamp(0)
+
+    def _save_stamp(self, gen: int) -> None:
+        # written after the commit it describes: a crash in between makes the next follow repeat work, not miss it
+        tmp = self.path / f"{STAMP}.tmp"
+        tmp.write_text(json.dumps({"schema": SCHEMA_VERSION, "gen": gen, "build": self._build}))
+        os.replace(tmp, self.path / STAMP)
+
+    def close(self) -> None:
+        with self.lock:
+            if self._writer is not None:
+                try:
+                    self._writer.wait_merging_threads()
+                except (OSError, ValueError):  # its files were removed under it
+                    pass
+            self._writer = None
+            self._index = None
+
+    def follow(self, db, written: list[dict] | None = None, taken: tuple[int, int] | None = None) -> int:
+        """Index the course entries written since the last commit (rebuilding a missing index); how many.
+
+        `written` and `taken`: the caller, under this index's lock, took the generations
+        `taken` (first, last) and knows that exactly `written` of them are stored. When no other
+        entry was stored since the last commit, those are indexed without reading anything back.
+        """
+        with self.lock:
+            if not self.ready():
+                return self.rebuild(db)
+            done = self._stamp().get("gen", 0)
+            if written is not None and taken is not None:
+                first, through = taken
+                if done < first and self._only_ours_since(db, done, first):
+                    writer = self._writable()
+                    for entry in written:
+                        writer.delete_documents_by_term("id", entry["_id"])
+                        if entry.get("visible"):
+                            writer.add_document(document(entry))
+                    if written:
+                        writer.commit()
+                    self._save_stamp(through)
+                    return len(written)
+            if done > Generations(db).current():
+                # an index of another read model (the database was dropped or restored): built anew
+                return self.rebuild(db)
+            writer = self._writable()
+            known = {d["gen"]: d for d in written or () if "gen" in d}
+            courses = db[COURSES]
+            changed = 0
+            while True:
+                batch = list(courses.find({"gen": {"$gt": done}}, {"gen": 1}, sort=[("gen", ASCENDING)],
+                                          limit=FOLLOW_BATCH))
+                if not batch:
+                    break
+                missing = [b["_id"] for b in batch if b["gen"] not in known]
+                full = {d["_id"]: d for d in courses.find({"_id": {"$in": missing}})} if missing else {}
+                for row in batch:
+                    entry = known.get(row["gen"]) or full.get(row["_id"])
+                    if entry is None or entry.get("gen") != row["gen"]:
+                        continue  # written again since: followed under its newer generation
+                    writer.delete_documents_by_term("id", entry["_id"])
+                    if entry.get("visible"):
+                        writer.add_document(document(entry))
+                done = batch[-1]["gen"]
+                changed += len(batch)
+                if len(batch) < FOLLOW_BATCH:
+                    break
+            if changed:
+                writer.commit()
+                self._save_stamp(done)
+            return changed
+
+    def _only_ours_since(self, db, done: int, first: int) -> bool:
+        """Whether no entry was stored with a generation between the last commit and the caller's first."""
+        if first - done <= 1:
+            return True
+        return db[COURSES].find_one({"gen": {"$gt": done, "$lt": first}}, {"_id": 1}) is None
+
+    def rebuild(self, db) -> int:
+        """Build the index anew from the read model's visible courses; how many were indexed."""
+        with self.lock:
+            if not self.ready():
+                self._create()
+            writer = self._writable()
+            # the generation first: an entry written while the rebuild reads is followed again, never missed
+            gen = Generations(db).current()
+            # readers see the old documents until the commit, then the new ones: never an empty index
+            writer.delete_all_documents()
+            count = 0
+            for entry in db[COURSES].find({"visible": True}, batch_size=FOLLOW_BATCH):
+                writer.add_document(document(entry))
+                count += 1
+            writer.commit()
+            self._save_stamp(gen)
+            log.info("search index %s rebuilt: %d courses at generation %d", self.path, count, gen)
+            self.follow(db)
+            return count
+
+    # querying
+
+    def search(self, filters: dict, sort: str, limit: int, cursor, facets: bool, today: str | None = None) -> dict:
+        """Matching courses: one page in `sort` order, the total, facet counts and the query's words."""
+        words = text.query_words(filters.get("q", ""))
+        searcher = self.searcher()
+        matching = self._text_query(words, today)
+        narrowed = Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
+        if len(words) > 1 and searcher.search(narrowed, 1, count=True).count == 0:
+            # nothing has every word: the courses with the most of them
+            for need in range(len(words) - 1, 0, -1):
+                matching = self._text_query(words, today, need)
+                narrowed = Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
+                if searcher.search(narrowed, 1, count=True).count:
+                    break
+        if sort == "relevance":
+            offset = 0
+            if cursor is not None:
+                offset = cursor[0]
+                if not isinstance(offset, int) or isinstance(offset, bool) or not 0 < offset <= MAX_RELEVANCE_OFFSET:
+                    raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is")
+            found = searcher.search(narrowed, limit + 1, count=True, offset=offset)
+            cards = [self._card(searcher, address) for _, address in found.hits]
+            total = found.count
+        else:
+            name = sort.lstrip("-")
+            key_field = f"key_{name}_{'desc' if sort.startswith('-') else 'asc'}"
+            clauses = [(Occur.Must, narrowed)]
+            if cursor is not None:
+                try:
+                    after = sort_key(sort, cursor[0], cursor[1])
+                except (TypeError, ValueError):
+                    raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is") from None
+                clauses.append((Occur.Must, self.index().parse_query(f"{key_field}:{{{after} TO *}}", [key_field])))
+            paged = Query.boolean_query(clauses)
+            found = searcher.search(paged, limit + 1, count=False, order_by_field=key_field, order=Order.Asc)
+            cards = [self._card(searcher, address) for _, address in found.hits]
+            field = SORT_VALUES[name][0]
+            total = searcher.search(narrowed, 1, count=True).count
+        more = len(cards) > limit
+        cards = cards[:limit]
+        next_cursor = None
+        if more:
+            last = cards[-1]
+            if sort == "relevance":
+                next_cursor = (offset + len(cards), last["_id"])
+            else:
+                next_cursor = (last.get(field), last["_id"])
+        return {"items": cards, "total": total, "next_cursor": next_cursor, "words": words,
+                "facets": self._facets(searcher, matching, filters) if facets else {}}
+
+    def _card(self, searcher, address) -> dict:
+        return json.loads(searcher.doc(address)["card"][0])
+
+    def _text_query(self, words: list[text.QueryWord], today: str | None, need: int | None = None) -> Query:
+        """Every word required (or at least `need` of them), ranked by weighted BM25; exact codes and courses
+        with an upcoming offering first."""
+        if not words:
+            base = Query.all_query()
+        else:
+            clauses = [self._word_query(w) for w in words]
+            if need is None:
+                base = Query.boolean_query([(Occur.Must, c) for c in clauses])
+            else:
+                base = Query.boolean_query([(Occur.Should, c) for c in clauses], minimum_number_should_match=need)
+        today_int = _date_int(today or date.today().isoformat())
+        boosts = [(Occur.Must, base),
+                  (Occur.Should, Query.const_score_query(
+                      Query.range_query(SCHEMA, "last_start", FieldType.Integer, today_int, None), UPCOMING_SCORE))]
+        if words:
+            whole = " ".join(w.text for w in words)
+            codes = sorted({whole, *(w.text for w in words)})
+            boosts.append((Occur.Should, Query.const_score_query(
+                Query.term_set_query(SCHEMA, "code_exact", codes), EXACT_CODE_SCORE)))
+        return Query.boolean_query(boosts)
+
+    def _word_query(self, word: text.QueryWord) -> Query:
+        should = [Query.boost_query(Query.term_query(SCHEMA, field, word.stem), weight)
+                  for field, weight in WEIGHTS.items()]
+        if word.chinese:
+            for field, weight in GRAM_WEIGHTS.items():
+                grams = [Query.term_query(SCHEMA, field, g) for g in text.run_grams(word.text)]
+                should.append(Query.boost_query(Query.boolean_query([(Occur.Must, g) for g in grams]), weight))
+        elif word.typos:
+            for field, weight in TYPO_WEIGHTS.items():
+                should.append(Query.boost_query(
+                    Query.fuzzy_term_query(SCHEMA, field, word.text, word.typos, True, False), weight))
+        return Query.boolean_query([(Occur.Should, q) for q in should])
+
+    def _filter_clauses(self, filters: dict, skip: str | None = None) -> list[tuple]:
+        clauses = []
+        for name, field in FACET_FIELDS.items():
+            if name == skip or name == "credits" or name not in filters:
+                continue
+            clauses.append((Occur.Must, Query.term_query(SCHEMA, field, filters[name])))
+        if skip != "credits" and ("credits_min" in filters or "credits_max" in filters):
+            clauses.append((Occur.Must, Query.range_query(
+                SCHEMA, "credits", FieldType.Float, filters.get("credits_min"), filters.get("credits_max"))))
+        return clauses
+
+    def _facets(self, searcher, matching: Query, filters: dict) -> dict:
+        """Per facet, its values with counts under the text and every other filter (disjunctive), no empty one."""
+        active = {name for name in FACET_FIELDS if name in filters}
+        if "credits_min" in filters or "credits_max" in filters:
+            active.add("credits")
+        groups = [(None, [n for n in FACET_FIELDS if n not in active])] + [(n, [n]) for n in sorted(active)]
+        out = {}
+        for skip, names in groups:
+            if not names:
+                continue
+            query = Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters, skip)])
+            aggs = {n: {"terms": {"field": FACET_FIELDS[n], "size": MAX_FACET_VALUES}} for n in names}
+            result = searcher.aggregate(query, aggs)
+            for n in names:
+                rows = [{"value": _facet_value(n, b["key"]), "count": b["doc_count"]}
+                        for b in result.get(n, {}).get("buckets", []) if b["doc_count"] > 0 and b["key"] != ""]
+                out[n] = sorted(rows, key=lambda r: (-r["count"], str(r["value"])))
+        return {n: out.get(n, []) for n in FACET_FIELDS}
+
+    def suggest(self, prefix: str, limit: int = 8) -> list[dict]:
+        """Course titles and codes for what a student has typed so far: every word, the last one as a prefix."""
+        words = text.query_words(prefix)
+        if not words:
+            return []
+        searcher = self.searcher()
+        *whole, last = words
+        clauses = [(Occur.Must, Query.term_query(SCHEMA, "suggest", w.text)) for w in whole]
+        clauses.append((Occur.Must, Query.boolean_query([
+            (Occur.Should, Query.term_query(SCHEMA, "suggest", last.text)),
+            (Occur.Should, Query.fuzzy_term_query(SCHEMA, "suggest", last.text, 0, True, True)),
+        ])))
+        clauses.append((Occur.Should, Query.const_score_query(
+            Query.term_query(SCHEMA, "code_exact", prefix.strip().lower()), EXACT_CODE_SCORE)))
+        found = searcher.search(Query.boolean_query(clauses), limit, count=False)
+        out = []
+        for _, address in found.hits:
+            card = self._card(searcher, address)
+            out.append({"id": card["_id"], "code": card["code"], "title": card["title"], "school": card["school"]})
+        return out
+
+    def stats(self) -> dict:
+        stamp = self._stamp()
+        return {"path": str(self.path), "documents": self.searcher().num_docs if self.ready() else 0,
+                "generation": stamp.get("gen", 0)}
+
+
+def _facet_value(name: str, key):
+    if name == "eqf_level":
+        return int(key)
+    if name == "credits":
+        return float(key)
+    return key
+

@@ -1,0 +1,243 @@
+"""Search relevance, facets, highlights and suggestions of the catalog, through the apply path and the HTTP API.
+
+Each test builds a small corpus with the producers' own code (tests/catalogutil.py), applies it as the worker
+does (`apply_event`, which updates the search index in the same step), and asks the catalog's API. Every
+ordering asserted here fails when the ranking is wrong: the corpora are built so that a plain BM25 over one
+text field, or a code order, gives another answer.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from services.catalog.app import create_app
+from services.catalog.store import ReadModel
+from services.catalog.sync import apply_event
+from shared.mongo import database
+from tests.catalogutil import course_body, event, withdrawn_course_body
+
+ECNU, SDU = "ecnu-cto", "sdu-sie"
+PAST = [{"term": "2001-spring", "starts_on": "2001-03-01", "ends_on": "2001-06-30"}]
+UPCOMING = [{"term": "2099-spring", "starts_on": "2099-03-01", "ends_on": "2099-06-30"}]
+
+
+@pytest.fixture
+def settings(make_settings):
+    return make_settings(SDU, "catalog")
+
+
+@pytest.fixture
+def model(settings, mongo_client):
+    db = database(mongo_client, settings)
+    model = ReadModel(db, settings.search_index_dir)
+    model.ensure_indexes()
+    return model
+
+
+@pytest.fixture
+def client(settings, mongo_client, model):
+    app = create_app(settings, client=mongo_client)
+    app.config["TESTING"] = True
+    return app.test_client()
+
+
+def add(model, code: str, title: str, description: str = "A course.", outcomes=(), school: str = ECNU,
+        offerings=None, **changes) -> dict:
+    """Apply the event of a course as its school's relay publishes it; its body."""
+    zh = changes.pop("zh", None)
+    body = course_body(school, code=code, title={"en": title, **({"zh": zh} if zh else {})},
+                       description={"en": description}, learning_outcomes=[{"en": o} for o in outcomes],
+                       offerings=PAST if offerings is None else offerings, **changes)
+    assert apply_event(model, event(body, school=school), school) == "applied"
+    return body
+
+
+def codes(client, q: str, **params) -> list[str]:
+    response = client.get("/courses", query_string={"q": q, "facets": "false", **params})
+    assert response.status_code == 200, response.get_json()
+    return [c["code"] for c in response.get_json()["items"]]
+
+
+def test_an_exact_course_code_comes_before_courses_that_only_mention_it(model, client):
+    add(model, "MGT-2001", "Advanced seminar on MGT 2001 topics", "Follows MGT 2001 and MGT 2001.")
+    add(model, "FIN-1", "Mgt 2001 for finance")
+    add(model, "MGT-2000", "Something else")
+    assert codes(client, "MGT-2001")[0] == "MGT-2001"
+    assert codes(client, "mgt-2001") == ["MGT-2001", "FIN-1"]
+    # never a typo on a code: MGT-2000 is one letter away
+    assert "MGT-2000" not in codes(client, "MGT-2001")
+
+
+def test_a_word_in_the_title_ranks_above_learning_outcomes_above_the_description(model, client):
+    # in code order the description course would come first
+    add(model, "A-1", "Ethics in business", "Covers the product roadmap of a firm in depth.")
+    add(model, "B-2", "Ethics in leadership", "A course.", outcomes=["Draw a product roadmap of a firm."])
+    add(model, "C-3", "Product roadmap design", "A course.")
+    assert codes(client, "roadmap") == ["C-3", "B-2", "A-1"]
+
+
+def test_typos_are_forgiven_from_five_letters_as_meilisearch_does(model, client):
+    add(model, "S-1", "Scenario planning", "Long-range futures for firms.")
+    add(model, "S-2", "Commercialization of technology", "From the lab to the market.")
+    add(model, "S-3", "Plans and plants", "A course.")
+    assert codes(client, "scenaro planing") == ["S-1"]
+    assert codes(client, "commercialisation") == ["S-2"]
+    # two typos from nine letters, none below five
+    assert codes(client, "comercialisation") == ["S-2"]
+    assert codes(client, "plam") == []
+    # the exact word ranks above a typo of it
+    add(model, "S-4", "Scenaro workshop", "Spelled so on purpose.")
+    assert codes(client, "scenaro")[0] == "S-4"
+
+
+def test_english_words_are_stemmed(model, client):
+    add(model, "M-1", "Managing innovation", "A course.")
+    add(model, "M-2", "Innovation management", "A course.")
+    add(model, "M-3", "Leadership", "A course.")
+    assert sorted(codes(client, "manage")) == ["M-1", "M-2"]
+    assert sorted(codes(client, "innovations")) == ["M-1", "M-2"]
+
+
+def test_chinese_whole_and_partial_words_find_a_course(model, client):
+    add(model, "Z-1", "Digital transformation and enterprise architecture", zh="数字化转型与企业架构")
+    add(model, "Z-2", "Enterprise risk", zh="企业风险管理")
+    assert codes(client, "数字化转型与企业架构") == ["Z-1"]
+    assert codes(client, "转型") == ["Z-1"]
+    # a part of a word jieba does not cut out: found through the character bigrams
+    assert codes(client, "字化转") == ["Z-1"]
+    assert sorted(codes(client, "企业")) == ["Z-1", "Z-2"]
+
+
+def test_a_mixed_english_and_chinese_query_needs_both_words(model, client):
+    add(model, "X-1", "Digital transformation", zh="数字化转型")
+    add(model, "X-2", "Digital marketing", zh="数字营销")
+    add(model, "X-3", "Organisational change", zh="组织转型")
+    assert codes(client, "digital 转型") == ["X-1"]
+    assert codes(client, "转型 digital") == ["X-1"]
+
+
+def test_when_no_course_has_every_word_the_ones_with_most_words_are_found(model, client):
+    add(model, "W-1", "Supply chain analytics", "A course.")
+    add(model, "W-2", "Supply chain", "A course.")
+    add(model, "W-3", "Unrelated", "A course.")
+    assert codes(client, "supply chain analytics") == ["W-1"]
+    # no course has "quantum": the ones with both other words, none with neither
+    assert sorted(codes(client, "supply chain quantum")) == ["W-1", "W-2"]
+    page = client.get("/courses?q=supply chain quantum&sort=code").get_json()
+    assert [c["code"] for c in page["items"]] == ["W-1", "W-2"] and page["total"] == 2
+    # the facets count what was found
+    assert {r["value"]: r["count"] for r in page["facets"]["school"]} == {ECNU: 2}
+
+
+def test_courses_with_an_upcoming_offering_rank_above_those_without(model, client):
+    # the past course has the word twice and a shorter title: plain BM25 puts it first
+    add(model, "U-1", "Negotiation", "Negotiation.", offerings=PAST)
+    add(model, "U-2", "Negotiation in international business teams", "A course.", offerings=UPCOMING)
+    add(model, "U-3", "Negotiation workshop", "A course.", offerings=[])
+    assert codes(client, "negotiation")[0] == "U-2"
+
+
+def test_facets_are_disjunctive_and_never_list_an_empty_value(model, client):
+    add(model, "F-1", "Strategy one", school=ECNU, isced_f="0413", eqf_level=7, credits=3)
+    add(model, "F-2", "Strategy two", school=SDU, credits=2, programme="EMBA", languages=["zh"])
+    no_level = course_body(ECNU, code="F-3", title={"en": "Strategy three"}, credits=4)
+    for field in ("isced_f", "eqf_level"):
+        no_level.pop(field, None)
+    apply_event(model, event(no_level, school=ECNU), ECNU)
+    page = client.get("/courses?q=strategy&school=ecnu-cto").get_json()
+    assert page["total"] == 2
+    facets = page["facets"]
+    assert set(facets) == {"school", "programme", "language", "delivery", "term", "eqf_level", "isced_f", "credits"}
+    # the school facet counts under every other filter but its own: both schools stay visible
+    assert {r["value"]: r["count"] for r in facets["school"]} == {ECNU: 2, SDU: 1}
+    assert {r["value"]: r["count"] for r in facets["isced_f"]} == {"0413": 1}
+    assert {r["value"]: r["count"] for r in facets["eqf_level"]} == {7: 1}
+    assert {r["value"]: r["count"] for r in facets["credits"]} == {3.0: 1, 4.0: 1}
+    for rows in facets.values():
+        assert all(r["value"] not in ("", None) and r["count"] > 0 for r in rows), facets
+    narrowed = client.get("/courses?q=strategy&credits_min=3.5").get_json()
+    assert [c["code"] for c in narrowed["items"]] == ["F-3"]
+    assert {r["value"] for r in narrowed["facets"]["credits"]} == {2.0, 3.0, 4.0}
+
+
+def test_matched_words_are_highlighted_and_the_rest_escaped(model, client):
+    add(model, "H-1", "R&D <b>strategy</b> for scenario planning", "Planning the <script>lab</script>.",
+        zh="数字化转型")
+    item = client.get("/courses", query_string={"q": "planning 转型"}).get_json()["items"][0]
+    assert item["highlight"]["title"]["en"] == (
+        "R&amp;D &lt;b&gt;strategy&lt;/b&gt; for scenario <mark>planning</mark>")
+    assert item["highlight"]["title"]["zh"] == "数字化<mark>转型</mark>"
+    assert item["highlight"]["description"]["en"] == "<mark>Planning</mark> the &lt;script&gt;lab&lt;/script&gt;."
+    page = client.get("/?q=planning").get_data(as_text=True)
+    assert "<mark>planning</mark>" in page and "<b>strategy</b>" not in page
+
+
+def test_a_withdrawn_or_school_only_course_leaves_the_search_index(model, client):
+    gone = add(model, "G-1", "Governance")
+    local = add(model, "G-2", "Governance of boards")
+    assert sorted(codes(client, "governance")) == ["G-1", "G-2"]
+    apply_event(model, event(withdrawn_course_body(ECNU, gone["id"], 2), "course.withdrawn.v1", seq=2,
+                             school=ECNU), ECNU)
+    body = course_body(ECNU, local["id"], version=2, code="G-2", title={"en": "Governance of boards"},
+                       visibility="school")
+    apply_event(model, event(body, "course.updated.v1", seq=3, school=ECNU), ECNU)
+    assert codes(client, "governance") == []
+    assert client.get("/courses?q=governance").get_json()["facets"]["school"] == []
+
+
+def test_relevance_pages_list_every_match_once(model, client):
+    for i in range(7):
+        add(model, f"R-{i}", f"Risk {'management ' * (i % 3)}course {i}")
+    seen, url = [], "/courses?q=risk&limit=3&facets=false"
+    while url:
+        page = client.get(url).get_json()
+        seen += [c["code"] for c in page["items"]]
+        url = page["next"] and page["next"].replace("http://localhost", "")
+    assert sorted(seen) == [f"R-{i}" for i in range(7)]
+    assert client.get("/courses?q=risk&cursor=abc").status_code == 400
+
+
+def test_suggestions_complete_titles_and_codes_as_a_student_types(model, client):
+    add(model, "TS-1", "Technology strategy")
+    add(model, "TS-2", "Technical writing")
+    add(model, "OPS-9", "Operations")
+    got = client.get("/courses/suggestions?q=techn").get_json()["suggestions"]
+    assert sorted(s["code"] for s in got) == ["TS-1", "TS-2"]
+    got = client.get("/courses/suggestions?q=technology str").get_json()["suggestions"]
+    assert [s["title"]["en"] for s in got] == ["Technology strategy"]
+    assert [s["code"] for s in client.get("/courses/suggestions?q=ops-9").get_json()["suggestions"]] == ["OPS-9"]
+    assert client.get("/courses/suggestions").status_code == 422
+
+
+def test_the_search_answer_is_what_its_documented_schema_dumps(model, client, settings):
+    from services.catalog.api import search, search_view
+    from services.catalog.schemas import SearchPageSchema
+
+    add(model, "D-1", "Data strategy", "Strategy for data.", offerings=UPCOMING, zh="数据战略")
+    add(model, "D-2", "Data platforms", school=SDU, eqf_level=6)
+    with client.application.test_request_context("/courses?q=data&limit=1"):
+        page = search(model.db, settings, {"q": "data", "limit": 1})
+        dumped = SearchPageSchema().dump(page)
+        assert search_view(page) == dumped
+    served = client.get("/courses?q=data&limit=1").get_json()
+    assert served == dumped and served["next"] and served["items"][0]["highlight"]["title"]["zh"]
+
+
+def test_a_feed_page_mixing_held_and_new_courses_is_applied_and_searchable_whole(model, client):
+    from services.catalog.model import Change, entry
+
+    held = add(model, "P-0", "Portfolio management")
+
+    def page_entry(body, version, seq):
+        return entry(Change("course", body["id"], ECNU, version, seq, "course.updated.v1", body), "2026-12-04T00:00:00Z")
+
+    newer = course_body(ECNU, held["id"], version=2, code="P-0", title={"en": "Portfolio management, revised"})
+    fresh = [course_body(ECNU, code=f"P-{i}", title={"en": f"Portfolio theory {i}"}) for i in range(1, 4)]
+    # the held course first: a server that stops an insert at the first duplicate must not lose the others
+    docs = [page_entry(newer, 2, 5)] + [page_entry(b, 1, 6 + i) for i, b in enumerate(fresh)]
+    assert model.apply_many("course", docs) == (4, 0)
+    assert sorted(codes(client, "portfolio")) == ["P-0", "P-1", "P-2", "P-3"]
+    assert codes(client, "revised") == ["P-0"]
+    # the same page again changes nothing
+    assert model.apply_many("course", docs) == (0, 0)
+    assert len(codes(client, "portfolio")) == 4
