@@ -103,13 +103,6 @@ def visits():
     return _not_built(_("Visits"))
 
 
-@manage.get("/requests/incoming")
-@role_required("coordinator")
-def incoming_requests():
-    """Requests for the school's visits (not built yet)."""
-    return _not_built(_("Incoming requests"))
-
-
 @manage.get("/requests/outgoing")
 @role_required("coordinator")
 def outgoing_requests():
