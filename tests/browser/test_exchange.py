@@ -110,6 +110,11 @@ def pending_at_host(page, schools, request_id: str):
                     f'li.decision[data-request="{request_id}"]')
 
 
+def _waitlisted(signature: str) -> str:
+    """The ids of the waitlisted requests in a "My requests" signature ("id:version:status:position|...")."""
+    return "|".join(f"{part.split(':')[0]}:" for part in signature.split("|") if ":waitlisted:" in part)
+
+
 def status_text(page, request_id: str):
     return page.locator(f'li.request[data-request="{request_id}"]').get_by_test_id("request-status")
 
@@ -140,6 +145,12 @@ def test_a_faculty_member_requests_a_slot_and_sees_it_approved_without_reloading
     # the faculty member's page follows without a reload (its script asks the front door every few seconds)
     expect(status_text(faculty, request_id)).to_have_text("Approved", timeout=SYNC_SECONDS * 1000)
     assert faculty.evaluate("performance.getEntriesByType('navigation').length") == 1
+    # the same slot again: refused clearly, nothing sent
+    faculty.goto(f'{schools[REQUESTER].url}/exchange/visits/{visit["id"]}/slots/{visit["approve"]}/request')
+    faculty.get_by_role("button", name="Send request").click()
+    assert faculty.get_by_test_id("refusal").inner_text() == "You have already requested this slot: see My requests."
+    faculty.goto(schools[REQUESTER].url + "/exchange/requests")
+    assert faculty.locator(f'li.request[data-slot="{visit["approve"]}"]').count() == 1
 
 
 def test_a_full_slot_waitlists_the_next_person_who_is_promoted_after_a_withdrawal(new_page, schools, visit):
@@ -153,6 +164,16 @@ def test_a_full_slot_waitlists_the_next_person_who_is_promoted_after_a_withdrawa
     second_id = request_slot(second, schools, visit, "waitlist")
     pending_at_host(coordinator, schools, second_id).get_by_role("button", name="Approve").click()
     assert "waitlist (position 1)" in coordinator.get_by_test_id("notice").inner_text()
+    # the second's page (no script) still shows the request as it was: once the decision has arrived, its
+    # "Withdraw" carries a stale version, and is refused as changed meanwhile, with the newer state
+    live = schools[REQUESTER].url + "/exchange/requests/live"
+    deadline = time.monotonic() + SYNC_SECONDS
+    while f"{second_id}:" not in _waitlisted(second.request.get(live).json()["signature"]):
+        assert time.monotonic() < deadline, "the waitlisting never reached the requester"
+        time.sleep(0.5)
+    second.locator(f'li.request[data-request="{second_id}"]').get_by_role("button", name="Withdraw").click()
+    assert "changed meanwhile" in second.get_by_test_id("notice").inner_text()
+    assert second.get_by_test_id("changed").inner_text() == "Now: Waitlisted (position 1)"
     slot = coordinator.locator(f'section.incoming-slot[data-slot="{visit["waitlist"]}"]')
     assert slot.get_by_test_id("places-left").inner_text().startswith("Full")
     assert slot.get_by_test_id("waitlist").locator("li").all_inner_texts() == ["Liu Yang (sdu-sie) · position 1"]
