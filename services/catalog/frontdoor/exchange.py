@@ -361,7 +361,11 @@ def profile():
                                notice=None, version=None)
     client = for_person(person)
     path = f"/faculty/{person.faculty_id}"
-    current = client.get("faculty", path)
+    try:
+        current = client.get("faculty", path)
+    except ServiceProblem as exc:
+        return render_template("frontdoor/exchange_profile.html", profile=None, form=None, errors={}, notice=None,
+                               version=None, problem=exc), 502
     errors: dict[str, str] = {}
     notice = None
     status = 200
