@@ -2,8 +2,8 @@
 
 Used by `make run` and the test fixtures alike. Its sign-in page takes the user
 in its `sub` field (or offers a button per predefined user): `coordinator@<s>`,
-`faculty@<s>` (linked, by email, to the school's first seeded faculty profile)
-and `student@<s>`. Each user's `groups` claim carries the role and its `school`
+`faculty@<s>` (linked, by email, to the school's first seeded faculty profile),
+`faculty2@<s>` (its second, for trying exchange requests with two people) and `student@<s>`. Each user's `groups` claim carries the role and its `school`
 claim the school, as the front door's dev settings (`idp_env`) map them.
 """
 
@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 from devstack import servers
-from devstack.seed import FACULTY, faculty_email
+from devstack.seed import FACULTY, faculty2_email, faculty_email
 
 # the provider of a school listens on its port base + this (8109 for ecnu-cto, 8209 for sdu-sie)
 IDP_PORT_OFFSET = 9
@@ -24,11 +24,14 @@ IDP_PORT_OFFSET = 9
 def users(school: str) -> list[dict]:
     """The dev users of `school`, as ID token claims."""
     first = (FACULTY.get(school) or [{}])[0]
+    second = (FACULTY.get(school) or [{}, {}])[1:2] or [{}]
     return [
         {"sub": f"coordinator@{school}", "name": f"Coordinator ({school})", "email": f"coordinator@{school}.example.edu",
          "groups": ["coordinator"], "school": school},
         {"sub": f"faculty@{school}", "name": (first.get("name") or {}).get("en", f"Faculty ({school})"),
          "email": faculty_email(school), "groups": ["faculty"], "school": school},
+        {"sub": f"faculty2@{school}", "name": (second[0].get("name") or {}).get("en", f"Faculty 2 ({school})"),
+         "email": faculty2_email(school), "groups": ["faculty"], "school": school},
         {"sub": f"student@{school}", "name": f"Student ({school})", "email": f"student@{school}.example.edu",
          "groups": ["student"], "school": school},
     ]

@@ -24,6 +24,12 @@ def faculty_email(school: str) -> str:
     """The email of the school's first seeded faculty profile, which the dev user faculty@<school> signs in as."""
     return f"faculty@{school}.example.edu"
 
+
+def faculty2_email(school: str) -> str:
+    """The email of the school's second seeded faculty profile, which the dev user faculty2@<school> signs in as."""
+    profiles = FACULTY.get(school, [])
+    return f"{profiles[1]['key'] if len(profiles) > 1 else 'faculty2'}@{school}.example.edu"
+
 FACULTY = {
     "ecnu-cto": [
         {"key": "zhang", "name": {"en": "Zhang Min", "zh": "张敏"}, "title": "Professor",
@@ -154,7 +160,7 @@ class Seeder:
         if "faculty" in self.services:
             for index, person in enumerate(FACULTY.get(school.id, [])):
                 body = {k: v for k, v in person.items() if k != "key"}
-                # the first profile is the dev identity provider's faculty@<school> (devstack/idp.py)
+                # the first two profiles are the dev identity provider's faculty@<school> and faculty2@<school>
                 email = faculty_email(school.id) if index == 0 else f"{person['key']}@{school.id}.example.edu"
                 body.update(email=email, visibility="alliance")
                 faculty[person["key"]] = self.post(school, "faculty", "/faculty", body)["id"]

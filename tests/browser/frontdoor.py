@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import requests
 
 from devstack import servers
 from devstack.idp import idp_env, start_idp
-from devstack.seed import faculty_email
+from devstack.seed import faculty2_email, faculty_email
 from shared.auth import KeyRing, issue_token
 from tests.samples import course
 from tests.visit_samples import visit
@@ -130,6 +131,58 @@ def partner_visit_in_catalog(stack: Stack) -> dict:
     finally:
         client.close()
     return body
+
+
+def start_two_schools(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_dir: Path) -> dict[str, Stack]:
+    """Both schools as real processes, for the exchange between them: each school's identity provider, faculty
+    web and worker, visits web and worker, catalog web and worker (no courses service: these pages do not
+    read it), and two faculty profiles each (the dev users faculty@ and faculty2@), visible to the alliance.
+    The processes start in parallel (each waits for its own health check)."""
+    prefix = f"ex{uuid.uuid4().hex[:8]}_"
+    bases = {SCHOOL: free_port_base(4), PARTNER: free_port_base(4)}
+    alliance = write_alliance(run_dir / f"{prefix}alliance.json", bases)
+    stacks: dict[str, Stack] = {}
+    starts = []
+    for school, base in bases.items():
+        idp_port = servers.free_port()
+        stack = stacks[school] = Stack(school, base, f"http://{servers.HOST}:{idp_port}", keys_dir)
+        starts.append(lambda school=school, port=idp_port, stack=stack: stack.procs.append(
+            start_idp(school, port, run_dir / prefix / "log")))
+        for offset, service in ((2, "faculty"), (3, "visits"), (0, "catalog")):
+            svc = service_processes(school, service, base + offset, mongo_uri, kafka_bootstrap, run_dir,
+                                    alliance, keys_dir, prefix)
+            if service == "catalog":
+                svc.env.update(idp_env(school, idp_port, keys_dir))
+            stack.services[service] = svc
+            starts.append(lambda svc=svc: svc.start_web(workers=2 if svc.service == "catalog" else 1))
+            # every worker: the faculty worker's relay publishes the profiles partners' catalogs show
+            starts.append(svc.start_worker)
+    try:
+        with ThreadPoolExecutor(max_workers=len(starts)) as pool:
+            for future in [pool.submit(start) for start in starts]:
+                future.result()
+        for school, stack in stacks.items():
+            names = {SCHOOL: ({"en": "Zhang Min", "zh": "张敏"}, {"en": "Chen Hao", "zh": "陈昊"}),
+                     PARTNER: ({"en": "Wang Li", "zh": "王丽"}, {"en": "Liu Yang", "zh": "刘洋"})}[school]
+            ids = []
+            for name, email in zip(names, (faculty_email(school), faculty2_email(school))):
+                ids.append(stack.post("faculty", "/faculty", {
+                    "name": name, "title": "Professor", "department": "Innovation Management", "email": email,
+                    "languages": ["zh", "en"], "expertise": ["0413"], "visibility": "alliance"})["id"])
+            stack.faculty_id = ids[0]
+    except BaseException:
+        stop_all(stacks.values())
+        raise
+    return stacks
+
+
+def stop_all(stacks) -> None:
+    """Stop every process of these stacks at once (each gets its own grace period)."""
+    stops = [svc.stop for stack in stacks for svc in stack.services.values()]
+    stops += [(lambda proc=proc: proc.stop(timeout=5)) for stack in stacks for proc in stack.procs]
+    with ThreadPoolExecutor(max_workers=max(1, len(stops))) as pool:
+        for future in [pool.submit(stop) for stop in stops]:
+            future.result()
 
 
 def sign_in(page, stack: Stack, user: str, start: str = "/") -> None:

@@ -25,6 +25,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from services.catalog.frontdoor.auth import auth, init_oauth
 from services.catalog.frontdoor.exchange import exchange
 from services.catalog.frontdoor.manage import manage
+from services.catalog.frontdoor import incoming  # noqa: F401  (its views join the manage blueprint)
 from services.catalog.frontdoor.nav import NAV
 from services.catalog.frontdoor.people import current_person
 from services.catalog.frontdoor.sessions import COLLECTION, MongoSessionInterface

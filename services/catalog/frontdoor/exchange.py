@@ -1,17 +1,31 @@
-"""The faculty's pages: "Exchange visits" (with "Request this slot"), "My requests", "My profile"."""
+"""The faculty's pages: "Exchange visits", "Request this slot", "My requests", "My profile".
+
+Partner visits are read from this catalog's own copy (the partners' visit events, applied by its
+worker); requests, withdrawals and re-confirmations go to the school's visits service, and the
+profile to its faculty service, each as the signed-in person (services_client.for_person).
+"""
 
 from __future__ import annotations
 
 import uuid
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
-from services.catalog.api import visit_detail, visits_page
 from services.catalog.frontdoor.people import current_person, role_required
 from services.catalog.frontdoor.services_client import ServiceProblem, for_person
-from shared.errors import DomainError
+from services.catalog.query import visit_criteria, visible_visit
+from services.catalog.model import visit_view
+from services.catalog.store import COLLECTIONS
 
 exchange = Blueprint("exchange", __name__)
+
+SLOT_KINDS = ("guest_lecture", "co_teaching", "workshop", "seminar", "panel", "site_visit", "mentoring")
+# a request that still counts: another one for the same slot is a duplicate
+ACTIVE = ("pending", "approved", "waitlisted", "reconfirm")
+WITHDRAWABLE = ACTIVE
 MOTIVATION_MAX = 2000
 
 
@@ -19,94 +33,366 @@ def N_(message: str) -> str:
     return message
 
 
-# a slot request's status as the faculty member reads it
-REQUEST_STATUS_LABELS = {
+# coded values the exchange pages show -> their label (a gettext msgid)
+KIND_LABELS = {
+    "guest_lecture": N_("Guest lecture"), "co_teaching": N_("Co-teaching"), "workshop": N_("Workshop"),
+    "seminar": N_("Seminar"), "panel": N_("Panel"), "site_visit": N_("Site visit"), "mentoring": N_("Mentoring"),
+}
+STATUS_LABELS = {
     "pending": N_("Pending"), "approved": N_("Approved"), "waitlisted": N_("Waitlisted"),
     "declined": N_("Declined"), "withdrawn": N_("Withdrawn"), "reconfirm": N_("Re-confirm needed"),
-    "received": N_("Pending"),
+    "received": N_("Received"),
+}
+# why a request was declined (the host's reason slug) in words; declined-by-host shows the host's note
+REASON_LABELS = {
+    "overlapping-approval": N_("You already hold an approved slot at an overlapping time."),
+    "visit-cancelled": N_("The visit was cancelled."),
+    "slot-removed": N_("The slot was removed from the visit."),
+    "school-not-invited": N_("Your school is not invited to this visit."),
+    "slot-not-found": N_("The host does not know this slot."),
+    "visit-not-found": N_("The host does not know this visit."),
 }
 
 
-@exchange.app_context_processor
-def _request_labels():
-    from flask_babel import gettext
+def kind_label(kind) -> str:
+    return _(KIND_LABELS[kind]) if kind in KIND_LABELS else str(kind or "").replace("_", " ")
 
-    return {"request_status": lambda status: gettext(REQUEST_STATUS_LABELS[status])
-            if status in REQUEST_STATUS_LABELS else str(status)}
+
+def request_status_label(status) -> str:
+    return _(STATUS_LABELS[status]) if status in STATUS_LABELS else str(status or "")
+
+
+def reason_text(item: dict) -> str:
+    """Why a request was declined, in words: the host's note for a decline by hand."""
+    if item.get("note"):
+        return item["note"]
+    reason = item.get("reason")
+    return _(REASON_LABELS[reason]) if reason in REASON_LABELS else str(reason or "")
+
+
+def _moment(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+
+
+def slot_time(slot: dict | None, time_zone: str | None) -> str:
+    """A slot's date and times in the visit's time zone, named: "2027-04-13 09:00–11:00 (Asia/Shanghai)"."""
+    if not slot:
+        return ""
+    starts, ends = _moment(slot.get("starts_at")), _moment(slot.get("ends_at"))
+    if starts is None or ends is None:
+        return ""
+    zone_name = ""
+    if time_zone:
+        try:
+            zone = ZoneInfo(time_zone)
+            starts, ends, zone_name = starts.astimezone(zone), ends.astimezone(zone), time_zone
+        except (ZoneInfoNotFoundError, ValueError):
+            zone_name = ""
+    if not zone_name:
+        offset = starts.strftime("%z")
+        zone_name = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    end = ends.strftime("%H:%M") if ends.date() == starts.date() else ends.strftime("%Y-%m-%d %H:%M")
+    return f"{starts.strftime('%Y-%m-%d %H:%M')}–{end} ({zone_name})"
+
+
+@exchange.app_context_processor
+def _exchange_labels() -> dict:
+    return {"kind_label": kind_label, "request_status_label": request_status_label, "reason_text": reason_text,
+            "slot_time": slot_time}
+
+
+def _db():
+    return current_app.extensions["db"]
+
+
+def _own_school() -> str:
+    return current_app.extensions["settings"].school
+
+
+def _visit_filters(args) -> tuple[dict, dict]:
+    """The filters of the "Exchange visits" form (dates from, until; kind); invalid values are named, not used."""
+    filters, errors = {}, {}
+    for name in ("from", "until"):
+        value = (args.get(name) or "").strip()
+        if value:
+            try:
+                date.fromisoformat(value)
+                filters[name] = value
+            except ValueError:
+                errors[name] = _("A date such as 2027-04-13.")
+    kind = args.get("kind") or ""
+    if kind in SLOT_KINDS:
+        filters["kind"] = kind
+    if "from" in filters and "until" in filters and filters["until"] < filters["from"]:
+        errors["until"] = _("Must not be before the first date.")
+        filters.pop("until")
+    return filters, errors
+
+
+def _slot_shown(slot: dict, filters: dict, time_zone: str | None) -> bool:
+    if "kind" in filters and slot.get("kind") != filters["kind"]:
+        return False
+    starts = _moment(slot.get("starts_at"))
+    if starts is None:
+        return True
+    if time_zone:
+        try:
+            starts = starts.astimezone(ZoneInfo(time_zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    day = starts.date().isoformat()
+    return filters.get("from", "0000") <= day <= filters.get("until", "9999")
+
+
+def invited_visits(filters: dict) -> list[dict]:
+    """The partners' upcoming visits this school is invited to, each with the slots the filters keep."""
+    criteria = {}
+    if "kind" in filters:
+        criteria["kind"] = filters["kind"]
+    if "until" in filters:
+        criteria["starts_until"] = filters["until"]
+    own = _own_school()
+    found = _db()[COLLECTIONS["visit"]].find(visit_criteria(criteria, own), sort=[("starts_on", 1), ("_id", 1)], limit=200)
+    visits = []
+    for visit in found:
+        if visit.get("school") == own or visit.get("status") == "cancelled":
+            continue
+        if "from" in filters and str(visit.get("ends_on", "")) < filters["from"]:
+            continue
+        shown = visit_view(visit, own)
+        shown["slots"] = [s for s in shown["slots"] if _slot_shown(s, filters, visit.get("time_zone"))]
+        if shown["slots"]:
+            visits.append(shown)
+    return visits
 
 
 @exchange.get("/exchange/visits")
 @role_required("faculty")
 def visits():
-    """The partners' upcoming visits this school is invited to, each slot with its time, kind and places left."""
-    settings = current_app.extensions["settings"]
-    page = visits_page(current_app.extensions["db"], settings.school, {"limit": 100})
-    partner_visits = [v for v in page["items"] if v.get("school") != settings.school]
-    return render_template("frontdoor/exchange_visits.html", visits=partner_visits)
+    """The partner visits this faculty member is invited to, with their slots, filterable by date and kind."""
+    filters, errors = _visit_filters(request.args)
+    return render_template("frontdoor/exchange_visits.html", visits=invited_visits(filters), filters=filters,
+                           errors=errors, kinds=SLOT_KINDS, raw=request.args)
 
 
-def _slot(visit_id: str, slot_id: str) -> tuple[dict, dict]:
-    settings = current_app.extensions["settings"]
-    try:
-        visit = visit_detail(current_app.extensions["db"], settings.school, str(visit_id))
-    except DomainError:
+def _visit_and_slot(visit_id: str, slot_id: str) -> tuple[dict, dict]:
+    visit = visible_visit(_db(), visit_id, _own_school())
+    if visit is None or visit.get("school") == _own_school():
         abort(404)
-    slot = next((s for s in visit.get("slots", []) if s.get("id") == str(slot_id)), None)
-    if slot is None or visit.get("school") == settings.school:
+    visit = visit_view(visit, _own_school())
+    slot = next((s for s in visit["slots"] if s.get("id") == slot_id), None)
+    if slot is None:
         abort(404)
     return visit, slot
 
 
-@exchange.route("/exchange/visits/<uuid:visit_id>/slots/<uuid:slot_id>/request", methods=["GET", "POST"])
+def _my_requests() -> list[dict]:
+    return for_person(current_person()).get_all("visits", "/slot-requests", limit=100)
+
+
+@exchange.route("/exchange/visits/<visit_id>/slots/<slot_id>/request", methods=["GET", "POST"])
 @role_required("faculty")
-def request_slot(visit_id, slot_id):
-    """The "Request this slot" form: a motivation, sent to this school's visits service for the host to decide."""
-    visit, slot = _slot(visit_id, slot_id)
+def request_slot(visit_id: str, slot_id: str):
+    """"Request this slot": the slot, a "Motivation" field and "Send request"."""
+    visit, slot = _visit_and_slot(visit_id, slot_id)
     person = current_person()
     errors: dict[str, str] = {}
     problem = None
-    motivation = ""
-    # one key per form shown: sending the form twice makes one request
-    key = request.form.get("idempotency_key") or str(uuid.uuid4())
+    motivation = (request.form.get("motivation") or "").strip() if request.method == "POST" else ""
+    key = request.form.get("key") or str(uuid.uuid4())
     if request.method == "POST":
-        motivation = request.form.get("motivation", "").strip()
         if len(motivation) > MOTIVATION_MAX:
-            errors["motivation"] = "too-long"
+            errors["motivation"] = _("At most %(num)d characters.", num=MOTIVATION_MAX)
+        elif not person.faculty_id:
+            problem = _("Your account is not linked to a faculty profile of the school; ask its coordinators.")
         else:
             try:
-                for_person(person).call("POST", "visits", "/slot-requests", idempotency_key=key, json={
-                    "visit_id": str(visit_id), "host_school": visit["school"], "slot_id": str(slot_id),
-                    "faculty_id": person.faculty_id, "motivation": motivation})
-                return redirect(url_for("exchange.requests", sent=1))
+                mine = [r for r in _my_requests() if r.get("visit_id") == visit_id and r.get("slot_id") == slot_id
+                        and r.get("status") in ACTIVE]
+                if mine:
+                    problem = _("You have already requested this slot: see My requests.")
+                else:
+                    for_person(person).call("POST", "visits", "/slot-requests", idempotency_key=key, json={
+                        "visit_id": visit_id, "host_school": visit["school"], "slot_id": slot_id,
+                        "faculty_id": person.faculty_id, "motivation": motivation})
+                    return redirect(url_for("exchange.requests", sent=1), code=303)
             except ServiceProblem as exc:
-                problem = exc
                 errors = exc.field_errors()
-    status = 422 if errors or problem else 200
-    return render_template("frontdoor/request_slot.html", visit=visit, slot=slot, motivation=motivation,
-                           errors=errors, problem=problem, key=key, motivation_max=MOTIVATION_MAX), status
+                if not errors or set(errors) - {"motivation"}:
+                    problem = _("The request was not sent: %(reason)s", reason=exc.detail or exc.title)
+    status = 422 if errors else (409 if problem else 200)
+    return render_template("frontdoor/exchange_request.html", visit=visit, slot=slot, motivation=motivation,
+                           key=key, errors=errors, problem=problem), status
+
+
+def _request_rows(items: list[dict]) -> list[dict]:
+    """Each request with the visit it names: the host's copy once decided, else this catalog's copy."""
+    ids = list({r["visit_id"] for r in items if not r.get("visit") or not r.get("slot")})
+    known = {v["_id"]: v for v in _db()[COLLECTIONS["visit"]].find({"_id": {"$in": ids}})} if ids else {}
+    rows = []
+    for item in items:
+        visit = item.get("visit") or known.get(item["visit_id"]) or {}
+        slot = item.get("slot")
+        if not slot:
+            slot = next((s for s in (known.get(item["visit_id"]) or {}).get("slots", [])
+                         if s.get("id") == item["slot_id"]), None)
+        rows.append({**item, "visit": visit, "slot": slot or {}})
+    return rows
+
+
+def _requests_context(notice: str | None = None, changed: dict | None = None) -> dict:
+    problem = None
+    items: list[dict] = []
+    try:
+        items = _my_requests()
+    except ServiceProblem as exc:
+        problem = exc
+    rows = _request_rows(items)
+    signature = "|".join(f"{r['id']}:{r['version']}:{r['status']}:{r.get('waitlist_position')}" for r in rows)
+    return {"rows": rows, "problem": problem, "notice": notice, "changed": changed, "signature": signature,
+            "withdrawable": WITHDRAWABLE}
 
 
 @exchange.get("/exchange/requests")
 @role_required("faculty")
 def requests():
-    """This faculty member's slot requests, each with its status (and the host's reason when declined)."""
-    problem, items = None, []
+    """This faculty member's slot requests and their status, with "Withdraw" and "Re-confirm"."""
+    notice = _("Your request was sent. The host decides; this page shows its answer.") if request.args.get("sent") \
+        else None
+    return render_template("frontdoor/exchange_requests.html", **_requests_context(notice))
+
+
+@exchange.get("/exchange/requests/live")
+@role_required("faculty")
+def requests_live():
+    """"My requests" as JSON for the page's script: a signature of the statuses and the list's HTML."""
+    context = _requests_context()
+    html = render_template("frontdoor/_my_requests.html", **context)
+    response = jsonify({"signature": context["signature"], "html": html})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _version_of(form) -> int:
     try:
-        items = for_person(current_person()).get_all("visits", "/slot-requests", limit=100)
+        return int(form.get("version") or "")
+    except ValueError:
+        abort(400)
+
+
+@exchange.post("/exchange/requests/<uuid:request_id>/withdraw")
+@role_required("faculty")
+def withdraw(request_id):
+    """"Withdraw": DELETE /slot-requests/<id> with If-Match; a 412 shows the newer state."""
+    return _change(str(request_id), "DELETE", f"/slot-requests/{request_id}", _("Your request was withdrawn."))
+
+
+@exchange.post("/exchange/requests/<uuid:request_id>/reconfirm")
+@role_required("faculty")
+def reconfirm(request_id):
+    """"Re-confirm": accept the changed slot of an approval (POST .../reconfirmation with If-Match)."""
+    return _change(str(request_id), "POST", f"/slot-requests/{request_id}/reconfirmation",
+                   _("You re-confirmed the changed slot."))
+
+
+def _change(request_id: str, method: str, path: str, done: str):
+    version = _version_of(request.form)
+    client = for_person(current_person())
+    try:
+        client.call(method, "visits", path, etag=f'"{version}"')
     except ServiceProblem as exc:
-        problem = exc
-    return render_template("frontdoor/my_requests.html", items=items, problem=problem,
-                           sent=request.args.get("sent") == "1")
+        if exc.status == 412:
+            try:
+                newer = client.get("visits", f"/slot-requests/{request_id}")
+            except ServiceProblem:
+                newer = None
+            return render_template("frontdoor/exchange_requests.html", **_requests_context(
+                _("This request changed meanwhile; here is its newer state. Nothing was done."),
+                changed=newer)), 409
+        if exc.status == 404:
+            abort(404)
+        return render_template("frontdoor/exchange_requests.html", **_requests_context(
+            _("That could not be done: %(reason)s", reason=exc.detail or exc.title))), 409
+    return render_template("frontdoor/exchange_requests.html", **_requests_context(done))
 
 
-@exchange.get("/me/profile")
+# my profile: the public fields a faculty member keeps current
+
+AVAILABILITY_ROWS = 2
+
+
+def _profile_form(profile: dict) -> dict:
+    bio = profile.get("bio") or {}
+    windows = list(profile.get("availability") or [])
+    return {"expertise": "\n".join(profile.get("expertise") or []), "bio_en": bio.get("en", ""),
+            "bio_zh": bio.get("zh", ""),
+            "availability": windows + [{"from": "", "to": ""}] * AVAILABILITY_ROWS}
+
+
+def _profile_body(form) -> tuple[dict, dict]:
+    """The PATCH body from the form, and the errors found before sending it."""
+    expertise = []
+    for line in (form.get("expertise") or "").replace(",", "\n").splitlines():
+        if line.strip() and line.strip() not in expertise:
+            expertise.append(line.strip())
+    bio = {lang: (form.get(f"bio_{lang}") or "").strip() for lang in ("en", "zh")}
+    windows, errors = [], {}
+    for index, (start, end) in enumerate(zip(form.getlist("from"), form.getlist("to"))):
+        start, end = start.strip(), end.strip()
+        if not start and not end:
+            continue
+        if not start or not end:
+            errors["availability"] = _("Give both dates of each window.")
+            continue
+        windows.append({"from": start, "to": end})
+    return {"expertise": expertise, "bio": {k: v for k, v in bio.items() if v}, "availability": windows}, errors
+
+
+@exchange.route("/me/profile", methods=["GET", "POST"])
 @role_required("faculty")
 def profile():
-    """This faculty member's own profile as the school keeps it (editing it comes with the faculty API's self-edit)."""
+    """The public fields of this faculty member's own profile: expertise, bio, availability (PATCH /faculty/<id>)."""
     person = current_person()
-    problem, item = None, None
+    if not person.faculty_id:
+        return render_template("frontdoor/exchange_profile.html", profile=None, form=None, errors={},
+                               notice=None, version=None)
+    client = for_person(person)
+    path = f"/faculty/{person.faculty_id}"
     try:
-        item = for_person(person).get("faculty", f"/faculty/{person.faculty_id}")
+        current = client.get("faculty", path)
     except ServiceProblem as exc:
-        problem = exc
-    return render_template("frontdoor/my_profile.html", profile=item, problem=problem)
+        return render_template("frontdoor/exchange_profile.html", profile=None, form=None, errors={}, notice=None,
+                               version=None, problem=exc), 502
+    errors: dict[str, str] = {}
+    notice = None
+    status = 200
+    stale = False
+    form = _profile_form(current)
+    if request.method == "POST":
+        body, errors = _profile_body(request.form)
+        form = {"expertise": request.form.get("expertise", ""), "bio_en": request.form.get("bio_en", ""),
+                "bio_zh": request.form.get("bio_zh", ""),
+                "availability": [{"from": f, "to": t} for f, t in zip(request.form.getlist("from"),
+                                                                    request.form.getlist("to"))]}
+        if not body["bio"]:
+            body.pop("bio")
+        if not errors:
+            try:
+                current = client.call("PATCH", "faculty", path, json=body,
+                                      etag=f'"{_version_of(request.form)}"').json()
+                form = _profile_form(current)
+                notice = _("Your profile was saved.")
+            except ServiceProblem as exc:
+                if exc.status == 412:
+                    current = client.get("faculty", path)
+                    stale = True
+                    notice = _("Your profile changed meanwhile; here is its newer version. Nothing was saved.")
+                    form = _profile_form(current)
+                else:
+                    errors = exc.field_errors() or {"_": exc.detail or exc.title}
+        status = 422 if errors else (409 if stale else 200)
+    return render_template("frontdoor/exchange_profile.html", profile=current, form=form, errors=errors,
+                           notice=notice, version=current.get("version")), status

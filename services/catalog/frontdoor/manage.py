@@ -123,14 +123,6 @@ def _listing(service: str, path: str, template: str, direction: str | None = Non
     return render_template(template, items=items, problem=problem, direction=direction)
 
 
-@manage.get("/requests/incoming")
-@role_required("coordinator")
-def incoming_requests():
-    """Partners' faculty's requests for the school's visits, with the decision on each (read through the visits
-    service; approving and declining from this page come next)."""
-    return _listing("visits", "/slot-decisions", "frontdoor/manage_requests.html", direction="incoming")
-
-
 @manage.get("/requests/outgoing")
 @role_required("coordinator")
 def outgoing_requests():
