@@ -24,6 +24,8 @@ from werkzeug.exceptions import HTTPException
 from services.catalog.frontdoor.auth import auth, init_oauth
 from services.catalog.frontdoor.exchange import exchange
 from services.catalog.frontdoor.manage import manage
+# the coordinators' pages beyond the list and Partners: their views join the `manage` blueprint on import
+from services.catalog.frontdoor import manage_courses, manage_faculty, manage_outgoing, manage_visits  # noqa: F401
 from services.catalog.frontdoor.nav import NAV
 from services.catalog.frontdoor.people import current_person
 from services.catalog.frontdoor.sessions import COLLECTION, MongoSessionInterface

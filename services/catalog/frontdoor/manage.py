@@ -5,6 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 
+from shared.i18n import current_lang
+
+from services.catalog import i18n
 from services.catalog.api import sync_status
 from services.catalog.frontdoor.people import current_person, role_required
 from services.catalog.frontdoor.services_client import ServiceProblem, for_person
@@ -24,6 +27,13 @@ LABELS = {
     "school": N_("School only"), "alliance": N_("Alliance"),
     "courses": N_("Courses"), "faculty": N_("Faculty"), "visits": N_("Visits"),
     "equal": N_("Equal"), "repaired": N_("Repaired"), "differs": N_("Differs"),
+    # faculty profiles, visits and their slots, requests
+    "active": N_("Active"), "planned": N_("Planned"), "confirmed": N_("Confirmed"), "cancelled": N_("Cancelled"),
+    "automatic": N_("Automatic, first come first served"), "review": N_("Review, each request waits for the host"),
+    "guest_lecture": N_("Guest lecture"), "co_teaching": N_("Co-teaching"), "workshop": N_("Workshop"),
+    "seminar": N_("Seminar"), "panel": N_("Panel"), "site_visit": N_("Site visit"), "mentoring": N_("Mentoring"),
+    "pending": N_("Pending"), "approved": N_("Approved"), "waitlisted": N_("Waitlisted"), "declined": N_("Declined"),
+    "reconfirm": N_("Re-confirm needed"),
 }
 
 
@@ -33,7 +43,9 @@ def label(value) -> str:
 
 @manage.context_processor
 def _labels():
-    return {"status_label": label, "entity_label": label, "digest_label": label, "error_text": error_text}
+    lang = current_lang()
+    return {"status_label": label, "entity_label": label, "digest_label": label, "error_text": error_text,
+            "value_label": lambda value: i18n.value_label(lang, value)}
 
 
 @manage.get("/courses")
@@ -89,29 +101,8 @@ def _not_built(title: str):
     return render_template("frontdoor/not_built.html", title=title)
 
 
-@manage.get("/faculty")
-@role_required("coordinator")
-def faculty():
-    """The school's faculty profiles (not built yet)."""
-    return _not_built(_("Faculty"))
-
-
-@manage.get("/visits")
-@role_required("coordinator")
-def visits():
-    """The school's visits and their slots (not built yet)."""
-    return _not_built(_("Visits"))
-
-
 @manage.get("/requests/incoming")
 @role_required("coordinator")
 def incoming_requests():
     """Requests for the school's visits (not built yet)."""
     return _not_built(_("Incoming requests"))
-
-
-@manage.get("/requests/outgoing")
-@role_required("coordinator")
-def outgoing_requests():
-    """The school's faculty's requests to partners' visits (not built yet)."""
-    return _not_built(_("Outgoing requests"))
