@@ -74,9 +74,8 @@ def errors_of(problem: ServiceProblem) -> dict[str, str]:
     slug = problem.type.rsplit(":", 1)[-1]
     if slug in TYPE_FIELDS and TYPE_FIELDS[slug] not in out:
         out[TYPE_FIELDS[slug]] = problem.detail or problem.title
-    # services_client's first-segment view, for pointers with no finer field on the form
-    for name, message in problem.field_errors().items():
-        out.setdefault(name, message)
+    # services_client's view (by the pointer's first segment) is `Form.error(name)`: a field's message is its
+    # own or the first about a part of it, so a pointer the form has no finer field for still meets a field
     return out
 
 
