@@ -189,7 +189,8 @@ def test_a_coordinator_creates_a_review_mode_visit_with_a_slot_then_cancels_it(p
     assert page.get_by_test_id("slot-0").get_by_label("Starts").input_value() == "2027-04-13T09:00"
     page.get_by_role("button", name="Cancel visit").click()
     page.wait_for_url(stack.url + "/manage/visits")
-    assert page.locator("section.visit", has_text="Smart Manufacturing Week").get_attribute("data-status") == "cancelled"
+    cancelled = page.locator("section.visit", has_text="Smart Manufacturing Week")
+    assert cancelled.get_attribute("data-status") == "cancelled"
 
 
 def test_a_visit_slot_outside_the_visit_dates_is_refused_at_its_field(page, stack):

@@ -48,8 +48,8 @@ def test_each_status_reads_as_a_coordinator_expects_with_position_reason_and_the
         request_as_listed("waitlisted", waitlist_position=2),
         request_as_listed("declined", reason="declined-by-host", note="The slot is kept for the host faculty"),
         request_as_listed("reconfirm"), request_as_listed("withdrawn")])
-    for words in ("Pending", "Approved", "Waitlisted", "Position 2", "Declined", "The slot is kept for the host faculty",
-                  "Re-confirm needed", "Withdrawn"):
+    for words in ("Pending", "Approved", "Waitlisted", "Position 2", "Declined",
+                  "The slot is kept for the host faculty", "Re-confirm needed", "Withdrawn"):
         assert words in html, words
     assert "Zhang Min" in html and "Smart Manufacturing Week" in html
     assert "2027-04-13 09:00 – 11:00 (Asia/Shanghai)" in html

@@ -9,7 +9,7 @@ person typed, ready to apply again).
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from services.catalog.frontdoor import forms
@@ -52,7 +52,7 @@ def course_body(values: dict) -> dict:
 
 
 def _multi(name: str) -> list[str]:
-    from flask import request
+    """A field posted several times (checkboxes), as a list."""
     return request.form.getlist(name)
 
 
@@ -167,7 +167,10 @@ def withdraw_course(course_id):
         client.call("DELETE", "courses", f"/courses/{course_id}", etag=forms.version_of(values))
     except ServiceProblem as problem:
         if problem.status == 412:
-            course = client.get("courses", f"/courses/{course_id}")
+            try:
+                course = client.get("courses", f"/courses/{course_id}")
+            except ServiceProblem as missing:
+                return _missing(missing)
             form = Form(values=values_of(course), problem=problem)
             return _render(form, course, course.get("instructors") or [], status=412, newer=course)
         return _missing(problem)

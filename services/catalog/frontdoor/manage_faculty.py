@@ -156,7 +156,10 @@ def withdraw_profile(faculty_id):
         client.call("DELETE", "faculty", f"/faculty/{faculty_id}", etag=forms.version_of(values))
     except ServiceProblem as problem:
         if problem.status in (409, 412):
-            profile = client.get("faculty", f"/faculty/{faculty_id}")
+            try:
+                profile = client.get("faculty", f"/faculty/{faculty_id}")
+            except ServiceProblem as missing:
+                return _missing(missing)
             form = Form(values=values_of(profile), problem=problem)
             return _render(form, profile, profile.get("courses") or [], status=problem.status,
                            newer=profile if problem.status == 412 else None)

@@ -216,7 +216,10 @@ def cancel_visit(visit_id):
         client.call("DELETE", "visits", f"/visits/{visit_id}", etag=forms.version_of(values))
     except ServiceProblem as problem:
         if problem.status == 412:
-            visit = client.get("visits", f"/visits/{visit_id}")
+            try:
+                visit = client.get("visits", f"/visits/{visit_id}")
+            except ServiceProblem as missing:
+                return _missing(missing)
             return _render(Form(values=values_of(visit), problem=problem), visit, visit.get("invited") or [],
                            visit.get("host_team") or [], status=412, newer=visit)
         return _missing(problem)
