@@ -137,7 +137,8 @@ def test_typing_offers_course_titles_and_codes_and_the_matched_words_are_marked(
     box = page.get_by_label("Search courses")
     box.press_sequentially("engin", delay=30)
     options = page.locator("#q-suggestions option")
-    page.wait_for_function("document.querySelectorAll('#q-suggestions option').length > 0", timeout=10_000)
+    # a locator wait, not wait_for_function: the page's Content-Security-Policy refuses the latter's eval
+    options.first.wait_for(state="attached", timeout=10_000)
     values = [options.nth(i).get_attribute("value") for i in range(options.count())]
     assert "Engineering Project Finance" in values and "MEM-6205" in values
     box.fill("Engineering Project Finance")

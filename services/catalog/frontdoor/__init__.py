@@ -25,7 +25,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from services.catalog.frontdoor.auth import auth, init_oauth
 from services.catalog.frontdoor.exchange import exchange
 from services.catalog.frontdoor.manage import manage
-from services.catalog.frontdoor import incoming  # noqa: F401  (its views join the manage blueprint)
+# the coordinators' pages beyond Courses and Partners: their views join the `manage` blueprint on import
+from services.catalog.frontdoor import incoming, manage_courses, manage_faculty, manage_outgoing, manage_visits  # noqa: F401
 from services.catalog.frontdoor.nav import NAV
 from services.catalog.frontdoor.people import current_person
 from services.catalog.frontdoor.sessions import COLLECTION, MongoSessionInterface

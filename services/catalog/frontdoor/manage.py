@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 
+from shared.i18n import current_lang
+
 from services.catalog import i18n
 from services.catalog.api import sync_status
 from services.catalog.frontdoor.people import current_person, role_required
 from services.catalog.frontdoor.services_client import ServiceProblem, for_person
-from shared.i18n import current_lang
 
 manage = Blueprint("manage", __name__, url_prefix="/manage")
 COURSE_STATUSES = ("draft", "published", "withdrawn")
@@ -26,7 +27,13 @@ LABELS = {
     "school": N_("School only"), "alliance": N_("Alliance"),
     "courses": N_("Courses"), "faculty": N_("Faculty"), "visits": N_("Visits"),
     "equal": N_("Equal"), "repaired": N_("Repaired"), "differs": N_("Differs"),
+    # faculty profiles, visits and their slots, requests
     "active": N_("Active"), "planned": N_("Planned"), "confirmed": N_("Confirmed"), "cancelled": N_("Cancelled"),
+    "automatic": N_("Automatic, first come first served"), "review": N_("Review, each request waits for the host"),
+    "guest_lecture": N_("Guest lecture"), "co_teaching": N_("Co-teaching"), "workshop": N_("Workshop"),
+    "seminar": N_("Seminar"), "panel": N_("Panel"), "site_visit": N_("Site visit"), "mentoring": N_("Mentoring"),
+    "pending": N_("Pending"), "approved": N_("Approved"), "waitlisted": N_("Waitlisted"), "declined": N_("Declined"),
+    "reconfirm": N_("Re-confirm needed"),
 }
 
 
@@ -34,20 +41,11 @@ def label(value) -> str:
     return _(LABELS[value]) if value in LABELS else str(value or "")
 
 
-@manage.app_context_processor
+@manage.context_processor
 def _labels():
+    lang = current_lang()
     return {"status_label": label, "entity_label": label, "digest_label": label, "error_text": error_text,
-            "slot_time": slot_time, "kind_label": lambda kind: i18n.value_label(current_lang(), kind)}
-
-
-def slot_time(slot: dict) -> str:
-    """A slot's time in the visit's own time zone, which it states: 2027-04-13 09:00–11:00 (UTC+08:00)."""
-    starts, ends = str(slot.get("starts_at") or ""), str(slot.get("ends_at") or "")
-    if len(starts) < 16:
-        return starts
-    zone = starts[-6:] if starts[-6:-5] in ("+", "-") else "+00:00"
-    ends_at = ends[11:16] if ends[:10] == starts[:10] else ends[:16].replace("T", " ")
-    return f"{starts[:10]} {starts[11:16]}–{ends_at} (UTC{zone})"
+            "value_label": lambda value: i18n.value_label(lang, value)}
 
 
 @manage.get("/courses")
@@ -97,34 +95,3 @@ def error_text(error) -> str:
     if isinstance(error, dict):
         return str(error.get("detail") or error.get("reason") or error)
     return str(error)
-
-
-@manage.get("/faculty")
-@role_required("coordinator")
-def faculty():
-    """The school's faculty profiles, every status, with their contact email (read through the faculty service)."""
-    return _listing("faculty", "/faculty", "frontdoor/manage_faculty.html", sort="name")
-
-
-@manage.get("/visits")
-@role_required("coordinator")
-def visits():
-    """The school's teaching-team visits and their slots, with places left (read through the visits service)."""
-    return _listing("visits", "/visits", "frontdoor/manage_visits.html", sort="starts_on")
-
-
-def _listing(service: str, path: str, template: str, direction: str | None = None, **params):
-    """A list page: every item of the service's list, or the problem it answered."""
-    problem, items = None, []
-    try:
-        items = for_person(current_person()).get_all(service, path, limit=100, **params)
-    except ServiceProblem as exc:
-        problem = exc
-    return render_template(template, items=items, problem=problem, direction=direction)
-
-
-@manage.get("/requests/outgoing")
-@role_required("coordinator")
-def outgoing_requests():
-    """The school's faculty's requests to partners' visits, with their status."""
-    return _listing("visits", "/slot-requests", "frontdoor/manage_requests.html", direction="outgoing")

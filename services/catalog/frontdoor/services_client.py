@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import requests
 from flask import current_app
@@ -98,7 +99,9 @@ class ServicesClient:
             link = page.get("next")
             if not link:
                 break
-            page = self.call("GET", service, link).json()
+            # a `next` link is the service's absolute URL: follow its path and query at the service we call
+            parts = urlsplit(link)
+            page = self.call("GET", service, parts.path + (f"?{parts.query}" if parts.query else "")).json()
             items.extend(page.get("items", []))
         return items
 

@@ -1,0 +1,202 @@
+"""The coordinators' course pages: "New course", edit, "Withdraw" (the list is manage.courses).
+
+Every write goes to the courses service as the signed-in coordinator: a create
+with the form's Idempotency-Key (a double submit creates one course), an edit
+and a withdrawal with If-Match on the version the form was rendered from (a
+stale one is a 412: the page then shows the newer version and keeps what the
+person typed, ready to apply again).
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from services.catalog.frontdoor import forms
+from services.catalog.frontdoor.forms import Form
+from services.catalog.frontdoor.manage import COURSE_STATUSES, COURSE_VISIBILITIES, manage
+from services.catalog.frontdoor.people import current_person, role_required
+from services.catalog.frontdoor.services_client import ServiceProblem, for_person
+from services.courses.model import DELIVERY_MODES
+
+OFFERING_FIELDS = ("term", "starts_on", "ends_on", "places", "applications_open", "applications_close")
+# every field the form shows an error at (the rest are listed at the top)
+PLACED = {"code", "title", "description", "programme", "credits", "eqf_level", "isced_f", "languages", "delivery",
+          "hours", "learning_outcomes", "prerequisites", "instructors", "offerings", "visibility", "status"}
+
+
+def course_body(values: dict) -> dict:
+    """The courses API's body (CourseInSchema) from the form's values."""
+    body: dict = {"title": forms.lang_map(values, "title"), "description": forms.lang_map(values, "description")}
+    forms.put_text(body, values, "code", required=True)
+    forms.put_text(body, values, "programme", required=True)
+    forms.put_number(body, values, "credits", required=True)
+    forms.put_number(body, values, "eqf_level", integer=True)
+    forms.put_text(body, values, "isced_f")
+    body["languages"] = forms.items(values.get("languages", ""))
+    body["delivery"] = forms.text(values, "delivery")
+    forms.put_number(body, values, "hours", integer=True)
+    body["learning_outcomes"] = forms.lang_map_list(values, "learning_outcomes")
+    body["prerequisites"] = forms.lang_map_list(values, "prerequisites")
+    body["instructors"] = [v for v in _multi("instructors") if v]
+    offerings = []
+    for row in forms.rows(values, "offerings", OFFERING_FIELDS):
+        offering = {k: v for k, v in row.items() if v and k != "places"}
+        if row["places"]:
+            offering["places"] = forms.number(row["places"], integer=True)
+        offerings.append(offering)
+    body["offerings"] = offerings
+    body["visibility"] = forms.text(values, "visibility") or "school"
+    body["status"] = forms.text(values, "status") or "draft"
+    return body
+
+
+def _multi(name: str) -> list[str]:
+    """A field posted several times (checkboxes), as a list."""
+    return request.form.getlist(name)
+
+
+def values_of(course: dict) -> dict:
+    """A course as the form's values (text)."""
+    values = {k: str(course.get(k, "") if course.get(k) is not None else "")
+              for k in ("code", "programme", "isced_f", "delivery", "visibility", "status")}
+    credits = course.get("credits")
+    values["credits"] = "" if credits is None else ("%g" % credits)
+    for k in ("eqf_level", "hours"):
+        values[k] = "" if course.get(k) is None else str(course[k])
+    values["languages"] = ", ".join(course.get("languages") or [])
+    values.update(forms.langs_of(course, "title"))
+    values.update(forms.langs_of(course, "description"))
+    values.update(forms.lang_list_of(course, "learning_outcomes"))
+    values.update(forms.lang_list_of(course, "prerequisites"))
+    offerings = [{f: str(o.get(f, "") if o.get(f) is not None else "") for f in OFFERING_FIELDS}
+                 for o in course.get("offerings") or []]
+    values.update(forms.flatten_rows(offerings, "offerings"))
+    values["version"] = str(course.get("version", ""))
+    return values
+
+
+def _faculty_choices(client) -> list[dict]:
+    """The school's profiles, to pick instructors from; none when the faculty service does not answer."""
+    try:
+        return client.get_all("faculty", "/faculty", limit=100, sort="name")
+    except ServiceProblem:
+        return []
+
+
+def _render(form: Form, course: dict | None, instructors: list[str], status: int = 200, newer: dict | None = None):
+    client = for_person(current_person())
+    rows = forms.form_rows(form.values, "offerings", OFFERING_FIELDS)
+    return render_template(
+        "frontdoor/manage_course_form.html", form=form, course=course, newer=newer, offerings=rows,
+        instructors=instructors, faculty=_faculty_choices(client), statuses=COURSE_STATUSES,
+        visibilities=COURSE_VISIBILITIES, deliveries=DELIVERY_MODES,
+        unplaced=form.unplaced(PLACED)), status
+
+
+def _renumbered(values: dict) -> dict:
+    """The posted values with the offering rows renumbered as they were sent (blank rows dropped)."""
+    kept = forms.rows(values, "offerings", OFFERING_FIELDS)
+    out = {k: v for k, v in values.items() if not k.startswith("offerings-")}
+    out.update(forms.flatten_rows(kept, "offerings"))
+    return out
+
+
+@manage.get("/courses/new")
+@role_required("coordinator")
+def new_course():
+    """The "New course" form."""
+    form = Form(values={"status": "draft", "visibility": "school", "delivery": "in_person", "languages": "en",
+                        "idempotency_key": forms.new_idempotency_key()})
+    return _render(form, None, [])
+
+
+@manage.post("/courses/new")
+@role_required("coordinator")
+def create_course():
+    """Create a course; shown again with the messages at their fields when the service refuses it."""
+    values = forms.posted()
+    client = for_person(current_person())
+    try:
+        created = client.call("POST", "courses", "/courses", json=course_body(values),
+                              idempotency_key=values.get("idempotency_key") or None).json()
+    except ServiceProblem as problem:
+        values = _renumbered(values)
+        # a fresh key: the corrected form is another request (the refused one created nothing)
+        values["idempotency_key"] = forms.new_idempotency_key()
+        form = Form(values=values, errors=forms.errors_of(problem), problem=problem)
+        return _render(form, None, _multi("instructors"), status=_status_of(problem))
+    flash(_("Course %(code)s created.", code=created["code"]))
+    return redirect(url_for("manage.courses"))
+
+
+@manage.get("/courses/<uuid:course_id>")
+@role_required("coordinator")
+def edit_course(course_id):
+    """A course's edit form, with "Withdraw"."""
+    client = for_person(current_person())
+    try:
+        course = client.get("courses", f"/courses/{course_id}")
+    except ServiceProblem as problem:
+        return _missing(problem)
+    return _render(Form(values=values_of(course)), course, course.get("instructors") or [])
+
+
+@manage.post("/courses/<uuid:course_id>")
+@role_required("coordinator")
+def save_course(course_id):
+    """Replace a course (If-Match: the version the form showed); a 412 shows the newer version."""
+    values = forms.posted()
+    client = for_person(current_person())
+    try:
+        client.call("PUT", "courses", f"/courses/{course_id}", json=course_body(values),
+                    etag=forms.version_of(values))
+    except ServiceProblem as problem:
+        return _refused(client, course_id, _renumbered(values), problem)
+    flash(_("Course %(code)s saved.", code=forms.text(values, "code")))
+    return redirect(url_for("manage.courses"))
+
+
+@manage.post("/courses/<uuid:course_id>/withdraw")
+@role_required("coordinator")
+def withdraw_course(course_id):
+    """Withdraw a course: it stays listed as withdrawn, and partners' catalogs drop it."""
+    values = forms.posted()
+    client = for_person(current_person())
+    try:
+        client.call("DELETE", "courses", f"/courses/{course_id}", etag=forms.version_of(values))
+    except ServiceProblem as problem:
+        if problem.status == 412:
+            try:
+                course = client.get("courses", f"/courses/{course_id}")
+            except ServiceProblem as missing:
+                return _missing(missing)
+            form = Form(values=values_of(course), problem=problem)
+            return _render(form, course, course.get("instructors") or [], status=412, newer=course)
+        return _missing(problem)
+    flash(_("Course withdrawn."))
+    return redirect(url_for("manage.courses"))
+
+
+def _refused(client, course_id, values: dict, problem: ServiceProblem):
+    """The edit form again: the person's values kept; on 412 with the newer version, ready to re-apply."""
+    try:
+        course = client.get("courses", f"/courses/{course_id}")
+    except ServiceProblem as missing:
+        return _missing(missing)
+    newer = None
+    if problem.status == 412:
+        newer = course
+        values = dict(values, version=str(course["version"]))
+    form = Form(values=values, errors=forms.errors_of(problem), problem=problem)
+    return _render(form, course, _multi("instructors"), status=_status_of(problem), newer=newer)
+
+
+def _status_of(problem: ServiceProblem) -> int:
+    """The page's status: the service's 4xx (422, 409, 412) as it is; a failure to reach it is a 502."""
+    return problem.status if 400 <= problem.status < 500 else 502
+
+
+def _missing(problem: ServiceProblem):
+    status = 404 if problem.status == 404 else 502
+    return render_template("frontdoor/manage_missing.html", problem=problem), status
