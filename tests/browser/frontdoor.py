@@ -13,18 +13,16 @@ from __future__ import annotations
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 from devstack import servers
 from devstack.idp import idp_env, start_idp
+from devstack.processes import Stack, free_port_base, service_processes, start_school, write_alliance
 from devstack.seed import faculty2_email, faculty_email
-from shared.auth import KeyRing, issue_token
 from tests.samples import course
 from tests.visit_samples import visit
-from tests.processes import free_port_base, service_processes, write_alliance
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -34,65 +32,12 @@ DESKTOP = {"width": 1280, "height": 900}
 SCHOOL, PARTNER = "ecnu-cto", "sdu-sie"
 
 
-@dataclass
-class Stack:
-    """One school's courses, faculty, visits and catalog (web; catalog and courses workers) and its provider."""
-
-    school: str
-    base: int
-    idp_url: str
-    keys_dir: Path
-    mongo_uri: str = ""
-    prefix: str = ""
-    procs: list = field(default_factory=list)
-    services: dict = field(default_factory=dict)
-    faculty_id: str = ""
-
-    @property
-    def url(self) -> str:
-        return f"http://{servers.HOST}:{self.base}"
-
-    def service_url(self, service: str) -> str:
-        return self.services[service].url
-
-    def token(self, role: str = "coordinator", faculty_id: str | None = None) -> str:
-        return issue_token(KeyRing(self.keys_dir, self.school).private_key(), self.school, role, faculty_id=faculty_id)
-
-    def post(self, service: str, path: str, body: dict) -> dict:
-        response = requests.post(self.service_url(service) + path, json=body, timeout=10,
-                                 headers={"Authorization": f"Bearer {self.token()}",
-                                          "Idempotency-Key": str(uuid.uuid4())})
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    def stop(self):
-        for svc in self.services.values():
-            svc.stop()
-        for proc in self.procs:
-            proc.stop(timeout=5)
-
-
 def start_stack(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_dir: Path, *,
                 session_idle_seconds: int | None = None) -> Stack:
-    """ecnu-cto's services and identity provider on free ports, sdu-sie as its (absent) partner."""
-    prefix = f"fd{uuid.uuid4().hex[:8]}_"
-    base = free_port_base(4)
-    alliance = write_alliance(run_dir / f"{prefix}alliance.json", {SCHOOL: base, PARTNER: free_port_base(4)})
-    idp_port = servers.free_port()
-    stack = Stack(SCHOOL, base, f"http://{servers.HOST}:{idp_port}", keys_dir, mongo_uri=mongo_uri, prefix=prefix)
+    """ecnu-cto's services and identity provider on free ports, sdu-sie as its (absent) partner, seeded."""
+    stack = start_school(SCHOOL, PARTNER, mongo_uri, kafka_bootstrap, run_dir, keys_dir, catalog_env=(
+        {"SESSION_IDLE_SECONDS": str(session_idle_seconds)} if session_idle_seconds else {}))
     try:
-        stack.procs.append(start_idp(SCHOOL, idp_port, run_dir / prefix / "log"))
-        for offset, service in ((1, "courses"), (2, "faculty"), (3, "visits"), (0, "catalog")):
-            svc = service_processes(SCHOOL, service, base + offset, mongo_uri, kafka_bootstrap, run_dir, alliance,
-                                    keys_dir, prefix)
-            if service == "catalog":
-                svc.env.update(idp_env(SCHOOL, idp_port, keys_dir))
-                if session_idle_seconds:
-                    svc.env["SESSION_IDLE_SECONDS"] = str(session_idle_seconds)
-            stack.services[service] = svc
-            svc.start_web(workers=2)
-            if service in ("courses", "catalog"):
-                svc.start_worker()
         stack.faculty_id = stack.post("faculty", "/faculty", {
             "name": {"en": "Zhang Min", "zh": "张敏"}, "title": "Professor", "department": "Technology and Innovation Management",
             "email": faculty_email(SCHOOL),
