@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -53,9 +54,12 @@ def use_jieba_cache(var_dir: Path) -> None:
     jieba.setLogLevel(logging.WARNING)
     try:
         var_dir.mkdir(parents=True, exist_ok=True)
-    except OSError:  # a read-only install: jieba then builds its dictionary in memory at each start
+    except OSError:  # a read-only install: jieba keeps its cache in the temporary folder (a tmpfs in compose)
         return
-    jieba.dt.tmp_dir = str(var_dir)
+    # a folder that exists but cannot be written (a read-only root file system, another user's checkout)
+    # would make every start log jieba's failed dump with a traceback
+    if os.access(var_dir, os.W_OK):
+        jieba.dt.tmp_dir = str(var_dir)
 
 
 use_jieba_cache(REPO_ROOT / "var" / "jieba")
