@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 from datetime import date
 from pathlib import Path
@@ -203,6 +204,10 @@ class SearchIndex:
         self._build = None
         self._writer = None
         self.lock = threading.RLock()
+        # seconds between commits of single applies (0: commit each); the worker sets it and flushes
+        self.commit_every = 0.0
+        self._pending: int | None = None
+        self._last_commit = time.monotonic()
 
     @classmethod
     def at(cls, base_dir: Path, db_name: str) -> "SearchIndex":
@@ -259,6 +264,7 @@ class SearchIndex:
     def _create(self) -> None:
         """A new, empty index (an old one of another schema or without a stamp is removed first)."""
         self.close()
+        self._pending = None
         if self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True)
@@ -292,7 +298,7 @@ class SearchIndex:
         with self.lock:
             if not self.ready():
                 return self.rebuild(db)
-            done = self._stamp().get("gen", 0)
+            done = self._done()
             if written is not None and taken is not None:
                 first, through = taken
                 if done < first and self._only_ours_since(db, done, first):
@@ -301,9 +307,9 @@ class SearchIndex:
                         writer.delete_documents_by_term("id", entry["_id"])
                         if entry.get("visible"):
                             writer.add_document(document(entry))
-                    if written:
-                        writer.commit()
-                    self._save_stamp(through)
+                    self._pending = through
+                    if self.commit_every <= 0 or time.monotonic() - self._last_commit >= self.commit_every:
+                        self._commit()
                     return len(written)
             if done > Generations(db).current():
                 # an index of another read model (the database was dropped or restored): built anew
@@ -330,10 +336,26 @@ class SearchIndex:
                 changed += len(batch)
                 if len(batch) < FOLLOW_BATCH:
                     break
-            if changed:
-                writer.commit()
-                self._save_stamp(done)
+            if changed or self._pending is not None:
+                self._pending = done
+                self._commit()
             return changed
+
+    def _done(self) -> int:
+        """The generation the index holds: committed (the stamp), or added and waiting for the next commit."""
+        return self._pending if self._pending is not None else self._stamp().get("gen", 0)
+
+    def _commit(self) -> None:
+        self._writable().commit()
+        self._save_stamp(self._pending)
+        self._pending = None
+        self._last_commit = time.monotonic()
+
+    def flush(self) -> None:
+        """Commit what `follow` added since the last commit (the worker calls this a few times a second)."""
+        with self.lock:
+            if self._pending is not None:
+                self._commit()
 
     def _only_ours_since(self, db, done: int, first: int) -> bool:
         """Whether no entry was stored with a generation between the last commit and the caller's first."""
@@ -357,6 +379,7 @@ class SearchIndex:
                 count += 1
             writer.commit()
             self._save_stamp(gen)
+            self._last_commit = time.monotonic()
             log.info("search index %s rebuilt: %d courses at generation %d", self.path, count, gen)
             self.follow(db)
             return count
