@@ -46,6 +46,7 @@ STAMP = "stamp.json"
 GENERATIONS = "generations"  # the read model's counter documents: {_id: "course", value}
 WRITER_HEAP = 64_000_000
 FOLLOW_BATCH = 2000
+GENERATION_BLOCK = 64
 
 # search facets: name -> index field (arrays are multi-valued fields)
 FACET_FIELDS = {"school": "school", "programme": "programme", "language": "languages", "delivery": "delivery",
@@ -208,6 +209,8 @@ class SearchIndex:
         self.commit_every = 0.0
         self._pending: int | None = None
         self._last_commit = time.monotonic()
+        # generations reserved from the read model's counter and not handed out yet: [next, end)
+        self._block = (0, 0)
 
     @classmethod
     def at(cls, base_dir: Path, db_name: str) -> "SearchIndex":
@@ -341,6 +344,21 @@ class SearchIndex:
                 self._commit()
             return changed
 
+    def take_generations(self, db, count: int) -> int:
+        """The first of `count` generations for entries about to be written (call under `lock`).
+
+        Reserved from the counter in blocks, so a single apply does not cost a counter update;
+        generations reserved and never used are gaps, which `follow` steps over.
+        """
+        with self.lock:
+            first, end = self._block
+            if end - first < count:
+                size = max(count, GENERATION_BLOCK)
+                first = Generations(db).take(size)
+                end = first + size
+            self._block = (first + count, end)
+            return first
+
     def _done(self) -> int:
         """The generation the index holds: committed (the stamp), or added and waiting for the next commit."""
         return self._pending if self._pending is not None else self._stamp().get("gen", 0)
@@ -369,7 +387,9 @@ class SearchIndex:
             if not self.ready():
                 self._create()
             writer = self._writable()
-            # the generation first: an entry written while the rebuild reads is followed again, never missed
+            # the generation first: an entry written while the rebuild reads is followed again, never missed;
+            # this process's reserved generations are dropped, since the stamp will be above them
+            self._block = (0, 0)
             gen = Generations(db).current()
             # readers see the old documents until the commit, then the new ones: never an empty index
             writer.delete_all_documents()
