@@ -54,11 +54,10 @@ def use_jieba_cache(var_dir: Path) -> None:
     jieba.setLogLevel(logging.WARNING)
     try:
         var_dir.mkdir(parents=True, exist_ok=True)
-    except OSError:  # a read-only install: jieba keeps its cache in the temporary folder (a tmpfs in compose)
+    except OSError:
         return
-    # a folder that exists but cannot be written (a read-only root file system, another user's checkout)
-    # would make every start log jieba's failed dump with a traceback
     if os.access(var_dir, os.W_OK):
+        # else (a read-only install, as the image runs): jieba's default, the temporary folder
         jieba.dt.tmp_dir = str(var_dir)
 
 
