@@ -14,7 +14,7 @@ services.catalog.reindex`).
 
 Only one process writes (tantivy's writer lock): the catalog worker. Web
 processes open the index read-only and reload it before each search, so they
-see each commit within a request. ADR 0007 says why tantivy and how the index
+see each commit within a request. ADR 0008 says why tantivy and how the index
 scales to several catalog hosts.
 """
 
