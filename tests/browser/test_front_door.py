@@ -184,7 +184,8 @@ def test_every_front_door_page_passes_axe_in_both_languages_at_phone_and_desktop
             sign_in(page, stack, user)
             signed_in_as = user
         if path is None:  # the first slot's request form
-            page.goto(stack.url + "/exchange/visits")
+            # in English: the language chosen on the page before is remembered
+            page.goto(stack.url + "/exchange/visits?lang=en")
             path = page.get_by_role("link", name="Request this slot").first.get_attribute("href")
         for lang in ("en", "zh"):
             page.goto(f"{stack.url}{path}{'&' if '?' in path else '?'}lang={lang}")
