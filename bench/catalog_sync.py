@@ -228,7 +228,7 @@ def main() -> dict[str, str]:
         f"sdu-sie's catalog API (gunicorn -w 2) holding {total:,} visible courses; {SEARCH_SAMPLES} sequential "
         "requests per case, 20 results a page; facets count 8 filters (disjunctive: each facet under the other "
         "filters), and `total` is counted on every request. The catalog's search index (tantivy beside the "
-        "read model, ADR 0007) answers the query, the facets and the page.\n\n"
+        "read model, ADR 0008) answers the query, the facets and the page.\n\n"
         f"| query | p50 ms | p90 ms | p99 ms |\n|---|---:|---:|---:|\n{rows}"
     )
     return {"Catalog sync latency": sync, "Catalog catch-up after a broker reset": catch,

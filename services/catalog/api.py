@@ -64,9 +64,8 @@ def search(db, settings, query: dict) -> dict:
     filters = {k: v for k, v in query.items() if k not in ("sort", "limit", "cursor", "facets")}
     sort = query.get("sort") or ("relevance" if query.get("q") else "code")
     cursor = decode_cursor(query["cursor"]) if query.get("cursor") else None
-    index = SearchIndex.at(settings.search_index_dir, db.name)
-    if not index.ready() and Generations(db).current() == 0:
-        # nothing was ever applied: the worker has no index to build yet, and the answer is known
+    index = _search_index(db, settings)
+    if index is None:
         found = {"items": [], "total": 0, "next_cursor": None, "words": [],
                  "facets": {name: [] for name in FACET_FIELDS} if query.get("facets", True) else {}}
     else:
@@ -100,7 +99,17 @@ def search_view(page: dict) -> dict:
 
 def suggestions(db, settings, prefix: str, limit: int) -> list[dict]:
     """Course titles and codes for what a student has typed so far."""
-    return SearchIndex.at(settings.search_index_dir, db.name).suggest(prefix, limit)
+    index = _search_index(db, settings)
+    return index.suggest(prefix, limit) if index is not None else []
+
+
+def _search_index(db, settings) -> SearchIndex | None:
+    """The catalog's search index; None when no course was ever applied (no index to build yet, and the answer,
+    nothing, is known). An index missing on a catalog that holds courses is an `unavailable` problem."""
+    index = SearchIndex.at(settings.search_index_dir, db.name)
+    if not index.ready() and Generations(db).current() == 0:
+        return None
+    return index
 
 
 def course_detail(db, own_school: str, course_id: str) -> dict:

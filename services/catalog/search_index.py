@@ -14,7 +14,7 @@ services.catalog.reindex`).
 
 Only one process writes (tantivy's writer lock): the catalog worker. Web
 processes open the index read-only and reload it before each search, so they
-see each commit within a request. ADR 0007 says why tantivy and how the index
+see each commit within a request. ADR 0008 says why tantivy and how the index
 scales to several catalog hosts.
 """
 
@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 from datetime import date
 from pathlib import Path
@@ -45,6 +46,7 @@ STAMP = "stamp.json"
 GENERATIONS = "generations"  # the read model's counter documents: {_id: "course", value}
 WRITER_HEAP = 64_000_000
 FOLLOW_BATCH = 2000
+GENERATION_BLOCK = 64
 
 # search facets: name -> index field (arrays are multi-valued fields)
 FACET_FIELDS = {"school": "school", "programme": "programme", "language": "languages", "delivery": "delivery",
@@ -203,6 +205,12 @@ class SearchIndex:
         self._build = None
         self._writer = None
         self.lock = threading.RLock()
+        # seconds between commits of single applies (0: commit each); the worker sets it and flushes
+        self.commit_every = 0.0
+        self._pending: int | None = None
+        self._last_commit = time.monotonic()
+        # generations reserved from the read model's counter and not handed out yet: [next, end)
+        self._block = (0, 0)
 
     @classmethod
     def at(cls, base_dir: Path, db_name: str) -> "SearchIndex":
@@ -259,6 +267,7 @@ class SearchIndex:
     def _create(self) -> None:
         """A new, empty index (an old one of another schema or without a stamp is removed first)."""
         self.close()
+        self._pending = None
         if self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True)
@@ -292,7 +301,7 @@ class SearchIndex:
         with self.lock:
             if not self.ready():
                 return self.rebuild(db)
-            done = self._stamp().get("gen", 0)
+            done = self._done()
             if written is not None and taken is not None:
                 first, through = taken
                 if done < first and self._only_ours_since(db, done, first):
@@ -301,9 +310,9 @@ class SearchIndex:
                         writer.delete_documents_by_term("id", entry["_id"])
                         if entry.get("visible"):
                             writer.add_document(document(entry))
-                    if written:
-                        writer.commit()
-                    self._save_stamp(through)
+                    self._pending = through
+                    if self.commit_every <= 0 or time.monotonic() - self._last_commit >= self.commit_every:
+                        self._commit()
                     return len(written)
             if done > Generations(db).current():
                 # an index of another read model (the database was dropped or restored): built anew
@@ -330,10 +339,41 @@ class SearchIndex:
                 changed += len(batch)
                 if len(batch) < FOLLOW_BATCH:
                     break
-            if changed:
-                writer.commit()
-                self._save_stamp(done)
+            if changed or self._pending is not None:
+                self._pending = done
+                self._commit()
             return changed
+
+    def take_generations(self, db, count: int) -> int:
+        """The first of `count` generations for entries about to be written (call under `lock`).
+
+        Reserved from the counter in blocks, so a single apply does not cost a counter update;
+        generations reserved and never used are gaps, which `follow` steps over.
+        """
+        with self.lock:
+            first, end = self._block
+            if end - first < count:
+                size = max(count, GENERATION_BLOCK)
+                first = Generations(db).take(size)
+                end = first + size
+            self._block = (first + count, end)
+            return first
+
+    def _done(self) -> int:
+        """The generation the index holds: committed (the stamp), or added and waiting for the next commit."""
+        return self._pending if self._pending is not None else self._stamp().get("gen", 0)
+
+    def _commit(self) -> None:
+        self._writable().commit()
+        self._save_stamp(self._pending)
+        self._pending = None
+        self._last_commit = time.monotonic()
+
+    def flush(self) -> None:
+        """Commit what `follow` added since the last commit (the worker calls this a few times a second)."""
+        with self.lock:
+            if self._pending is not None:
+                self._commit()
 
     def _only_ours_since(self, db, done: int, first: int) -> bool:
         """Whether no entry was stored with a generation between the last commit and the caller's first."""
@@ -347,7 +387,9 @@ class SearchIndex:
             if not self.ready():
                 self._create()
             writer = self._writable()
-            # the generation first: an entry written while the rebuild reads is followed again, never missed
+            # the generation first: an entry written while the rebuild reads is followed again, never missed;
+            # this process's reserved generations are dropped, since the stamp will be above them
+            self._block = (0, 0)
             gen = Generations(db).current()
             # readers see the old documents until the commit, then the new ones: never an empty index
             writer.delete_all_documents()
@@ -357,6 +399,7 @@ class SearchIndex:
                 count += 1
             writer.commit()
             self._save_stamp(gen)
+            self._last_commit = time.monotonic()
             log.info("search index %s rebuilt: %d courses at generation %d", self.path, count, gen)
             self.follow(db)
             return count

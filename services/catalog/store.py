@@ -17,7 +17,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.catalog.model import KINDS, TOPIC_ENTITIES
-from services.catalog.search_index import Generations, SearchIndex
+from services.catalog.search_index import SearchIndex
 from shared.config import Settings
 from shared.events import InvalidEvent
 from shared.digest import digest_of
@@ -66,7 +66,7 @@ class ReadModel:
         coll = self.collection(kind)
         with self.search.lock:
             if kind == "course":
-                doc = {**doc, "gen": Generations(self.db).take()}
+                doc = {**doc, "gen": self.search.take_generations(self.db, 1)}
             try:
                 result = coll.replace_one(self._newer(doc), doc, upsert=True)
             except DuplicateKeyError:
@@ -86,7 +86,7 @@ class ReadModel:
             if kind != "course":
                 applied, refused, _ = self._apply_many(kind, docs)
                 return applied, refused
-            first = Generations(self.db).take(len(docs))
+            first = self.search.take_generations(self.db, len(docs))
             docs = [{**d, "gen": first + i} for i, d in enumerate(docs)]
             written = None
             try:
@@ -150,7 +150,7 @@ class ReadModel:
                  "seq": held.get("seq", 0), "visible": False, "applied_at": applied_at}
         with self.search.lock:
             if kind == "course":
-                stone["gen"] = Generations(self.db).take()
+                stone["gen"] = self.search.take_generations(self.db, 1)
             result = self.collection(kind).replace_one(
                 {"_id": held["_id"], "version": held["version"], "visible": True}, stone)
             if kind == "course":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -53,9 +54,11 @@ def use_jieba_cache(var_dir: Path) -> None:
     jieba.setLogLevel(logging.WARNING)
     try:
         var_dir.mkdir(parents=True, exist_ok=True)
-    except OSError:  # a read-only install: jieba then builds its dictionary in memory at each start
+    except OSError:
         return
-    jieba.dt.tmp_dir = str(var_dir)
+    if os.access(var_dir, os.W_OK):
+        # else (a read-only install, as the image runs): jieba's default, the temporary folder
+        jieba.dt.tmp_dir = str(var_dir)
 
 
 use_jieba_cache(REPO_ROOT / "var" / "jieba")

@@ -25,6 +25,8 @@ from shared.mongo import connect, database
 from shared.worker import retry_until_done, run_loops, stop_on_signals
 
 log = logging.getLogger(__name__)
+# how long an applied change may wait in the search index's writer before a commit makes it searchable
+SEARCH_COMMIT_SECONDS = 0.1
 
 
 def topics(settings: Settings) -> list[str]:
@@ -62,10 +64,18 @@ def main() -> None:
                             "bringing the search index up to date", stop):
         return
     consumer, catchup, _ = build(settings, db)
+    # a burst of events is committed to the search index together, at most SEARCH_COMMIT_SECONDS apart
+    model.search.commit_every = SEARCH_COMMIT_SECONDS
+
+    def flush_index(stop_loop) -> None:
+        while not stop_loop.wait(SEARCH_COMMIT_SECONDS / 2):
+            model.search.flush()
+
     log.info("catalog worker of %s started; consuming %d topics", settings.school, len(consumer.topics))
     loops = {"consumer": consumer.run_forever, "sync": catchup.run_forever,
-             "dead-letters": DeadLetterReader(settings, db).run_forever}
+             "dead-letters": DeadLetterReader(settings, db).run_forever, "search-index": flush_index}
     run_loops(loops, stop, settings.worker_stop_seconds)
+    model.search.flush()
     log.info("catalog worker stopped")
 
 

@@ -45,55 +45,18 @@ def test_the_partners_page_shows_each_school_sync_status_lag_digest_and_dead_let
     assert "{'" not in partner.inner_text()
 
 
-def test_a_coordinator_lists_the_school_faculty_with_emails_and_its_visits_with_places_left(page, stack):
-    sign_in(page, stack, "coordinator")
-    nav = page.get_by_role("navigation", name="Your pages")
-    nav.get_by_role("link", name="Faculty").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Faculty"
-    row = page.locator("tbody tr", has_text="Zhang Min")
-    assert "faculty@ecnu-cto.example.edu" in row.inner_text() and "Active" in row.inner_text()
-    nav.get_by_role("link", name="Visits").click()
-    visit = page.locator("article.visit").first
-    text = visit.inner_text()
-    assert "Sci-tech entrepreneurship teaching week" in text and "Confirmed" in text
-    # each slot's time in the visit's own time zone, which the page states
-    assert "Guest lecture — 2027-04-13 09:00–11:00 (UTC+08:00)" in text and "2 places left" in text
-
-
 def test_a_faculty_member_sees_their_navigation_and_is_refused_coordinator_pages(page, stack):
     sign_in(page, stack, "faculty")
     assert page.get_by_test_id("person-name").inner_text() == "Zhang Min"
     assert nav_links(page) == FACULTY_NAV
     assert page.url.startswith(stack.url + "/exchange/visits")
     page.get_by_role("navigation", name="Your pages").get_by_role("link", name="My profile").click()
-    assert page.get_by_role("heading", level=2).first.inner_text() == "Zhang Min"
-    assert "Technology and Innovation Management" in page.locator("article.person").inner_text()
+    assert page.get_by_role("heading", level=1).inner_text() == "My profile"
     for path in ("/manage/courses", "/manage/partners", "/manage/requests/incoming"):
         response = page.goto(stack.url + path)
         assert response.status == 403, path
         assert page.get_by_role("heading", level=1).inner_text() == "Not for your role"
         assert "MEM-6101" not in page.content()
-
-
-def test_a_faculty_member_requests_a_partner_slot_and_sees_it_pending_as_their_coordinator_does(page, context,
-                                                                                                 stack):
-    sign_in(page, stack, "faculty")
-    assert page.get_by_role("heading", level=1).inner_text() == "Exchange visits"
-    visit = page.locator("article.visit").first
-    assert "sdu-sie" in visit.inner_text() and "(UTC+08:00)" in visit.inner_text()
-    visit.get_by_role("link", name=re.compile("^Request this slot")).first.click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Request this slot"
-    page.get_by_label("Motivation").fill("I teach venture finance and would co-teach the workshop.")
-    page.get_by_role("button", name="Send request").click()
-    page.wait_for_url("**/exchange/requests**")
-    request = page.locator("ul.requests li").first
-    assert request.get_attribute("data-status") == "pending" and "Pending" in request.inner_text()
-    assert "venture finance" in request.inner_text()
-    context.clear_cookies()
-    sign_in(page, stack, "coordinator")
-    page.get_by_role("navigation", name="Your pages").get_by_role("link", name="Outgoing requests").click()
-    mine = page.locator("ul.requests li", has_text="venture finance")
-    assert mine.get_attribute("data-status") == "pending" and "sdu-sie" in mine.inner_text()
 
 
 def test_someone_not_signed_in_is_sent_to_sign_in_and_brought_back(page, stack):
@@ -221,8 +184,9 @@ def test_every_front_door_page_passes_axe_in_both_languages_at_phone_and_desktop
             sign_in(page, stack, user)
             signed_in_as = user
         if path is None:  # the first slot's request form
-            page.goto(stack.url + "/exchange/visits")
-            path = page.locator("a.action").first.get_attribute("href")
+            # in English: the language chosen on the page before is remembered
+            page.goto(stack.url + "/exchange/visits?lang=en")
+            path = page.get_by_role("link", name="Request this slot").first.get_attribute("href")
         for lang in ("en", "zh"):
             page.goto(f"{stack.url}{path}{'&' if '?' in path else '?'}lang={lang}")
             assert page.locator("html").get_attribute("lang") == ("zh-Hans" if lang == "zh" else "en")

@@ -241,3 +241,17 @@ def test_a_feed_page_mixing_held_and_new_courses_is_applied_and_searchable_whole
     # the same page again changes nothing
     assert model.apply_many("course", docs) == (0, 0)
     assert len(codes(client, "portfolio")) == 4
+
+
+def test_applies_close_together_are_committed_together_and_a_flush_makes_them_searchable(model, client):
+    add(model, "B-0", "Batch committed first")
+    model.search.commit_every = 3600.0
+    try:
+        add(model, "B-1", "Batch waiting one")
+        add(model, "B-2", "Batch waiting two")
+        # added to the index's writer, not committed yet: a crash now would have the next follow redo them
+        assert codes(client, "batch") == ["B-0"]
+        model.search.flush()
+        assert sorted(codes(client, "batch")) == ["B-0", "B-1", "B-2"]
+    finally:
+        model.search.commit_every = 0.0
