@@ -7,7 +7,7 @@ local times.
 
 Personal feeds: a person's feed is reached by a secret URL (`/calendar/<secret>.ics`),
 one per person, kept in the `calendar_feeds` collection of the catalog's database.
-`feed_secret` gives the current secret (creating one), `rotate_feed` replaces it (the
+`current_feed` gives the current secret or None, `feed_secret` the current secret (creating one), `rotate_feed` replaces it (the
 old URL answers 404 from then on) and `revoke_feed` removes it.
 """
 
@@ -115,6 +115,12 @@ def person_key(person: dict) -> str:
     if person.get("role") == "faculty":
         return f"faculty:{person['faculty_id']}"
     return f"{person['role']}:{person['subject']}"
+
+
+def current_feed(db: Database, person: dict) -> str | None:
+    """The person's current feed secret, or None when they have none (never created, or revoked)."""
+    found = db[FEEDS].find_one({"_id": person_key(person)})
+    return None if found is None else found["secret"]
 
 
 def feed_secret(db: Database, person: dict) -> str:

@@ -119,7 +119,8 @@ class Notifier:
             key = f"slot-request/{request['_id']}/v{request['version']}/faculty:{request['faculty_id']}"
             context = {"request_id": request["_id"], "visit_id": request["visit_id"], "slot_id": request["slot_id"],
                        "host_school": request["host_school"], "status": request["status"],
-                       "reason": request.get("reason"), "note": request.get("note"), "slot": slot}
+                       "reason": request.get("reason"), "note": request.get("note"), "slot": slot,
+                       "waitlist_position": request.get("waitlist_position")}
             cal = None if method is None else {
                 "method": method, "uid": calendars.request_uid(request["_id"], request["school"]),
                 "sequence": request["version"]}
@@ -287,6 +288,7 @@ class Deliverer:
             "kind": doc["kind"], "subject": subject, "person_name": lang_text(profile.get("name"), lang),
             "host_name": host_name, "theme": theme, "place": place, "slot_kind": slot_kind,
             "when": when_text(slot, time_zone), "contact": contact, "link": link, "note": ctx.get("note"),
+            "waitlist_position": ctx.get("waitlist_position"),
             "reason_text": mail.gettext(lang, REASONS.get(ctx.get("reason"), ctx.get("reason") or "")),
         })
         invitation = None

@@ -60,6 +60,12 @@ def start_stack(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_dir: P
 def partner_visit_in_catalog(stack: Stack) -> dict:
     """A visit of the partner (sdu-sie) inviting this school, applied to this school's catalog as its consumer
     would apply the partner's event (the partner's services do not run in this stack)."""
+    return visit_in_catalog(stack, PARTNER, invited=[SCHOOL])
+
+
+def visit_in_catalog(stack: Stack, school: str, **changes) -> dict:
+    """A visit of `school` applied to this school's catalog as its consumer would apply the visit's event (no
+    visits worker runs in this stack to publish one)."""
     from pymongo import MongoClient
 
     from services.catalog.store import ReadModel
@@ -70,9 +76,9 @@ def partner_visit_in_catalog(stack: Stack) -> dict:
     settings = Settings(school=SCHOOL, service="catalog", mongodb_database_prefix=stack.prefix, schools=())
     client = MongoClient(stack.mongo_uri, tz_aware=True)
     try:
-        body = visit_body(PARTNER, invited=[SCHOOL])
+        body = visit_body(school, **changes)
         apply_event(ReadModel(client[settings.database_name]), event(body, "visit.published.v1", service="visits"),
-                    PARTNER)
+                    school)
     finally:
         client.close()
     return body

@@ -6,7 +6,7 @@ import re
 
 import requests
 
-from tests.browser.frontdoor import assert_accessible, screenshots, sign_in
+from tests.browser.frontdoor import assert_accessible, screenshots, sign_in, visit_in_catalog
 
 COORDINATOR_NAV = ["Courses", "Faculty", "Visits", "Incoming requests", "Outgoing requests", "Partners"]
 FACULTY_NAV = ["Exchange visits", "My requests", "My profile"]
@@ -210,3 +210,72 @@ def test_no_token_or_authorization_code_reaches_a_log_or_a_url(page, stack):
     for name in ("catalog", "courses", "faculty"):
         log = stack.services[name].web.log_path.read_text(errors="replace")
         assert "eyJ" not in log and "code=" not in log and "Bearer" not in log, name
+
+
+def _feed_url(page) -> str:
+    field = page.get_by_label("Subscription link")
+    assert field.get_attribute("readonly") is not None
+    url = field.input_value()
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/calendar/[A-Za-z0-9_-]{40,}\.ics", url), url
+    return url
+
+
+def _calendar(url: str):
+    import icalendar
+
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/calendar")
+    assert response.headers["Cache-Control"] == "private, no-store"
+    return icalendar.Calendar.from_ical(response.content)
+
+
+def _get_replace_and_turn_off_the_feed(page, stack, user: str, path: str, name: str) -> tuple[list, object]:
+    """Get a link, fetch it, replace it (the old one 404), turn it off (404); returns the URLs and the calendar."""
+    sign_in(page, stack, user)
+    page.goto(stack.url + path)
+    section = page.locator("#calendar-feed")
+    assert section.get_by_role("heading", name="Calendar feed").is_visible()
+    assert section.get_by_label("Subscription link").count() == 0
+    section.get_by_role("button", name="Get a calendar link").click()
+    page.wait_for_url(f"**{path}#calendar-feed")
+    assert "Your calendar link is ready" in page.get_by_test_id("flash").inner_text()
+    first = _feed_url(page)
+    cal = _calendar(first)
+    assert_accessible(page)
+    screenshots(page, name)
+    page.get_by_role("button", name="Replace the link").click()
+    page.wait_for_url(f"**{path}#calendar-feed")
+    assert "the old link no longer works" in page.get_by_test_id("flash").inner_text()
+    second = _feed_url(page)
+    assert second != first
+    assert requests.get(first, timeout=10).status_code == 404
+    _calendar(second)
+    page.get_by_role("button", name="Turn off the link").click()
+    page.wait_for_url(f"**{path}#calendar-feed")
+    assert "turned off" in page.get_by_test_id("flash").inner_text()
+    assert page.get_by_label("Subscription link").count() == 0
+    assert page.get_by_role("button", name="Get a calendar link").is_visible()
+    assert requests.get(second, timeout=10).status_code == 404
+    return [first, second], cal
+
+
+def test_a_faculty_member_and_a_coordinator_get_replace_and_turn_off_their_private_calendar_feeds(page, context,
+                                                                                                 stack):
+    seen_urls = []
+    page.on("request", lambda request: seen_urls.append(request.url))
+    urls, cal = _get_replace_and_turn_off_the_feed(page, stack, "faculty", "/exchange/requests",
+                                                   "calendar-feed-faculty")
+    assert cal.get("x-wr-calname") == "My exchange slots"
+    context.clear_cookies()
+    own = visit_in_catalog(stack, stack.school, invited=["sdu-sie"])
+    more, cal = _get_replace_and_turn_off_the_feed(page, stack, "coordinator", "/manage/visits",
+                                                   "calendar-feed-coordinator")
+    assert cal.get("x-wr-calname") == "Teaching-team visits"
+    events = cal.walk("VEVENT")
+    wanted = {f"visit-{own['id']}-slot-{slot['id']}@{stack.school}.alliance-catalog" for slot in own["slots"]}
+    assert wanted and {str(e.get("uid")) for e in events} >= wanted
+    secrets = [u.rsplit("/", 1)[1].removesuffix(".ics") for u in urls + more]
+    # the secrets are in the pages' bodies only: never in a URL the browser asked for, nor in a log
+    assert not [u for u in seen_urls if any(s in u for s in secrets)]
+    log = stack.services["catalog"].web.log_path.read_text(errors="replace")
+    assert "/calendar/<secret>.ics" in log and not [s for s in secrets if s in log]

@@ -123,3 +123,45 @@ def test_a_calendar_feed_secret_never_reaches_the_request_log():
 
     assert logged_path("/calendar/s3cr3t-Value_x.ics") == "/calendar/<secret>.ics"
     assert logged_path("/visits/abc.ics") == "/visits/abc.ics" and logged_path("/courses") == "/courses"
+
+
+def _waitlisted(lang: str, position) -> tuple[str, str]:
+    return mail.render("request", lang, {
+        "kind": "waitlisted", "subject": "s", "person_name": "Li", "host_name": "H", "theme": "T", "place": "P",
+        "slot_kind": "k", "when": "w", "contact": None, "link": "http://x/exchange/requests", "note": None,
+        "reason_text": "", "waitlist_position": position})
+
+
+def test_the_waitlisted_mail_says_the_place_on_the_waitlist_in_both_languages_when_the_request_carries_it():
+    text, html = _waitlisted("en", 3)
+    assert "Your place on the waitlist: 3." in text and "Your place on the waitlist: 3." in html
+    text, html = _waitlisted("zh", 2)
+    assert "候补" in text and "2" in text and "Your place" not in text and "候补" in html
+    text, _ = _waitlisted("en", None)
+    assert "place on the waitlist:" not in text and "put your request on the waitlist" in text
+
+
+def test_the_waitlist_position_of_the_request_goes_into_the_queued_mail_context():
+    from services.visits.notify import Notifier
+
+    class Queue:
+        def __init__(self):
+            self.queued = []
+
+        def enqueue(self, key, **fields):
+            self.queued.append(fields)
+            return True
+
+    class Requests:
+        def update_one(self, *args, **kwargs):
+            pass
+
+    notifier = Notifier.__new__(Notifier)
+    notifier.queue, notifier.requests = Queue(), Requests()
+    notifier.derive_request({
+        "_id": "r1", "school": "sdu-sie", "host_school": "ecnu-cto", "visit_id": "v1", "slot_id": "s1",
+        "faculty_id": "f1", "version": 2, "status": model.WAITLISTED, "notified_status": model.PENDING,
+        "waitlist_position": 4, "notify_since": 1, "slot": {"starts_at": "2027-04-13T09:00:00+08:00",
+                                                             "ends_at": "2027-04-13T11:00:00+08:00"}})
+    (queued,) = notifier.queue.queued
+    assert queued["kind"] == "waitlisted" and queued["context"]["waitlist_position"] == 4

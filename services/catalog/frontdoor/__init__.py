@@ -26,7 +26,7 @@ from services.catalog.frontdoor.auth import auth, init_oauth
 from services.catalog.frontdoor.exchange import exchange
 from services.catalog.frontdoor.manage import manage
 # the coordinators' pages beyond Courses and Partners: their views join the `manage` blueprint on import
-from services.catalog.frontdoor import incoming, manage_courses, manage_faculty, manage_outgoing, manage_visits  # noqa: F401
+from services.catalog.frontdoor import feeds, incoming, manage_courses, manage_faculty, manage_outgoing, manage_visits  # noqa: F401
 from services.catalog.frontdoor.nav import NAV
 from services.catalog.frontdoor.people import current_person
 from services.catalog.frontdoor.sessions import COLLECTION, MongoSessionInterface
