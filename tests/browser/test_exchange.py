@@ -7,7 +7,6 @@ another browser context. Each test uses its own slot of the one visit, so they r
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from datetime import date, timedelta
@@ -16,23 +15,11 @@ import pytest
 import requests
 
 from tests.browser.frontdoor import (
-    CHROMIUM, LAUNCH_ARGS, PARTNER, PHONE, SCHOOL, assert_accessible, screenshots, sign_in, start_two_schools,
-    stop_all,
+    PARTNER, PHONE, SCHOOL, assert_accessible, screenshots, sign_in, start_two_schools, stop_all,
 )
 
 HOST, REQUESTER = SCHOOL, PARTNER  # ecnu-cto hosts the visit, sdu-sie's faculty request its slots
 SYNC_SECONDS = 45
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed (make system-deps)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,18 +1,15 @@
 """The coordinators' course pages: "New course", edit, "Withdraw" (the list is manage.courses).
 
-Every write goes to the courses service as the signed-in coordinator: a create
-with the form's Idempotency-Key (a double submit creates one course), an edit
-and a withdrawal with If-Match on the version the form was rendered from (a
-stale one is a 412: the page then shows the newer version and keeps what the
-person typed, ready to apply again).
+The create, save and withdraw flows (Idempotency-Key, If-Match, the newer
+version on a 412) are entity_forms'; this module gives the course's parts.
 """
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import render_template, request
 from flask_babel import gettext as _
 
-from services.catalog.frontdoor import forms
+from services.catalog.frontdoor import entity_forms, forms
 from services.catalog.frontdoor.forms import Form
 from services.catalog.frontdoor.manage import COURSE_STATUSES, COURSE_VISIBILITIES, manage
 from services.catalog.frontdoor.people import current_person, role_required
@@ -84,8 +81,9 @@ def _faculty_choices(client) -> list[dict]:
         return []
 
 
-def _render(form: Form, course: dict | None, instructors: list[str], status: int = 200, newer: dict | None = None):
+def _render(form: Form, course: dict | None, status: int = 200, newer: dict | None = None, posted: bool = False):
     client = for_person(current_person())
+    instructors = _multi("instructors") if posted else (course or {}).get("instructors") or []
     rows = forms.form_rows(form.values, "offerings", OFFERING_FIELDS)
     return render_template(
         "frontdoor/manage_course_form.html", form=form, course=course, newer=newer, offerings=rows,
@@ -108,95 +106,36 @@ def new_course():
     """The "New course" form."""
     form = Form(values={"status": "draft", "visibility": "school", "delivery": "in_person", "languages": "en",
                         "idempotency_key": forms.new_idempotency_key()})
-    return _render(form, None, [])
+    return _render(form, None)
 
 
 @manage.post("/courses/new")
 @role_required("coordinator")
 def create_course():
     """Create a course; shown again with the messages at their fields when the service refuses it."""
-    values = forms.posted()
-    client = for_person(current_person())
-    try:
-        created = client.call("POST", "courses", "/courses", json=course_body(values),
-                              idempotency_key=values.get("idempotency_key") or None).json()
-    except ServiceProblem as problem:
-        values = _renumbered(values)
-        # a fresh key: the corrected form is another request (the refused one created nothing)
-        values["idempotency_key"] = forms.new_idempotency_key()
-        form = Form(values=values, errors=forms.errors_of(problem), problem=problem)
-        return _render(form, None, _multi("instructors"), status=_status_of(problem))
-    flash(_("Course %(code)s created.", code=created["code"]))
-    return redirect(url_for("manage.courses"))
+    return entity_forms.create("courses", "/courses", course_body, _renumbered, _render,
+                               lambda course: _("Course %(code)s created.", code=course["code"]), "manage.courses")
 
 
 @manage.get("/courses/<uuid:course_id>")
 @role_required("coordinator")
 def edit_course(course_id):
     """A course's edit form, with "Withdraw"."""
-    client = for_person(current_person())
-    try:
-        course = client.get("courses", f"/courses/{course_id}")
-    except ServiceProblem as problem:
-        return _missing(problem)
-    return _render(Form(values=values_of(course)), course, course.get("instructors") or [])
+    return entity_forms.edit("courses", f"/courses/{course_id}", values_of, _render)
 
 
 @manage.post("/courses/<uuid:course_id>")
 @role_required("coordinator")
 def save_course(course_id):
     """Replace a course (If-Match: the version the form showed); a 412 shows the newer version."""
-    values = forms.posted()
-    client = for_person(current_person())
-    try:
-        client.call("PUT", "courses", f"/courses/{course_id}", json=course_body(values),
-                    etag=forms.version_of(values))
-    except ServiceProblem as problem:
-        return _refused(client, course_id, _renumbered(values), problem)
-    flash(_("Course %(code)s saved.", code=forms.text(values, "code")))
-    return redirect(url_for("manage.courses"))
+    return entity_forms.save("courses", f"/courses/{course_id}", course_body, _renumbered, _render,
+                             lambda values: _("Course %(code)s saved.", code=forms.text(values, "code")),
+                             "manage.courses")
 
 
 @manage.post("/courses/<uuid:course_id>/withdraw")
 @role_required("coordinator")
 def withdraw_course(course_id):
     """Withdraw a course: it stays listed as withdrawn, and partners' catalogs drop it."""
-    values = forms.posted()
-    client = for_person(current_person())
-    try:
-        client.call("DELETE", "courses", f"/courses/{course_id}", etag=forms.version_of(values))
-    except ServiceProblem as problem:
-        if problem.status == 412:
-            try:
-                course = client.get("courses", f"/courses/{course_id}")
-            except ServiceProblem as missing:
-                return _missing(missing)
-            form = Form(values=values_of(course), problem=problem)
-            return _render(form, course, course.get("instructors") or [], status=412, newer=course)
-        return _missing(problem)
-    flash(_("Course withdrawn."))
-    return redirect(url_for("manage.courses"))
-
-
-def _refused(client, course_id, values: dict, problem: ServiceProblem):
-    """The edit form again: the person's values kept; on 412 with the newer version, ready to re-apply."""
-    try:
-        course = client.get("courses", f"/courses/{course_id}")
-    except ServiceProblem as missing:
-        return _missing(missing)
-    newer = None
-    if problem.status == 412:
-        newer = course
-        values = dict(values, version=str(course["version"]))
-    form = Form(values=values, errors=forms.errors_of(problem), problem=problem)
-    return _render(form, course, _multi("instructors"), status=_status_of(problem), newer=newer)
-
-
-def _status_of(problem: ServiceProblem) -> int:
-    """The page's status: the service's 4xx (422, 409, 412) as it is; a failure to reach it is a 502."""
-    return problem.status if 400 <= problem.status < 500 else 502
-
-
-def _missing(problem: ServiceProblem):
-    status = 404 if problem.status == 404 else 502
-    return render_template("frontdoor/manage_missing.html", problem=problem), status
+    return entity_forms.withdraw("courses", f"/courses/{course_id}", values_of, _render,
+                                 lambda: _("Course withdrawn."), "manage.courses")

@@ -7,13 +7,12 @@ and no other page asks for them.
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import render_template, request
 from flask_babel import gettext as _
 
-from services.catalog.frontdoor import forms
+from services.catalog.frontdoor import entity_forms, forms
 from services.catalog.frontdoor.forms import Form
 from services.catalog.frontdoor.manage import manage
-from services.catalog.frontdoor.manage_courses import _missing, _status_of
 from services.catalog.frontdoor.people import current_person, role_required
 from services.catalog.frontdoor.services_client import ServiceProblem, for_person
 from services.faculty.model import VISIBILITIES
@@ -61,8 +60,9 @@ def _renumbered(values: dict) -> dict:
     return out
 
 
-def _render(form: Form, profile: dict | None, chosen: list[str], status: int = 200, newer: dict | None = None):
+def _render(form: Form, profile: dict | None, status: int = 200, newer: dict | None = None, posted: bool = False):
     client = for_person(current_person())
+    chosen = request.form.getlist("courses") if posted else (profile or {}).get("courses") or []
     try:
         courses = client.get_all("courses", "/courses", limit=100, sort="code")
     except ServiceProblem:
@@ -91,78 +91,36 @@ def faculty():
 def new_profile():
     """The "New profile" form."""
     form = Form(values={"visibility": "school", "languages": "zh, en", "idempotency_key": forms.new_idempotency_key()})
-    return _render(form, None, [])
+    return _render(form, None)
 
 
 @manage.post("/faculty/new")
 @role_required("coordinator")
 def create_profile():
     """Create a profile; shown again with the messages at their fields when the service refuses it."""
-    values = forms.posted()
-    try:
-        created = for_person(current_person()).call(
-            "POST", "faculty", "/faculty", json=profile_body(values),
-            idempotency_key=values.get("idempotency_key") or None).json()
-    except ServiceProblem as problem:
-        values = dict(_renumbered(values), idempotency_key=forms.new_idempotency_key())
-        form = Form(values=values, errors=forms.errors_of(problem), problem=problem)
-        return _render(form, None, request.form.getlist("courses"), status=_status_of(problem))
-    flash(_("Profile of %(name)s created.", name=created["name"].get("en", "")))
-    return redirect(url_for("manage.faculty"))
+    return entity_forms.create("faculty", "/faculty", profile_body, _renumbered, _render,
+                               lambda profile: _("Profile of %(name)s created.", name=profile["name"].get("en", "")),
+                               "manage.faculty")
 
 
 @manage.get("/faculty/<uuid:faculty_id>")
 @role_required("coordinator")
 def edit_profile(faculty_id):
     """A profile's edit form, with "Withdraw"."""
-    try:
-        profile = for_person(current_person()).get("faculty", f"/faculty/{faculty_id}")
-    except ServiceProblem as problem:
-        return _missing(problem)
-    return _render(Form(values=values_of(profile)), profile, profile.get("courses") or [])
+    return entity_forms.edit("faculty", f"/faculty/{faculty_id}", values_of, _render)
 
 
 @manage.post("/faculty/<uuid:faculty_id>")
 @role_required("coordinator")
 def save_profile(faculty_id):
     """Replace a profile (If-Match: the version the form showed); a 412 shows the newer version."""
-    values = forms.posted()
-    client = for_person(current_person())
-    try:
-        client.call("PUT", "faculty", f"/faculty/{faculty_id}", json=profile_body(values),
-                    etag=forms.version_of(values))
-    except ServiceProblem as problem:
-        try:
-            profile = client.get("faculty", f"/faculty/{faculty_id}")
-        except ServiceProblem as missing:
-            return _missing(missing)
-        values = _renumbered(values)
-        newer = None
-        if problem.status == 412:
-            newer, values = profile, dict(values, version=str(profile["version"]))
-        form = Form(values=values, errors=forms.errors_of(problem), problem=problem)
-        return _render(form, profile, request.form.getlist("courses"), status=_status_of(problem), newer=newer)
-    flash(_("Profile saved."))
-    return redirect(url_for("manage.faculty"))
+    return entity_forms.save("faculty", f"/faculty/{faculty_id}", profile_body, _renumbered, _render,
+                             lambda values: _("Profile saved."), "manage.faculty")
 
 
 @manage.post("/faculty/<uuid:faculty_id>/withdraw")
 @role_required("coordinator")
 def withdraw_profile(faculty_id):
-    """Withdraw a profile: coordinators still see it, partners drop it."""
-    values = forms.posted()
-    client = for_person(current_person())
-    try:
-        client.call("DELETE", "faculty", f"/faculty/{faculty_id}", etag=forms.version_of(values))
-    except ServiceProblem as problem:
-        if problem.status in (409, 412):
-            try:
-                profile = client.get("faculty", f"/faculty/{faculty_id}")
-            except ServiceProblem as missing:
-                return _missing(missing)
-            form = Form(values=values_of(profile), problem=problem)
-            return _render(form, profile, profile.get("courses") or [], status=problem.status,
-                           newer=profile if problem.status == 412 else None)
-        return _missing(problem)
-    flash(_("Profile withdrawn."))
-    return redirect(url_for("manage.faculty"))
+    """Withdraw a profile: coordinators still see it, partners drop it (a 409 or 412 shows it again)."""
+    return entity_forms.withdraw("faculty", f"/faculty/{faculty_id}", values_of, _render,
+                                 lambda: _("Profile withdrawn."), "manage.faculty", shown=(409, 412))

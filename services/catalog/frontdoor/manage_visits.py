@@ -12,13 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, render_template, request
 from flask_babel import gettext as _
 
-from services.catalog.frontdoor import forms
+from services.catalog.frontdoor import entity_forms, forms
 from services.catalog.frontdoor.forms import Form
 from services.catalog.frontdoor.manage import manage
-from services.catalog.frontdoor.manage_courses import _missing, _status_of
 from services.catalog.frontdoor.people import current_person, role_required
 from services.catalog.frontdoor.services_client import ServiceProblem, for_person
 from services.visits.model import ALL_PARTNERS, APPROVALS, SLOT_KINDS
@@ -115,9 +114,14 @@ def _partners() -> list[str]:
     return [s for s in settings.school_ids if s != settings.school]
 
 
-def _render(form: Form, visit: dict | None, invited: list[str], host_team: list[str], status: int = 200,
-            newer: dict | None = None):
+def _render(form: Form, visit: dict | None, status: int = 200, newer: dict | None = None, posted: bool = False):
     client = for_person(current_person())
+    if posted:
+        invited, host_team = request.form.getlist("invited"), request.form.getlist("host_team")
+    elif visit:
+        invited, host_team = visit.get("invited") or [], visit.get("host_team") or []
+    else:
+        invited, host_team = _partners(), []
     try:
         faculty = client.get_all("faculty", "/faculty", limit=100, sort="name")
     except ServiceProblem:
@@ -150,78 +154,36 @@ def new_visit():
     """The "New visit" form."""
     form = Form(values={"time_zone": DEFAULT_TIME_ZONE, "status": "planned", "approval": "automatic",
                         "idempotency_key": forms.new_idempotency_key()})
-    return _render(form, None, _partners(), [])
+    return _render(form, None)
 
 
 @manage.post("/visits/new")
 @role_required("coordinator")
 def create_visit():
     """Publish a visit; shown again with the messages at their fields when the service refuses it."""
-    values = forms.posted()
-    try:
-        created = for_person(current_person()).call(
-            "POST", "visits", "/visits", json=visit_body(values),
-            idempotency_key=values.get("idempotency_key") or None).json()
-    except ServiceProblem as problem:
-        values = dict(_renumbered(values), idempotency_key=forms.new_idempotency_key())
-        form = Form(values=values, errors=forms.errors_of(problem), problem=problem)
-        return _render(form, None, request.form.getlist("invited"), request.form.getlist("host_team"),
-                       status=_status_of(problem))
-    flash(_("Visit “%(theme)s” published.", theme=created["theme"].get("en", "")))
-    return redirect(url_for("manage.visits"))
+    return entity_forms.create("visits", "/visits", visit_body, _renumbered, _render,
+                               lambda visit: _("Visit “%(theme)s” published.", theme=visit["theme"].get("en", "")),
+                               "manage.visits")
 
 
 @manage.get("/visits/<uuid:visit_id>")
 @role_required("coordinator")
 def edit_visit(visit_id):
     """A visit's edit form, with "Cancel visit"."""
-    try:
-        visit = for_person(current_person()).get("visits", f"/visits/{visit_id}")
-    except ServiceProblem as problem:
-        return _missing(problem)
-    return _render(Form(values=values_of(visit)), visit, visit.get("invited") or [], visit.get("host_team") or [])
+    return entity_forms.edit("visits", f"/visits/{visit_id}", values_of, _render)
 
 
 @manage.post("/visits/<uuid:visit_id>")
 @role_required("coordinator")
 def save_visit(visit_id):
     """Replace a visit (If-Match: the version the form showed; seat changes since do not make it stale)."""
-    values = forms.posted()
-    client = for_person(current_person())
-    try:
-        client.call("PUT", "visits", f"/visits/{visit_id}", json=visit_body(values), etag=forms.version_of(values))
-    except ServiceProblem as problem:
-        try:
-            visit = client.get("visits", f"/visits/{visit_id}")
-        except ServiceProblem as missing:
-            return _missing(missing)
-        values = _renumbered(values)
-        newer = None
-        if problem.status == 412:
-            newer, values = visit, dict(values, version=str(visit["version"]))
-        form = Form(values=values, errors=forms.errors_of(problem), problem=problem)
-        return _render(form, visit, request.form.getlist("invited"), request.form.getlist("host_team"),
-                       status=_status_of(problem), newer=newer)
-    flash(_("Visit saved."))
-    return redirect(url_for("manage.visits"))
+    return entity_forms.save("visits", f"/visits/{visit_id}", visit_body, _renumbered, _render,
+                             lambda values: _("Visit saved."), "manage.visits")
 
 
 @manage.post("/visits/<uuid:visit_id>/cancel")
 @role_required("coordinator")
 def cancel_visit(visit_id):
     """Cancel a visit: it stays published as cancelled, and its requests are declined."""
-    values = forms.posted()
-    client = for_person(current_person())
-    try:
-        client.call("DELETE", "visits", f"/visits/{visit_id}", etag=forms.version_of(values))
-    except ServiceProblem as problem:
-        if problem.status == 412:
-            try:
-                visit = client.get("visits", f"/visits/{visit_id}")
-            except ServiceProblem as missing:
-                return _missing(missing)
-            return _render(Form(values=values_of(visit), problem=problem), visit, visit.get("invited") or [],
-                           visit.get("host_team") or [], status=412, newer=visit)
-        return _missing(problem)
-    flash(_("Visit cancelled."))
-    return redirect(url_for("manage.visits"))
+    return entity_forms.withdraw("visits", f"/visits/{visit_id}", values_of, _render,
+                                 lambda: _("Visit cancelled."), "manage.visits")
