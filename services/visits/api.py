@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 
 from services.visits import model
 from services.visits.schemas import (
-    DecisionInSchema, DecisionPageSchema, DecisionQuerySchema, DecisionSchema, SlotRequestInSchema,
+    DecisionInSchema, DecisionPageSchema, DecisionQuerySchema, HostDecisionSchema, SlotRequestInSchema,
     SlotRequestPageSchema, SlotRequestQuerySchema, SlotRequestSchema, VisitInSchema, VisitPageSchema,
     VisitQuerySchema, VisitSchema,
 )
@@ -233,7 +233,7 @@ def _with_current_places_left(decisions: list[dict]) -> list[dict]:
 class Decision(MethodView):
     decorators = [require("coordinator")]
 
-    @reads(blp, DecisionSchema)
+    @reads(blp, HostDecisionSchema)
     def get(self, request_id):
         """Read the decision on one request."""
         decision = DecisionStore(db()).get(str(request_id))
@@ -241,7 +241,7 @@ class Decision(MethodView):
             raise DecisionStore(db()).not_found()
         return with_etag(_with_current_places_left([decision])[0])
 
-    @writes(blp, DecisionSchema, DecisionInSchema, roles=None)
+    @writes(blp, HostDecisionSchema, DecisionInSchema, roles=None)
     def put(self, data, request_id):
         """Approve or decline (with a note: the reason) a request; needs If-Match. Capacity and overlap rules hold."""
         return with_etag(Host(db(), school()).decide_by_hand(str(request_id), expected_version("decision"),

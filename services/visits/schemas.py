@@ -240,7 +240,7 @@ class SlotRequestPageSchema(PageSchema):
 
 
 class DecisionSchema(Schema):
-    """The host's decision on one slot request, as its API returns it and as its events carry it."""
+    """The host's decision on one slot request, as its events carry it (HostDecisionSchema: as its API returns it)."""
 
     id = fields.String(required=True, attribute="_id", metadata={"description": "The request's id"})
     school = fields.String(required=True, metadata={"description": "The host school"})
@@ -261,6 +261,17 @@ class DecisionSchema(Schema):
         "description": "The newest version of the request the host has applied (the requester's acknowledgement)"})
     decided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     updated_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class HostDecisionSchema(DecisionSchema):
+    """The host's decision as its own API returns it to its coordinators: the event's fields and the request's words.
+
+    `motivation` is kept from the request event so that a coordinator deciding by hand reads it; it is
+    never published back on the decision events (the requester has it already).
+    """
+
+    motivation = fields.String(dump_default="", metadata={
+        "description": "The requester's motivation, as their request event carried it (empty: none given)"})
 
 
 class DecisionEventSchema(Schema):
@@ -320,4 +331,4 @@ class DecisionQuerySchema(PageQuerySchema):
 
 
 class DecisionPageSchema(PageSchema):
-    items = fields.List(fields.Nested(DecisionSchema), required=True)
+    items = fields.List(fields.Nested(HostDecisionSchema), required=True)

@@ -188,6 +188,8 @@ class DecisionStore(EntityStore):
         doc = {
             "_id": request["id"], "school": host, "requester_school": request["school"],
             "visit_id": request["visit_id"], "slot_id": request["slot_id"], "faculty_id": request["faculty_id"],
+            # the requester's words, for the coordinator who decides by hand; never published back
+            "motivation": request.get("motivation") or "",
             "status": model.RECEIVED, "reason": None, "slot_hash": None, "slot": None, "visit": None,
             "waitlist_position": None, "places_left": None, "version": 0,
             "request_version": request_version, "queued_at": write_order(), "decided_at": None,
@@ -197,7 +199,11 @@ class DecisionStore(EntityStore):
             self.collection.insert_one(doc)
             return doc
         except DuplicateKeyError:
-            # delivered again, or decided concurrently by another consumer: the stored one counts
+            # delivered again, or decided concurrently by another consumer: the stored one counts;
+            # one received before decisions kept the motivation gets it from this event
+            if request.get("motivation"):
+                self.collection.update_one({"_id": request["id"], "motivation": {"$exists": False}},
+                                           {"$set": {"motivation": request["motivation"]}})
             return self.get(request["id"])
 
     def record_request_version(self, request_id: str, request_version: int, republish: bool = False) -> None:

@@ -141,9 +141,14 @@ def test_a_faculty_member_requests_a_slot_and_sees_it_approved_without_reloading
     kinds = faculty.locator("li.slot").evaluate_all("slots => slots.map(s => s.dataset.kind)")
     assert kinds == ["workshop"]
 
-    request_id = request_slot(faculty, schools, visit, "approve", "I teach platform strategy at SDU.")
+    typed = "I teach platform strategy at <SDU> & would co-teach.\nTwo years of case work."
+    request_id = request_slot(faculty, schools, visit, "approve", typed)
     sign_in(coordinator, schools[HOST], "coordinator")
     row = pending_at_host(coordinator, schools, request_id)
+    # the coordinator reads who asks and the motivation they typed, as text (escaped, its line break kept)
+    assert row.locator("strong").inner_text() == "Wang Li (sdu-sie)"
+    assert row.get_by_test_id("motivation").inner_text() == "Motivation: " + typed
+    assert row.get_by_test_id("motivation").locator("b, sdu").count() == 0
     row.get_by_role("button", name="Approve").click()
     assert "Approved" in coordinator.get_by_test_id("notice").inner_text()
     # the faculty member's page follows without a reload (its script asks the front door every few seconds)
@@ -211,6 +216,7 @@ def test_a_decline_needs_its_reason_and_the_faculty_member_reads_it(new_page, sc
     sign_in(coordinator, schools[HOST], "coordinator")
     request_id = request_slot(faculty, schools, visit, "decline")
     row = pending_at_host(coordinator, schools, request_id)
+    assert row.get_by_test_id("motivation").inner_text() == "No motivation given."
     # no reason: the message is at the field, and nothing was decided
     row.get_by_role("button", name="Decline").click()
     reason = coordinator.locator(f'li.decision[data-request="{request_id}"]').get_by_label("Reason")

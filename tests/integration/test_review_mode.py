@@ -4,6 +4,7 @@ schools on the real servers: ecnu-cto hosts, sdu-sie's faculty request through t
 
 from __future__ import annotations
 
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,6 +15,7 @@ from tests.integration.test_slot_workflow import (  # noqa: F401 (fixtures)
     HOST, REQUESTER, School, await_status, decision_at_host, publish_visit, request_slot, running, schools,
     status_at_requester,
 )
+from tests.kafkautil import read_topic, read_until
 from tests.visit_samples import as_host_reads, request_doc, slot, visit, visit_doc
 from tests.waiting import wait_until
 
@@ -209,3 +211,47 @@ def test_a_waitlist_left_unnumbered_by_a_stopped_writer_is_renumbered_by_the_wor
     assert [host.db["slot_decisions"].find_one({"_id": i})["version"] for i in (second_waiting, third_waiting)] == [
         v + 1 for v in versions]
     assert hosting.reconcile_pending() == 0 and positions() == [1, 2]
+
+
+def test_the_host_keeps_the_requesters_motivation_for_its_coordinator_and_never_publishes_it_back(
+        running, auth, kafka_bootstrap):
+    host, requester = running
+    published = publish_visit(host, auth, review_visit())
+    words = "I teach <b>venture finance</b> & would co-teach the lab.\nTwo years of fintech cases."
+    made = request_slot(requester, auth, published, motivation=words)
+    silent = request_slot(requester, auth, published, motivation="")
+    # the request event, as the requester's relay publishes it, carries the motivation to the host
+    pending = pending_at_host(host, auth, made["id"])
+    assert pending["motivation"] == words
+    assert pending_at_host(host, auth, silent["id"])["motivation"] == ""
+    listed = host.client.get(f"/slot-decisions?status=pending&visit_id={published['id']}",
+                             headers=auth(HOST)).get_json()["items"]
+    assert {d["id"]: d["motivation"] for d in listed} == {made["id"]: words, silent["id"]: ""}
+    assert host.db["slot_decisions"].find_one({"_id": made["id"]})["motivation"] == words
+    approved = decide(host, auth, made["id"], "approved")
+    assert approved.status_code == 200 and approved.get_json()["motivation"] == words
+    assert await_status(requester, auth, made["id"], "approved")["motivation"] == words
+    # the decision events back (pending, then approved) carry no motivation, nor do the host's visit events
+    decisions = read_until(kafka_bootstrap, host.settings.topic("slot-decisions"), lambda records: any(
+        m.key().decode() == made["id"] and json.loads(m.value())["status"] == "approved" for m in records))
+    mine = [json.loads(m.value()) for m in decisions if m.key().decode() == made["id"]]
+    assert [body["status"] for body in mine][-1] == "approved" and "pending" in [body["status"] for body in mine]
+    assert all("motivation" not in body for body in mine)
+    assert all(b"venture finance" not in m.value() for m in decisions)
+    visits = read_topic(kafka_bootstrap, host.settings.topic("visits"))
+    assert visits and all(b"venture finance" not in m.value() for m in visits if m.value())
+
+
+def test_a_decision_received_before_the_host_kept_motivations_gets_it_from_the_requests_next_event(schools):
+    host, requester = schools
+    hosting = Host(host.db, HOST)
+    published = visit_doc(HOST, approval="review", slots=[slot(capacity=1)])
+    host.db["visits"].insert_one(published)
+    asked = as_host_reads(request_doc(requester.db, REQUESTER, HOST, published["_id"], published["slots"][0]["id"]))
+    assert hosting.on_request(asked, 1)["motivation"] == "Guest lecture on venture finance."
+    # as an older host stored it; the requester re-sends its unanswered request: the host fills it in
+    host.db["slot_decisions"].update_one({"_id": asked["id"]}, {"$unset": {"motivation": ""}})
+    version = host.db["slot_decisions"].find_one({"_id": asked["id"]})["version"]
+    hosting.on_request(asked, 1)
+    stored = host.db["slot_decisions"].find_one({"_id": asked["id"]})
+    assert (stored["motivation"], stored["version"]) == ("Guest lecture on venture finance.", version)
