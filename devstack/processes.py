@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from devstack import servers
-from devstack.idp import idp_env, start_idp
+from devstack.idp import idp_env, issuer, start_idp
 from shared.auth import KeyRing, issue_token
 
 
@@ -118,7 +118,7 @@ def start_school(school: str, partner: str, mongo_uri: str, kafka_bootstrap: str
     base, partner_base = free_port_base(4), free_port_base(4)
     alliance = write_alliance(run_dir / f"{prefix}alliance.json", {school: base, partner: partner_base})
     idp_port = servers.free_port()
-    stack = Stack(school, base, f"http://{servers.HOST}:{idp_port}", keys_dir, mongo_uri=mongo_uri, prefix=prefix,
+    stack = Stack(school, base, issuer(idp_port), keys_dir, mongo_uri=mongo_uri, prefix=prefix,
                   alliance=alliance, partner_base=partner_base)
     try:
         stack.procs.append(start_idp(school, idp_port, run_dir / prefix / "log"))

@@ -125,10 +125,7 @@ def current_feed(db: Database, person: dict) -> str | None:
 
 def feed_secret(db: Database, person: dict) -> str:
     """The person's current feed secret, created on first use."""
-    found = db[FEEDS].find_one({"_id": person_key(person)})
-    if found is not None:
-        return found["secret"]
-    return rotate_feed(db, person)
+    return current_feed(db, person) or rotate_feed(db, person)
 
 
 def rotate_feed(db: Database, person: dict) -> str:

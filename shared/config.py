@@ -121,11 +121,6 @@ def _list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(v.strip() for v in _env(name, ",".join(default)).split(",") if v.strip())
 
 
-def _path_or_none(name: str) -> Path | None:
-    value = _env(name, "")
-    return Path(value) if value else None
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything a service process needs to know, read once at start-up."""
@@ -242,7 +237,7 @@ class Settings:
             catalog_read_token=_bool("CATALOG_READ_TOKEN", cls.catalog_read_token),
             oidc_issuer=_env("OIDC_ISSUER", cls.oidc_issuer).rstrip("/"),
             oidc_client_id=_env("OIDC_CLIENT_ID", cls.oidc_client_id),
-            oidc_client_secret_file=_path_or_none("OIDC_CLIENT_SECRET_FILE"),
+            oidc_client_secret_file=_path("OIDC_CLIENT_SECRET_FILE"),
             oidc_scopes=_env("OIDC_SCOPES", cls.oidc_scopes),
             oidc_roles_claim=_env("OIDC_ROLES_CLAIM", cls.oidc_roles_claim),
             oidc_coordinator_values=_list("OIDC_COORDINATOR_VALUES", cls.oidc_coordinator_values),
@@ -258,7 +253,7 @@ class Settings:
             smtp_port=_int("SMTP_PORT", cls.smtp_port),
             smtp_tls=_choice("SMTP_TLS", cls.smtp_tls, ("none", "starttls", "tls")),
             smtp_user=_env("SMTP_USER", cls.smtp_user),
-            smtp_password_file=Path(os.environ["SMTP_PASSWORD_FILE"]) if os.environ.get("SMTP_PASSWORD_FILE") else None,
+            smtp_password_file=_path("SMTP_PASSWORD_FILE"),
             smtp_timeout_seconds=_float("SMTP_TIMEOUT_SECONDS", cls.smtp_timeout_seconds),
             mail_sender=_env("MAIL_SENDER", cls.mail_sender),
             coordinator_emails=_list("COORDINATOR_EMAILS", cls.coordinator_emails),

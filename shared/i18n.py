@@ -27,6 +27,11 @@ LANG_COOKIE_SECONDS = 365 * 24 * 3600
 HTML_LANG = {"en": "en", "zh": "zh-Hans"}
 
 
+def N_(message: str) -> str:
+    """Mark a message for extraction (pybabel); it is translated where it is shown."""
+    return message
+
+
 @lru_cache(maxsize=None)
 def translations(lang: str) -> support.Translations:
     """The compiled catalog of `lang` (English, the source language, for any other value)."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 import uuid
 from typing import Callable
 
@@ -33,7 +32,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from shared.clock import now_iso, write_order
+from shared.clock import now_iso, wall_ms, write_order
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +43,6 @@ PENDING, SENT, FAILED = "pending", "sent", "failed"
 def marker() -> dict:
     """What a state-changing write also sets so that the worker derives its notifications (`notify_since`)."""
     return {"notify_since": write_order()}
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class PermanentFailure(Exception):
@@ -74,7 +69,7 @@ class NotificationQueue:
                 calendar: dict | None = None, due_key: int | None = None) -> bool:
         """Queue a notification under `key`; False when it was queued before (a repeated derivation)."""
         doc = {"_id": key, "cause": cause, "kind": kind, "to": to, "lang": lang, "context": context,
-               "calendar": calendar, "status": PENDING, "attempts": 0, "due_key": due_key or now_ms(),
+               "calendar": calendar, "status": PENDING, "attempts": 0, "due_key": due_key or wall_ms(),
                "claimed_until": 0, "claimed_by": None, "created_at": now_iso(), "sent_at": None,
                "last_error": None}
         try:
@@ -101,7 +96,7 @@ class NotificationQueue:
 
     def claim(self, claim_seconds: float) -> dict | None:
         """Take the next due notification for `claim_seconds`: no other worker sends it meanwhile."""
-        now = now_ms()
+        now = wall_ms()
         token = uuid.uuid4().hex
         return self.collection.find_one_and_update(
             {"status": PENDING, "due_key": {"$lte": now}, "claimed_until": {"$lt": now}},
@@ -121,7 +116,7 @@ class NotificationQueue:
         wait = backoff_seconds(attempts, base, ceiling)
         self.collection.update_one(
             {"_id": doc["_id"], "claimed_by": doc["claimed_by"], "status": PENDING},
-            {"$set": {"due_key": now_ms() + int(wait * 1000), "claimed_until": 0, "last_error": error[:500],
+            {"$set": {"due_key": wall_ms() + int(wait * 1000), "claimed_until": 0, "last_error": error[:500],
                       "attempts": attempts}})
         return wait
 

@@ -8,12 +8,7 @@ sort orders) so that their labels are extracted into that catalog.
 
 from __future__ import annotations
 
-from shared.i18n import DEFAULT_LANG, translations
-
-
-def N_(message: str) -> str:
-    """Mark a message for extraction; it is translated when shown."""
-    return message
+from shared.i18n import DEFAULT_LANG, N_, translations
 
 
 # coded values -> their English label (the msgid)

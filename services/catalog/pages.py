@@ -18,6 +18,7 @@ from services.catalog import i18n
 from shared.i18n import current_lang
 from services.catalog.api import check_read_access, course_detail, search
 from services.catalog.schemas import SORTS, SearchQuerySchema
+from shared.config import ConfigError
 from shared.errors import DomainError
 
 pages = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
@@ -39,10 +40,11 @@ def _query_from_args() -> tuple[dict, list[str]]:
 
 def _school_name(school_id: str) -> str:
     """A school's name in the page's language."""
-    for school in current_app.extensions["settings"].schools:
-        if school.id == school_id:
-            return i18n.text(school.name, current_lang()) or school_id
-    return school_id
+    try:
+        school = current_app.extensions["settings"].school_of(school_id)
+    except ConfigError:
+        return school_id
+    return i18n.text(school.name, current_lang()) or school_id
 
 
 def _url_with(**changes) -> str:

@@ -268,11 +268,9 @@ def outcome(refused: str | None, overlapping: bool, seat: bool) -> tuple[str, st
     return (APPROVED, None) if seat else (WAITLISTED, None)
 
 
-def review_outcome(refused: str | None, overlapping: bool) -> tuple[str, str | None]:
-    """(status, reason) of a request's arrival for a visit in review mode: declined at once by the rules that
-    need no judgement, else pending for the host's coordinator."""
-    if refused:
-        return DECLINED, refused
+def review_outcome(overlapping: bool) -> tuple[str, str | None]:
+    """(status, reason) of an admissible request's arrival for a visit in review mode (a refused one is declined
+    by `outcome`): declined at once for an overlap, which needs no judgement, else pending for the coordinator."""
     if overlapping:
         return DECLINED, OVERLAP
     return PENDING, None

@@ -37,14 +37,10 @@ from services.visits.store import DECISIONS, REQUESTS
 from shared import calendars, mail
 from shared.auth import KeyRing, issue_token
 from shared.config import Settings
+from shared.i18n import N_
 from shared.notifications import NotificationQueue, PermanentFailure, send_due
 
 log = logging.getLogger(__name__)
-
-
-def N_(message: str) -> str:
-    """Marks a message for extraction (pybabel); it is translated where it is used (mail.gettext)."""
-    return message
 
 
 HOLDING = model.HOLDING

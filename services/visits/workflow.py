@@ -136,8 +136,8 @@ class Host:
         overlapping, seat = False, False
         if model.arrival_intent(visit) == model.REQUEST_FOR_REVIEW and not refused:
             # review mode: the rules that need no judgement decline at once; the rest waits for the coordinator
-            status, reason = model.review_outcome(refused, self._overlap(decision, slot))
-            written = self._write(decision, model.REQUEST_FOR_REVIEW, status, reason, slot=slot)
+            status, reason = model.review_outcome(self._overlap(decision, slot))
+            written = self._write(decision, model.REQUEST_FOR_REVIEW, status, reason, slot=slot, visit=visit)
             return written or self.decisions.get(decision["_id"])
         if not refused:
             queue = self.decisions.first_waitlisted(decision["visit_id"], decision["slot_id"])
@@ -147,7 +147,7 @@ class Host:
                 # others wait already: no overtaking, but an overlap is refused at once
                 overlapping = self._overlap(decision, slot)
         status, reason = model.outcome(refused, overlapping, seat)
-        written = self._write(decision, model.REQUEST, status, reason, slot=slot)
+        written = self._write(decision, model.REQUEST, status, reason, slot=slot, visit=visit)
         if written is None:  # decided meanwhile by another consumer: that decision stands
             return self.decisions.get(decision["_id"])
         if status == model.WAITLISTED:
@@ -175,25 +175,30 @@ class Host:
         if model.refusal(visit, decision["slot_id"], decision["requester_school"]) or slot is None:
             return None  # the worker's reconciliation declines it
         if self.holds.take(decision, slot) is not None:
-            return self._write(decision, model.CONFIRM, model.DECLINED, model.OVERLAP, request_version=version)
+            return self._write(decision, model.CONFIRM, model.DECLINED, model.OVERLAP, visit=visit,
+                               request_version=version)
         seat = self.seats.get(decision["visit_id"], decision["slot_id"]) or {}
         if seat.get("count", 0) > slot["capacity"]:
             # the capacity went down below the seats held: this one waits for a place
-            return self._write(decision, model.CONFIRM, model.WAITLISTED, None, slot=slot, request_version=version)
-        return self._write(decision, model.CONFIRM, model.APPROVED, None, slot=slot, request_version=version)
+            return self._write(decision, model.CONFIRM, model.WAITLISTED, None, slot=slot, visit=visit,
+                               request_version=version)
+        return self._write(decision, model.CONFIRM, model.APPROVED, None, slot=slot, visit=visit,
+                           request_version=version)
 
     def _write(self, decision: dict, intent: str, status: str, reason: str | None, slot: dict | None = None,
-               note: str | None = None, **extra) -> dict | None:
+               note: str | None = None, visit: dict | None = None, **extra) -> dict | None:
         """Publish a new decision if it is still at the version it was taken on; None if it is not.
 
         The move must be one of the transition table's (model.DECISIONS): `intent` from the status read.
+        `visit` is the stored visit when the caller has just read it (else it is read here).
         """
         if not model.DECISIONS.leads_to(decision["status"], intent, status):
             raise NotAllowed(f"slot decision {decision['_id']}: {intent} cannot lead from "
                              f"{decision['status']} to {status}")
         now = self.clock()
         fields = {"status": status, "reason": reason, "decided_at": now, **touched(now), "note": note, **extra}
-        visit = self.visits.get(decision["visit_id"])
+        if visit is None:
+            visit = self.visits.get(decision["visit_id"])
         if slot is not None:
             fields.update(slot_hash=model.slot_hash(slot), slot=slot_snapshot(slot), visit=visit_snapshot(visit))
         fields["places_left"] = self._places_left(visit, decision["slot_id"])
@@ -248,7 +253,7 @@ class Host:
             if not overlapping and not took:
                 break  # taken by a concurrent decision
             status, reason = model.outcome(None, overlapping, took)
-            written = self._write(waiting, model.PROMOTE, status, reason, slot=slot)
+            written = self._write(waiting, model.PROMOTE, status, reason, slot=slot, visit=visit)
             if written is None:
                 self.settle(self.decisions.get(waiting["_id"]))
             elif status == model.APPROVED:
@@ -300,7 +305,7 @@ class Host:
         if overlapping:
             raise _conflict("the faculty member holds an overlapping approved slot", reason=model.OVERLAP)
         status = model.APPROVED if seat else model.WAITLISTED
-        written = self._write(decision, model.APPROVE, status, None, slot=slot, note=note)
+        written = self._write(decision, model.APPROVE, status, None, slot=slot, note=note, visit=visit)
         if written is None:
             self.settle(self.decisions.get(decision["_id"]))
         return written
@@ -318,7 +323,7 @@ class Host:
             raise _conflict("the faculty member holds an overlapping approved slot", reason=model.OVERLAP)
         if not seat:
             raise _conflict("the slot has no free seat", reason="slot-full")
-        written = self._write(decision, model.APPROVE, model.APPROVED, None, slot=slot, note=note)
+        written = self._write(decision, model.APPROVE, model.APPROVED, None, slot=slot, note=note, visit=visit)
         if written is None:
             self.settle(self.decisions.get(decision["_id"]))
         return written

@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 
 from devstack import servers
-from devstack.idp import idp_env, start_idp
+from devstack.idp import idp_env, issuer, start_idp
 from devstack.processes import Stack, free_port_base, service_processes, start_school, write_alliance
 from devstack.seed import faculty2_email, faculty_email
 from tests.samples import course
@@ -96,7 +96,7 @@ def start_two_schools(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_
     starts = []
     for school, base in bases.items():
         idp_port = servers.free_port()
-        stack = stacks[school] = Stack(school, base, f"http://{servers.HOST}:{idp_port}", keys_dir)
+        stack = stacks[school] = Stack(school, base, issuer(idp_port), keys_dir)
         starts.append(lambda school=school, port=idp_port, stack=stack: stack.procs.append(
             start_idp(school, port, run_dir / prefix / "log")))
         for offset, service in ((2, "faculty"), (3, "visits"), (0, "catalog")):

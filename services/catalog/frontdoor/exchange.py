@@ -19,6 +19,7 @@ from services.catalog.frontdoor.services_client import ServiceProblem, for_perso
 from services.catalog.query import visit_criteria, visible_visit
 from services.catalog.model import visit_view
 from services.catalog.store import COLLECTIONS
+from shared.i18n import N_
 
 exchange = Blueprint("exchange", __name__)
 
@@ -27,10 +28,6 @@ SLOT_KINDS = ("guest_lecture", "co_teaching", "workshop", "seminar", "panel", "s
 ACTIVE = ("pending", "approved", "waitlisted", "reconfirm")
 WITHDRAWABLE = ACTIVE
 MOTIVATION_MAX = 2000
-
-
-def N_(message: str) -> str:
-    return message
 
 
 # coded values the exchange pages show -> their label (a gettext msgid)

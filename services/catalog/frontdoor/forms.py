@@ -169,6 +169,13 @@ def flatten_rows(rows_: list[dict], name: str) -> dict:
     return out
 
 
+def renumbered(values: dict, name: str, fields: tuple[str, ...]) -> dict:
+    """The posted values with the rows `name` renumbered as they were sent (blank rows dropped)."""
+    out = {k: v for k, v in values.items() if not k.startswith(f"{name}-")}
+    out.update(flatten_rows(rows(values, name, fields), name))
+    return out
+
+
 def langs_of(doc: dict, name: str) -> dict:
     value = doc.get(name) or {}
     return {f"{name}_{lang}": value.get(lang, "") for lang in LANGS}

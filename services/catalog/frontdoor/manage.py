@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 
-from shared.i18n import current_lang
+from shared.i18n import N_, current_lang
 
 from services.catalog import i18n
 from services.catalog.api import sync_status
@@ -15,10 +15,6 @@ from services.catalog.frontdoor.services_client import ServiceProblem, for_perso
 manage = Blueprint("manage", __name__, url_prefix="/manage")
 COURSE_STATUSES = ("draft", "published", "withdrawn")
 COURSE_VISIBILITIES = ("school", "alliance")
-
-
-def N_(message: str) -> str:
-    return message
 
 
 # coded values the coordinators' pages show -> their label (a gettext msgid)

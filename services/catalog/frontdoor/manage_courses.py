@@ -94,10 +94,7 @@ def _render(form: Form, course: dict | None, status: int = 200, newer: dict | No
 
 def _renumbered(values: dict) -> dict:
     """The posted values with the offering rows renumbered as they were sent (blank rows dropped)."""
-    kept = forms.rows(values, "offerings", OFFERING_FIELDS)
-    out = {k: v for k, v in values.items() if not k.startswith("offerings-")}
-    out.update(forms.flatten_rows(kept, "offerings"))
-    return out
+    return forms.renumbered(values, "offerings", OFFERING_FIELDS)
 
 
 @manage.get("/courses/new")

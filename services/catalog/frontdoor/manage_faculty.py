@@ -54,10 +54,7 @@ def values_of(profile: dict) -> dict:
 
 
 def _renumbered(values: dict) -> dict:
-    kept = forms.rows(values, "availability", WINDOW_FIELDS)
-    out = {k: v for k, v in values.items() if not k.startswith("availability-")}
-    out.update(forms.flatten_rows(kept, "availability"))
-    return out
+    return forms.renumbered(values, "availability", WINDOW_FIELDS)
 
 
 def _render(form: Form, profile: dict | None, status: int = 200, newer: dict | None = None, posted: bool = False):

@@ -103,10 +103,7 @@ def values_of(visit: dict) -> dict:
 
 
 def _renumbered(values: dict) -> dict:
-    kept = forms.rows(values, "slots", SLOT_FIELDS)
-    out = {k: v for k, v in values.items() if not k.startswith("slots-")}
-    out.update(forms.flatten_rows(kept, "slots"))
-    return out
+    return forms.renumbered(values, "slots", SLOT_FIELDS)
 
 
 def _partners() -> list[str]:

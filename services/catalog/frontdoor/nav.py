@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-
-def N_(message: str) -> str:
-    return message
+from shared.i18n import N_
 
 
 NAV = {
