@@ -228,6 +228,10 @@ def test_the_host_keeps_the_requesters_motivation_for_its_coordinator_and_never_
                              headers=auth(HOST)).get_json()["items"]
     assert {d["id"]: d["motivation"] for d in listed} == {made["id"]: words, silent["id"]: ""}
     assert host.db["slot_decisions"].find_one({"_id": made["id"]})["motivation"] == words
+    # the pending decision is on its topic before the approval: the relay publishes an entity's latest
+    # state, so an approval written before the relay ran would leave no pending event to look at
+    read_until(kafka_bootstrap, host.settings.topic("slot-decisions"), lambda records: any(
+        m.key().decode() == made["id"] and json.loads(m.value())["status"] == "pending" for m in records))
     approved = decide(host, auth, made["id"], "approved")
     assert approved.status_code == 200 and approved.get_json()["motivation"] == words
     assert await_status(requester, auth, made["id"], "approved")["motivation"] == words
