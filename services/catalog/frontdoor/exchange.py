@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from services.catalog.frontdoor import forms
 from services.catalog.frontdoor.people import current_person, role_required
 from services.catalog.frontdoor.services_client import ServiceProblem, for_person
 from services.catalog.query import visit_criteria, visible_visit
@@ -273,13 +274,6 @@ def requests_live():
     return response
 
 
-def _version_of(form) -> int:
-    try:
-        return int(form.get("version") or "")
-    except ValueError:
-        abort(400)
-
-
 @exchange.post("/exchange/requests/<uuid:request_id>/withdraw")
 @role_required("faculty")
 def withdraw(request_id):
@@ -296,10 +290,10 @@ def reconfirm(request_id):
 
 
 def _change(request_id: str, method: str, path: str, done: str):
-    version = _version_of(request.form)
+    etag = forms.if_match(request.form)
     client = for_person(current_person())
     try:
-        client.call(method, "visits", path, etag=f'"{version}"')
+        client.call(method, "visits", path, etag=etag)
     except ServiceProblem as exc:
         if exc.status == 412:
             try:
@@ -379,7 +373,7 @@ def profile():
         if not errors:
             try:
                 current = client.call("PATCH", "faculty", path, json=body,
-                                      etag=f'"{_version_of(request.form)}"').json()
+                                      etag=forms.if_match(request.form)).json()
                 form = _profile_form(current)
                 notice = _("Your profile was saved.")
             except ServiceProblem as exc:

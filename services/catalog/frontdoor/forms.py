@@ -19,7 +19,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-from flask import request
+from flask import abort, request
 
 from services.catalog.frontdoor.services_client import ServiceProblem
 
@@ -193,3 +193,14 @@ def quoted_etag(version) -> str:
 def version_of(values: dict) -> str | None:
     raw = text(values, "version")
     return quoted_etag(raw) if raw.isdigit() else None
+
+
+def if_match(values) -> str:
+    """The If-Match value of a form that changes one thing at the version it showed; 400 when it has none.
+
+    Every such form carries the version in a hidden field; one without it was not sent by our page.
+    """
+    etag = version_of(values)
+    if etag is None:
+        abort(400)
+    return etag
