@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from flask import abort, request
 
+from services.catalog.frontdoor.api_messages import in_page_language
 from services.catalog.frontdoor.services_client import ServiceProblem
 
 LANGS = ("en", "zh")
@@ -70,7 +71,7 @@ def errors_of(problem: ServiceProblem) -> dict[str, str]:
     for error in problem.errors:
         pointer = str(error.get("pointer") or "").strip("/")
         key = pointer.replace("/", ".") if pointer else "_form"
-        out.setdefault(key, str(error.get("detail") or problem.title))
+        out.setdefault(key, in_page_language(str(error.get("detail") or problem.title)))
     slug = problem.type.rsplit(":", 1)[-1]
     if slug in TYPE_FIELDS and TYPE_FIELDS[slug] not in out:
         out[TYPE_FIELDS[slug]] = problem.detail or problem.title
