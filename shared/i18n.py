@@ -34,6 +34,13 @@ def N_(message: str) -> str:
     return message
 
 
+def lang_text(value, lang: str) -> str:
+    """A language map's text in `lang` (else English, else any); a plain string as it is."""
+    if isinstance(value, dict):
+        return value.get(lang) or value.get("en") or next(iter(value.values()), "")
+    return value or ""
+
+
 @lru_cache(maxsize=None)
 def translations(lang: str) -> support.Translations:
     """The compiled catalog of `lang` (English, the source language, for any other value)."""

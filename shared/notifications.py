@@ -3,8 +3,9 @@
 A notification is derived from a state change that was itself one single-document
 write (a request's decision, a withdrawal, a new incoming request): that write also
 sets a marker (`notify_since`), and the worker turns marked documents into
-notifications here, then clears the marker if no newer change came (see
-services/visits/notify.py). No multi-document transaction is needed:
+notifications here, then clears the marker if no newer change came (each kind's
+table of who is told what: services/visits/notify.py for slot requests,
+services/courses/notify.py for course places). No multi-document transaction is needed:
 
 - the notification's `_id` is its key, `<cause>/<version>/<recipient>`, so deriving
   it again after a crash (the marker was not cleared yet) inserts nothing new;
@@ -19,20 +20,31 @@ The one window left: a worker that dies after the server accepted a message and
 before it marked it sent. Its claim expires (MAIL_CLAIM_SECONDS) and another worker
 sends it again. The message keeps its `Message-ID` (derived from the key), so a mail
 system that deduplicates by it drops the repeat.
+
+What every kind of notification shares is here too: reading and clearing the marked
+documents (`marked`, `clear_marker`), the school's coordinators' mails, each at once or
+in a daily summary (`for_coordinators`), the sender's base (`Deliverer`) and the
+worker's two loops (`notify_loops`).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from shared import mail
 from shared.clock import now_iso, wall_ms, write_order
+from shared.config import Settings
+from shared.i18n import lang_text
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +55,27 @@ PENDING, SENT, FAILED = "pending", "sent", "failed"
 def marker() -> dict:
     """What a state-changing write also sets so that the worker derives its notifications (`notify_since`)."""
     return {"notify_since": write_order()}
+
+
+def marked(collection: Collection, limit: int = 50) -> list[dict]:
+    """The documents of `collection` whose change is still to be told, oldest change first."""
+    return list(collection.find({"notify_since": {"$gt": 0}}, sort=[("notify_since", ASCENDING)], limit=limit))
+
+
+def clear_marker(collection: Collection, doc: dict, fields: dict | None = None) -> None:
+    """Its notifications are queued: clear the marker read (and remember `fields`), unless a newer change set one.
+
+    Conditional on the marker read: a change written meanwhile set a newer one, derived next time.
+    """
+    update: dict = {"$unset": {"notify_since": ""}}
+    if fields:
+        update["$set"] = fields
+    collection.update_one({"_id": doc["_id"], "notify_since": doc["notify_since"]}, update)
+
+
+def ensure_marker_index(*collections: Collection) -> None:
+    for collection in collections:
+        collection.create_index([("notify_since", ASCENDING)])
 
 
 class PermanentFailure(Exception):
@@ -157,3 +190,92 @@ def send_due(queue: NotificationQueue, deliver: Callable[[dict], None], *, claim
         if not queue.mark_sent(doc):
             log.warning("notification %s was sent after its claim had expired", doc["_id"])
     return handled
+
+
+def for_coordinators(queue: NotificationQueue, settings: Settings, *, cause: str, kind: str, item_id: str,
+                     item: dict, now: datetime | None = None) -> int:
+    """Tell each of the school's coordinators (COORDINATOR_EMAILS) about one item, in COORDINATOR_LANG.
+
+    COORDINATOR_MAIL=each: one mail per item and address, keyed `<cause>/<address>`;
+    `daily`: the item joins that address's summary of the day for `kind`, sent at midnight
+    UTC. Returns the number of addresses told.
+    """
+    lang = settings.coordinator_lang
+    for address in settings.coordinator_emails:
+        if settings.coordinator_mail == "daily":
+            day = (now or datetime.now(timezone.utc)).date()
+            due = datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc)
+            queue.add_to_digest(f"{kind}-digest/{day.isoformat()}/{address}", cause=cause, kind=kind,
+                                to={"address": address}, lang=lang, item_id=item_id, item=item,
+                                due_key=int(due.timestamp() * 1000))
+        else:
+            queue.enqueue(f"{cause}/{address}", cause=cause, kind=kind, to={"address": address}, lang=lang,
+                          context={"items": {item_id: item}})
+    return len(settings.coordinator_emails)
+
+
+class Deliverer:
+    """Builds one notification's message (`message`, by each kind of request) and hands it to the SMTP server.
+
+    A failure of the server is retried by `send_due`; a refusal that a retry will not change
+    (a 5xx answer) is a PermanentFailure.
+    """
+
+    def __init__(self, settings: Settings, send=mail.send):
+        self.settings = settings
+        self.send = send
+
+    def __call__(self, doc: dict) -> None:
+        message = self.message(doc)
+        try:
+            self.send(self.settings, message)
+        except Exception as exc:
+            if mail.is_permanent(exc):
+                raise PermanentFailure(f"refused by the mail server: {exc}") from exc
+            raise
+
+    def message(self, doc: dict):
+        raise NotImplementedError
+
+    def school_name(self, school_id: str, lang: str) -> str:
+        try:
+            return lang_text(self.settings.school_of(school_id).name, lang) or school_id
+        except Exception:
+            return school_id
+
+    def page(self, path: str) -> str:
+        """The address of one of this school's front-door pages, which mails link to."""
+        return self.settings.school_url(self.settings.school, "catalog") + path
+
+
+def notify_loops(settings: Settings, derive_pending: Callable[[], int], queue: NotificationQueue,
+                 deliver: Callable[[dict], None]) -> dict:
+    """A worker's two notification loops: `notify` derives notifications from marked writes
+    (`derive_pending()` returns how many it handled), `mail` sends what is due with `deliver`.
+
+    The SMTP password file is read now: an unreadable one stops the worker at its start with the fix.
+    """
+    mail.smtp_password(settings)
+
+    def derive(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                if derive_pending() == 0:
+                    stop.wait(settings.mail_idle_seconds)
+            except PyMongoError as exc:
+                log.warning("notify: database unavailable (%s); retrying", exc.__class__.__name__)
+                stop.wait(1.0)
+
+    def sender(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                handled = send_due(queue, deliver, claim_seconds=settings.mail_claim_seconds,
+                                   retry_seconds=settings.mail_retry_seconds,
+                                   retry_max_seconds=settings.mail_retry_max_seconds)
+                if handled == 0:
+                    stop.wait(settings.mail_idle_seconds)
+            except PyMongoError as exc:
+                log.warning("mail: database unavailable (%s); retrying", exc.__class__.__name__)
+                stop.wait(1.0)
+
+    return {"notify": derive, "mail": sender}

@@ -24,21 +24,17 @@ from the school's own catalog read model (its public API).
 from __future__ import annotations
 
 import logging
-import threading
-from datetime import datetime, timedelta, timezone
 
 import requests
-from pymongo import ASCENDING
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
 
 from services.visits import model
 from services.visits.store import DECISIONS, REQUESTS
-from shared import calendars, mail
+from shared import calendars, mail, notifications
 from shared.auth import KeyRing, issue_token
 from shared.config import Settings
-from shared.i18n import N_
-from shared.notifications import NotificationQueue, PermanentFailure, send_due
+from shared.i18n import N_, lang_text
+from shared.notifications import NotificationQueue, PermanentFailure, clear_marker, for_coordinators, marked
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +84,14 @@ class Notifier:
 
     def ensure_indexes(self) -> None:
         self.queue.ensure_indexes()
-        self.requests.create_index([("notify_since", ASCENDING)])
-        self.decisions.create_index([("notify_since", ASCENDING)])
+        notifications.ensure_marker_index(self.requests, self.decisions)
 
     def derive_pending(self, limit: int = 50) -> int:
         done = 0
-        for request in self.requests.find({"notify_since": {"$gt": 0}}, sort=[("notify_since", ASCENDING)],
-                                          limit=limit):
+        for request in marked(self.requests, limit):
             self.derive_request(request)
             done += 1
-        for decision in self.decisions.find({"notify_since": {"$gt": 0}}, sort=[("notify_since", ASCENDING)],
-                                            limit=limit):
+        for decision in marked(self.decisions, limit):
             self.derive_incoming(decision)
             done += 1
         return done
@@ -127,27 +120,14 @@ class Notifier:
         fields = {"notified_status": request["status"]}
         if request.get("slot"):
             fields.update(notified_slot=request["slot"], notified_slot_hash=request.get("slot_hash"))
-        # only the marker read: a decision applied meanwhile set a newer one, derived next time
-        self.requests.update_one({"_id": request["_id"], "notify_since": request["notify_since"]},
-                                 {"$unset": {"notify_since": ""}, "$set": fields})
+        clear_marker(self.requests, request, fields)
 
     def derive_incoming(self, decision: dict) -> None:
         item = {"request_id": decision["_id"], "visit_id": decision["visit_id"], "slot_id": decision["slot_id"],
                 "requester_school": decision["requester_school"]}
-        cause = f"incoming/{decision['_id']}"
-        lang = self.settings.coordinator_lang
-        for address in self.settings.coordinator_emails:
-            if self.settings.coordinator_mail == "daily":
-                day = datetime.now(timezone.utc).date()
-                due = datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc)
-                self.queue.add_to_digest(f"incoming-digest/{day.isoformat()}/{address}", cause=cause,
-                                         kind="incoming", to={"address": address}, lang=lang,
-                                         item_id=decision["_id"], item=item, due_key=int(due.timestamp() * 1000))
-            else:
-                self.queue.enqueue(f"{cause}/{address}", cause=cause, kind="incoming", to={"address": address},
-                                   lang=lang, context={"items": {decision["_id"]: item}})
-        self.decisions.update_one({"_id": decision["_id"], "notify_since": decision["notify_since"]},
-                                  {"$unset": {"notify_since": ""}})
+        for_coordinators(self.queue, self.settings, cause=f"incoming/{decision['_id']}", kind="incoming",
+                         item_id=decision["_id"], item=item)
+        clear_marker(self.decisions, decision)
 
 
 class Directory:
@@ -183,12 +163,6 @@ class Directory:
             return None
         response.raise_for_status()
         return response.json()
-
-
-def lang_text(value, lang: str) -> str:
-    if isinstance(value, dict):
-        return value.get(lang) or value.get("en") or next(iter(value.values()), "")
-    return value or ""
 
 
 SLOT_KINDS = {
@@ -227,28 +201,12 @@ def when_text(slot: dict | None, time_zone: str) -> str:
     return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} ({time_zone})"
 
 
-class Deliverer:
-    """Builds one notification's message (text, HTML, invitation) and hands it to the SMTP server."""
+class Deliverer(notifications.Deliverer):
+    """Builds one slot notification's message (text, HTML, invitation)."""
 
     def __init__(self, settings: Settings, directory: Directory, send=mail.send):
-        self.settings = settings
+        super().__init__(settings, send)
         self.directory = directory
-        self.send = send
-
-    def __call__(self, doc: dict) -> None:
-        message = self.message(doc)
-        try:
-            self.send(self.settings, message)
-        except Exception as exc:
-            if mail.is_permanent(exc):
-                raise PermanentFailure(f"refused by the mail server: {exc}") from exc
-            raise
-
-    def school_name(self, school_id: str, lang: str) -> str:
-        try:
-            return lang_text(self.settings.school_of(school_id).name, lang) or school_id
-        except Exception:
-            return school_id
 
     def message(self, doc: dict):
         if doc["kind"] == "incoming":
@@ -279,7 +237,7 @@ class Deliverer:
         place = visit.get("place") or ""
         slot_kind = mail.gettext(lang, SLOT_KINDS.get(slot.get("kind"), slot.get("kind") or ""))
         subject = mail.gettext(lang, SUBJECTS[doc["kind"]], host=host_name)
-        link = self.settings.school_url(self.settings.school, "catalog") + MY_REQUESTS_PATH
+        link = self.page(MY_REQUESTS_PATH)
         text, html = mail.render("request", lang, {
             "kind": doc["kind"], "subject": subject, "person_name": lang_text(profile.get("name"), lang),
             "host_name": host_name, "theme": theme, "place": place, "slot_kind": slot_kind,
@@ -312,7 +270,7 @@ class Deliverer:
                           "when": when_text(slot, time_zone) if slot else "",
                           "requester_name": self.school_name(item["requester_school"], lang)})
         subject = mail.gettext(lang, N_("New slot requests for your visits"))
-        link = self.settings.school_url(self.settings.school, "catalog") + INCOMING_PATH
+        link = self.page(INCOMING_PATH)
         text, html = mail.render("incoming", lang, {"items": items, "subject": subject, "link": link})
         return mail.build_message(sender=self.settings.mail_sender, to=doc["to"]["address"], subject=subject,
                                   text=text, html=html, message_key=doc["_id"])
@@ -321,30 +279,7 @@ class Deliverer:
 def notify_loops(settings: Settings, db: Database) -> dict:
     """The worker's loops: derive notifications from marked writes, and send what is due."""
     notifier = Notifier(db, settings)
-    mail.smtp_password(settings)  # read at start: an unreadable password file stops the worker with the fix
     keyring = KeyRing(settings.keys_dir, settings.school)
     keyring.load(settings.school_ids, private=True)
     deliver = Deliverer(settings, Directory(settings, keyring.private_key()))
-
-    def derive(stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                if notifier.derive_pending() == 0:
-                    stop.wait(settings.mail_idle_seconds)
-            except PyMongoError as exc:
-                log.warning("notify: database unavailable (%s); retrying", exc.__class__.__name__)
-                stop.wait(1.0)
-
-    def sender(stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                handled = send_due(notifier.queue, deliver, claim_seconds=settings.mail_claim_seconds,
-                                   retry_seconds=settings.mail_retry_seconds,
-                                   retry_max_seconds=settings.mail_retry_max_seconds)
-                if handled == 0:
-                    stop.wait(settings.mail_idle_seconds)
-            except PyMongoError as exc:
-                log.warning("mail: database unavailable (%s); retrying", exc.__class__.__name__)
-                stop.wait(1.0)
-
-    return {"notify": derive, "mail": sender}
+    return notifications.notify_loops(settings, notifier.derive_pending, notifier.queue, deliver)
