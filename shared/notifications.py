@@ -42,6 +42,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from shared import mail
+from shared.auth import KeyRing
 from shared.clock import now_iso, wall_ms, write_order
 from shared.config import Settings
 from shared.i18n import lang_text
@@ -192,11 +193,51 @@ def send_due(queue: NotificationQueue, deliver: Callable[[dict], None], *, claim
     return handled
 
 
+class Notifier:
+    """Derives a school's notifications from the two collections of a request saga (shared/saga.py).
+
+    A kind sets `requests_collection` (the requests its people made: `derive_request`) and
+    `decisions_collection` (the decisions on partners' requests it hosts: `derive_incoming`);
+    each hook queues what its document's change tells, then clears the marker (`clear_marker`).
+    """
+
+    requests_collection: str
+    decisions_collection: str
+
+    def __init__(self, db: Database, settings: Settings):
+        self.settings = settings
+        self.requests = db[self.requests_collection]
+        self.decisions = db[self.decisions_collection]
+        self.queue = NotificationQueue(db)
+
+    def ensure_indexes(self) -> None:
+        self.queue.ensure_indexes()
+        ensure_marker_index(self.requests, self.decisions)
+
+    def derive_pending(self, limit: int = 50) -> int:
+        """Derive the notifications of up to `limit` marked documents of each collection; returns how many."""
+        done = 0
+        for request in marked(self.requests, limit):
+            self.derive_request(request)
+            done += 1
+        for decision in marked(self.decisions, limit):
+            self.derive_incoming(decision)
+            done += 1
+        return done
+
+    def derive_request(self, request: dict) -> None:
+        raise NotImplementedError
+
+    def derive_incoming(self, decision: dict) -> None:
+        raise NotImplementedError
+
+
 def for_coordinators(queue: NotificationQueue, settings: Settings, *, cause: str, kind: str, item_id: str,
-                     item: dict, now: datetime | None = None) -> int:
+                     item: dict, key: str | None = None, now: datetime | None = None) -> int:
     """Tell each of the school's coordinators (COORDINATOR_EMAILS) about one item, in COORDINATOR_LANG.
 
-    COORDINATOR_MAIL=each: one mail per item and address, keyed `<cause>/<address>`;
+    COORDINATOR_MAIL=each: one mail per item and address, keyed `<key>/<address>` (`key`
+    the cause unless given: one mail per cause, or per version of it);
     `daily`: the item joins that address's summary of the day for `kind`, sent at midnight
     UTC. Returns the number of addresses told.
     """
@@ -209,7 +250,7 @@ def for_coordinators(queue: NotificationQueue, settings: Settings, *, cause: str
                                 to={"address": address}, lang=lang, item_id=item_id, item=item,
                                 due_key=int(due.timestamp() * 1000))
         else:
-            queue.enqueue(f"{cause}/{address}", cause=cause, kind=kind, to={"address": address}, lang=lang,
+            queue.enqueue(f"{key or cause}/{address}", cause=cause, kind=kind, to={"address": address}, lang=lang,
                           context={"items": {item_id: item}})
     return len(settings.coordinator_emails)
 
@@ -248,14 +289,22 @@ class Deliverer:
         return self.settings.school_url(self.settings.school, "catalog") + path
 
 
-def notify_loops(settings: Settings, derive_pending: Callable[[], int], queue: NotificationQueue,
-                 deliver: Callable[[dict], None]) -> dict:
-    """A worker's two notification loops: `notify` derives notifications from marked writes
-    (`derive_pending()` returns how many it handled), `mail` sends what is due with `deliver`.
+def school_key(settings: Settings):
+    """The school's private key, read now (an unreadable one stops the worker at its start): the sender signs
+    the short-lived tokens of its lookups in its own school's services with it."""
+    keyring = KeyRing(settings.keys_dir, settings.school)
+    keyring.load(settings.school_ids, private=True)
+    return keyring.private_key()
+
+
+def notify_loops(settings: Settings, notifier: Notifier, deliver: Callable[[dict], None]) -> dict:
+    """A worker's two notification loops: `notify` derives notifications from marked writes, `mail` sends
+    what is due with `deliver`.
 
     The SMTP password file is read now: an unreadable one stops the worker at its start with the fix.
     """
     mail.smtp_password(settings)
+    derive_pending, queue = notifier.derive_pending, notifier.queue
 
     def derive(stop: threading.Event) -> None:
         while not stop.is_set():

@@ -31,10 +31,10 @@ from pymongo.database import Database
 from services.visits import model
 from services.visits.store import DECISIONS, REQUESTS
 from shared import calendars, mail, notifications
-from shared.auth import KeyRing, issue_token
+from shared.auth import issue_token
 from shared.config import Settings
 from shared.i18n import N_, lang_text
-from shared.notifications import NotificationQueue, PermanentFailure, clear_marker, for_coordinators, marked
+from shared.notifications import PermanentFailure, clear_marker, for_coordinators
 
 log = logging.getLogger(__name__)
 
@@ -73,28 +73,10 @@ def request_notice(notified: str | None, status: str, reason: str | None, slot_c
     return None
 
 
-class Notifier:
+class Notifier(notifications.Notifier):
     """Derives this school's notifications from the visits database (both sides of the saga)."""
 
-    def __init__(self, db: Database, settings: Settings):
-        self.settings = settings
-        self.requests = db[REQUESTS]
-        self.decisions = db[DECISIONS]
-        self.queue = NotificationQueue(db)
-
-    def ensure_indexes(self) -> None:
-        self.queue.ensure_indexes()
-        notifications.ensure_marker_index(self.requests, self.decisions)
-
-    def derive_pending(self, limit: int = 50) -> int:
-        done = 0
-        for request in marked(self.requests, limit):
-            self.derive_request(request)
-            done += 1
-        for decision in marked(self.decisions, limit):
-            self.derive_incoming(decision)
-            done += 1
-        return done
+    requests_collection, decisions_collection = REQUESTS, DECISIONS
 
     def derive_request(self, request: dict) -> None:
         slot = request.get("slot") or request.get("notified_slot")
@@ -278,8 +260,5 @@ class Deliverer(notifications.Deliverer):
 
 def notify_loops(settings: Settings, db: Database) -> dict:
     """The worker's loops: derive notifications from marked writes, and send what is due."""
-    notifier = Notifier(db, settings)
-    keyring = KeyRing(settings.keys_dir, settings.school)
-    keyring.load(settings.school_ids, private=True)
-    deliver = Deliverer(settings, Directory(settings, keyring.private_key()))
-    return notifications.notify_loops(settings, notifier.derive_pending, notifier.queue, deliver)
+    deliver = Deliverer(settings, Directory(settings, notifications.school_key(settings)))
+    return notifications.notify_loops(settings, Notifier(db, settings), deliver)

@@ -96,7 +96,8 @@ def test_a_message_is_text_html_and_calendar_alternatives_with_a_message_id_from
 
 def test_every_mail_message_has_a_chinese_translation_and_the_mo_file_is_compiled_from_the_po(tmp_path):
     config = tmp_path / "babel.cfg"
-    config.write_text("[python: services/visits/notify.py]\n[jinja2: shared/templates/mail/**]\n"
+    config.write_text("[python: services/visits/notify.py]\n[python: services/courses/notify.py]\n"
+                      "[jinja2: shared/templates/mail/**]\n"
                       "extensions = jinja2.ext.i18n\n")
     pot = tmp_path / "mail.pot"
     subprocess.run([sys.executable, "-m", "babel.messages.frontend", "-q", "extract", "-F", str(config), "-o",
