@@ -115,7 +115,7 @@ def send(settings: Settings, message: EmailMessage) -> None:
 def smtp_password(settings: Settings) -> str:
     """The SMTP password from its file; ConfigError (the fix in words) when it cannot be read.
 
-    The mail sender reads it once as it starts (services/visits/notify.py), so a wrong file
+    The mail sender reads it once as it starts (shared/notifications.notify_loops), so a wrong file
     stops the worker at once instead of failing each delivery as if the server were away.
     """
     if settings.smtp_password_file is None:
