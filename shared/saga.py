@@ -79,6 +79,19 @@ def awaiting_host(intent_version: int) -> dict:
     return {"awaiting_host": True, "intent_version": intent_version}
 
 
+def request_view(doc: dict, fields: tuple[str, ...]) -> dict:
+    """A request event's body: its id and `fields` (what the host needs), `withdrawn` a boolean."""
+    view = {"id": doc["_id"], **{k: doc.get(k) for k in fields}}
+    # the embedded server reads back a boolean written by $set as 0 or 1
+    view["withdrawn"] = bool(view.get("withdrawn"))
+    return view
+
+
+def decision_view(schema):
+    """A decision event's body: the schema's dump, or None (nothing published) while it is only received."""
+    return lambda doc: None if doc.get("status") == RECEIVED else schema.dump(doc)
+
+
 def outcome(refused: str | None, seat: bool) -> tuple[str, str | None]:
     """(status, reason) of a decision from what was checked: a refusal declines, else a seat approves, else wait."""
     if refused:
@@ -120,6 +133,8 @@ class Host:
     """
 
     machine: StateMachine
+    # the schema of the requesters' request events
+    request_event = None
     # the decisions that hold a seat
     holding: tuple[str, ...] = (APPROVED,)
     # (decision field, request event field) pairs that must agree for a request id already known
@@ -188,7 +203,24 @@ class Host:
     def refused_detail(self, reason: str) -> str:
         return f"it cannot be approved: {reason}"
 
+    def with_current_places_left(self, decisions: list[dict]) -> list[dict]:
+        """The decisions, each with its part's places left now (rather than when the decision was written)."""
+        ids = list({self.decisions.group_of(d)[0] for d in decisions})
+        owners = {o["_id"]: o for o in self.owners.collection.find({"_id": {"$in": ids}})} if ids else {}
+        out = []
+        for decision in decisions:
+            group = self.decisions.group_of(decision)
+            out.append({**decision, "places_left": self.places_left(owners.get(group[0]), group)})
+        return out
+
     # events
+
+    def apply_request_event(self, event: Event, topic_school: str) -> None:
+        """Apply a partner's request event; InvalidEvent (dead letter) for one that cannot be accepted."""
+        body = event_body(self.request_event, event, topic_school)
+        if body["host_school"] != self.school:
+            return  # a request to another host
+        self.on_request(body, event.entityversion)
 
     def on_request(self, request: dict, version: int) -> dict:
         """Decide on a request, or follow its withdrawal (or another intent); a replay changes nothing."""
@@ -462,17 +494,23 @@ class Requester:
                 "decision_version": 0, "withdrawn": False, "waitlist_position": None, "places_left": None,
                 "version": 1, "created_at": now, "created_key": time_key(now), **touched(now)}
 
-    def withdraw(self, request_id: str, expected_version: int, travelled: bool = True) -> dict:
-        """Withdraw a request; the host frees its seat, if it held one, and promotes its waitlist.
-
-        `travelled`: whether the host knows of the request (else the withdrawal stays here).
-        """
+    def withdraw(self, request_id: str, expected_version: int) -> dict:
+        """Withdraw a request; the host frees its seat, if it held one, and promotes its waitlist."""
         request = self.current(request_id, expected_version)
         if not self.machine.allows(request["status"], WITHDRAW):
             raise DomainError("not-withdrawable", f"the request is {request['status']}")
         fields = {"status": WITHDRAWN, "withdrawn": True, **touched(self.clock()), **notify_marker(),
-                  **(awaiting_host(expected_version + 1) if travelled else {})}
+                  **(awaiting_host(expected_version + 1) if self.travelled(request) else {}),
+                  **self.withdrawal_fields(request)}
         return self.replace(request_id, expected_version, fields)
+
+    def travelled(self, request: dict) -> bool:
+        """Whether the host knows of the request (else a withdrawal stays at this school)."""
+        return True
+
+    def withdrawal_fields(self, request: dict) -> dict:
+        """What else a withdrawal of this kind of request sets, in the same write."""
+        return {}
 
     def current(self, request_id: str, expected_version: int) -> dict:
         request = self.requests.get(request_id)

@@ -307,10 +307,17 @@ class SeatStore:
         """Seats changed whose owner may not have been bumped since (the writer stopped in between)."""
         return list(self.collection.find({"republish_since": {"$gt": 0}}, limit=limit))
 
-    def taken_of(self, parts: list[tuple[str, str]]) -> dict[str, dict[str, int]]:
-        """Seats taken per part id, per owner id, of the given (owner id, part id) pairs, in one query
-        (a part nobody asked for has no seat document)."""
-        keys = [self.key(owner, part) for owner, part in parts]
+    def part_ids(self, owner: dict) -> list[str]:
+        """The ids of an owner's parts that may have seats (its slots' ids, its offerings' terms)."""
+        raise NotImplementedError
+
+    def taken(self, owner: dict) -> dict[str, int]:
+        """Seats taken per part id of this owner (a part nobody asked for has no seat document)."""
+        return self.taken_of([owner]).get(owner["_id"], {})
+
+    def taken_of(self, owners: list[dict]) -> dict[str, dict[str, int]]:
+        """Seats taken per part id, per owner id, in one query."""
+        keys = [self.key(owner["_id"], part) for owner in owners for part in self.part_ids(owner)]
         out: dict[str, dict[str, int]] = {}
         for seat in self.collection.find({"_id": {"$in": keys}}, {"count": 1}) if keys else []:
             owner_id, part_id = self.group_of(seat)

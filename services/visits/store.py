@@ -118,13 +118,8 @@ class SeatStore(saga_store.SeatStore):
     def __init__(self, db: Database):
         super().__init__(db, SEATS, VisitStore(db).seats_changed)
 
-    def taken(self, visit: dict) -> dict[str, int]:
-        """Seats taken per slot id of this visit (a slot nobody asked for has no seat document)."""
-        return self.taken_of([visit]).get(visit["_id"], {})
-
-    def taken_of(self, visits: list[dict]) -> dict[str, dict[str, int]]:
-        """Seats taken per slot id, per visit id, in one query."""
-        return super().taken_of([(v["_id"], s["id"]) for v in visits for s in v.get("slots", [])])
+    def part_ids(self, visit: dict) -> list[str]:
+        return [slot["id"] for slot in visit.get("slots", [])]
 
 
 class HoldStore:

@@ -23,15 +23,11 @@ from services.visits.store import DecisionStore, HoldStore, RequestStore, SeatSt
 from shared import saga
 from shared.clock import now_iso, touched
 from shared.errors import DomainError
-from shared.events import Event
-from shared.saga import HAND_DECLINED, awaiting_host, event_body
+from shared.saga import HAND_DECLINED, awaiting_host
 
 log = logging.getLogger(__name__)
 
 __all__ = ["HAND_DECLINED", "Host", "Requester", "slot_snapshot", "visit_snapshot"]
-
-_REQUEST_EVENT = SlotRequestEventSchema()
-
 
 def slot_snapshot(slot: dict) -> dict:
     return {k: slot[k] for k in ("kind", "title", "starts_at", "ends_at", "capacity") if k in slot}
@@ -56,21 +52,14 @@ class Host(saga.Host):
     full = ("slot-full", "the slot has no free seat")
     affected_by_change = model.AFFECTED_BY_VISIT_CHANGE
 
+    request_event = SlotRequestEventSchema()
+
     def __init__(self, db: Database, school: str, clock=now_iso):
         super().__init__(school, clock)
         self.visits = self.owners = VisitStore(db)
         self.decisions = DecisionStore(db)
         self.seats = SeatStore(db)
         self.holds = HoldStore(db)
-
-    # events
-
-    def apply_request_event(self, event: Event, topic_school: str) -> None:
-        """Apply a partner's slot_request event; InvalidEvent for one that cannot be accepted."""
-        body = event_body(_REQUEST_EVENT, event, topic_school)
-        if body["host_school"] != self.school:
-            return  # a request to another host
-        self.on_request(body, event.entityversion)
 
     # the slots' own
 
