@@ -83,8 +83,9 @@ def student(auth, number: int = 1):
 
 
 def publish_course(host: School, auth, **offering) -> dict:
-    doc = course(offerings=[{"term": "2027-spring", "starts_on": "2027-03-01", "ends_on": "2027-06-30",
-                             "places": 2, **offering}])
+    doc = course(code=f"MEM-{uuid.uuid4().hex[:6]}",
+                 offerings=[{"term": "2027-spring", "starts_on": "2027-03-01", "ends_on": "2027-06-30", "places": 2,
+                             **offering}])
     response = host.client.post("/courses", json=doc, headers=auth(HOST))
     assert response.status_code == 201, response.get_json()
     return response.get_json()
@@ -126,7 +127,7 @@ def test_a_students_request_endorsed_at_home_is_approved_by_the_host_and_seen_at
     assert endorsed.status_code == 200, endorsed.get_json()
     assert endorsed.get_json()["status"] == "endorsed"
     seen = await_status(home, auth, request["id"], "approved")
-    assert seen["course"]["code"] == "MEM-6101" and seen["offering"]["term"] == "2027-spring"
+    assert seen["course"]["code"] == published["code"] and seen["offering"]["term"] == "2027-spring"
     assert seen["places_left"] == 1 and seen["declined_by"] is None
     decision = host.client.get(f"/place-decisions/{request['id']}", headers=auth(HOST)).get_json()
     assert (decision["status"], decision["requester_school"], decision["name"]) == ("approved", HOME, "Wang Fang")
