@@ -28,20 +28,20 @@ import logging
 import requests
 from pymongo.database import Database
 
+from services.courses.model import (
+    APPROVED, COURSE_NOT_FOUND, DECLINED, DECLINED_BY_HOME, ENDORSED, HOME, OFFERING_CLOSED, OFFERING_NOT_FOUND,
+    OFFERING_REMOVED, PENDING_ENDORSEMENT, WAITLISTED, WITHDRAWN,
+)
+from services.courses.store import DECISIONS, REQUESTS
 from shared import mail, notifications
 from shared.auth import issue_token
 from shared.config import Settings
 from shared.i18n import N_, lang_text
 from shared.notifications import PermanentFailure, clear_marker, for_coordinators
+from shared.saga import HAND_DECLINED
 
 log = logging.getLogger(__name__)
 
-# the collections of services/courses/store.py
-REQUESTS, DECISIONS = "place_requests", "place_decisions"
-# a request's statuses at the student's school (services/courses/model.REQUESTS) and who declined it
-PENDING_ENDORSEMENT, ENDORSED, APPROVED, WAITLISTED, DECLINED, WITHDRAWN = (
-    "pending-endorsement", "endorsed", "approved", "waitlisted", "declined", "withdrawn")
-HOME = "home"
 # who is mailed
 STUDENT, COORDINATORS = "student", "coordinators"
 # the queue's kind of the coordinators' mails (one change each, or a day's summary of them)
@@ -157,12 +157,12 @@ class Directory:
 
 
 REASONS = {
-    "declined-by-home": N_("Your school declined the request."),
-    "declined-by-host": N_("The host school declined the request."),
-    "course-not-found": N_("The host does not share this course (any more)."),
-    "offering-not-found": N_("The host does not know this offering."),
-    "offering-closed": N_("The offering is not open for requests."),
-    "offering-removed": N_("The host removed the offering or stopped sharing the course."),
+    DECLINED_BY_HOME: N_("Your school declined the request."),
+    HAND_DECLINED: N_("The host school declined the request."),
+    COURSE_NOT_FOUND: N_("The host does not share this course (any more)."),
+    OFFERING_NOT_FOUND: N_("The host does not know this offering."),
+    OFFERING_CLOSED: N_("The offering is not open for requests."),
+    OFFERING_REMOVED: N_("The host removed the offering or stopped sharing the course."),
 }
 STUDENT_SUBJECTS = {
     "endorsed": N_("Endorsed: your request for a place in %(course)s"),

@@ -111,7 +111,9 @@ class PlaceRequester(saga.Requester):
                 **{k: profile.get(k) for k in ("name", "email", "student_number", "programme")},
                 "status": model.PENDING_ENDORSEMENT, "declined_by": None, "course": None, "offering": None,
                 "endorsed_at": None, "awaiting_host": False,
-                "live_key": live_key(student_id, data["host_school"], data["course_id"], data["term"])}
+                "live_key": live_key(student_id, data["host_school"], data["course_id"], data["term"]),
+                # the school's coordinators are told that it awaits their endorsement (services/courses/notify.py)
+                **notify_marker()}
 
     def endorse(self, request_id: str, expected_version: int, status: str, note: str | None) -> dict:
         """The school's coordinator endorses the request (it travels to the host) or declines it, with a note."""

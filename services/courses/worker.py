@@ -9,7 +9,8 @@ Run with `python -m services.courses.worker`. Loops, each in its own thread:
 - the requester's consumer of every school's place-decision topic, which applies;
 - the reconciliation of changed courses and freed seats (waitlist promotion, renumbering), and
   the re-publication of courses whose seats changed when the writer stopped before bumping them;
-- the resend of endorsed requests whose latest intent the host has not answered.
+- the resend of endorsed requests whose latest intent the host has not answered;
+- notifications (services/courses/notify.py): derive mails from marked writes, and send them over SMTP.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from services.courses.model import DECISION_ENTITY, ENTITY, REQUEST_ENTITY, is_visible_to_partners, with_places_left
+from services.courses.notify import Notifier, notify_loops
 from services.courses.places import PlaceHost, PlaceRequester
 from services.courses.schemas import CourseSchema, PlaceDecisionSchema
 from services.courses.store import (
@@ -83,11 +85,17 @@ def worker_loops(settings: Settings, db) -> dict:
         **{name: relay.run_forever for name, relay in relays.items()},
         **saga_loops(settings, db, SERVICE, PlaceHost(db, settings.school), PlaceRequester(db, settings.school),
                      REQUEST_TOPIC, DECISION_TOPIC, settings.place_request_resend_seconds),
+        **notify_loops(settings, db),
     }
 
 
+def ensure_worker_indexes(db, settings: Settings) -> None:
+    ensure_indexes(db)
+    Notifier(db, settings).ensure_indexes()
+
+
 def main() -> None:
-    run_worker(SERVICE, lambda db, settings: ensure_indexes(db), worker_loops)
+    run_worker(SERVICE, ensure_worker_indexes, worker_loops)
 
 
 if __name__ == "__main__":
