@@ -7,12 +7,9 @@ writing one `.eml` file per message. Every test uses its own faculty members and
 
 from __future__ import annotations
 
-import email
-import json
 import time
 import uuid
 from datetime import datetime
-from email import policy
 from pathlib import Path
 
 import icalendar
@@ -26,7 +23,8 @@ from shared import calendars
 from shared.auth import KeyRing, issue_token
 from tests.faculty_samples import profile
 from tests.kafkautil import read_all_topics
-from tests.processes import free_port_base, service_processes
+from tests.mailbox import mail_env, mails, stop_all, two_schools
+from tests.processes import service_processes
 from tests.visit_samples import slot, visit
 from tests.waiting import wait_until
 
@@ -91,12 +89,7 @@ class Stack:
         return got if got["status"] in statuses else None
 
     def mails(self, to: str | None = None) -> list:
-        found = []
-        for path in sorted(self.mail_dir.glob("*.eml")):
-            message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-            if to is None or message["X-Envelope-To"] == to:
-                found.append(message)
-        return found
+        return mails(self.mail_dir, to)
 
     def wait_mails(self, to: str, count: int, what: str) -> list:
         return wait_until(lambda: (lambda m: m if len(m) >= count else None)(self.mails(to)), WAIT, what)
@@ -108,15 +101,8 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(mongo_uri, broker, run_dir, keys_dir):
     prefix = f"n{uuid.uuid4().hex[:8]}_"
-    bases = {ECNU: free_port_base(), SDU: None}
-    bases[SDU] = next(b for b in iter(free_port_base, None) if abs(b - bases[ECNU]) > 4)
     alliance = run_dir / f"{prefix}alliance.json"
-    alliance.write_text(json.dumps({"schools": [
-        {"id": ECNU, "name": {"en": "ECNU CTO School", "zh": "华东师范大学首席技术官学院"}, "port_base": bases[ECNU],
-         "time_zone": "Asia/Shanghai", "contact": HOST_CONTACT},
-        {"id": SDU, "name": {"en": "SDU SIE", "zh": "山东大学创新创业学院"}, "port_base": bases[SDU],
-         "time_zone": "Asia/Shanghai"},
-    ]}), encoding="utf-8")
+    bases = two_schools(alliance, host_contact=HOST_CONTACT)
     mail_port = servers.free_port()
     log_dir = run_dir / prefix / "log"
     stack = Stack({}, keys_dir, prefix, broker.bootstrap, mongo_uri, run_dir / prefix / "mail", mail_port, log_dir)
@@ -127,18 +113,14 @@ def stack(mongo_uri, broker, run_dir, keys_dir):
         for school, service, offset in plan:
             svc = service_processes(school, service, bases[school] + offset, mongo_uri, broker.bootstrap, run_dir,
                                     alliance, keys_dir, prefix)
-            svc.env.update({"SMTP_HOST": servers.HOST, "SMTP_PORT": str(mail_port), "MAIL_RETRY_SECONDS": "0.2",
-                            "MAIL_RETRY_MAX_SECONDS": "1", "MAIL_IDLE_SECONDS": "0.1",
-                            "MAIL_SENDER": f"alliance-catalog@{school}.example.edu", "CATALOG_DIGEST_SECONDS": "5",
-                            "COORDINATOR_EMAILS": COORDINATOR if school == ECNU else ""})
+            svc.env.update(mail_env(mail_port, school, COORDINATOR if school == ECNU else "",
+                                    CATALOG_DIGEST_SECONDS="5"))
             stack.services[(school, service)] = svc
             svc.start_worker()
             svc.start_web(workers=1)
         yield stack
     finally:
-        # all at once: one deadline for every process
-        procs = [p for svc in stack.services.values() for p in (svc.web, svc.worker) if p is not None]
-        servers.stop_all(procs + ([stack.mail_server] if stack.mail_server else []), 5)
+        stop_all(stack.services, stack.mail_server)
         stack.mongo.close()
 
 

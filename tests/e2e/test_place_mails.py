@@ -8,11 +8,8 @@ one `.eml` file per message. Each school's coordinators have one address; sdu-si
 
 from __future__ import annotations
 
-import email
-import json
 import time
 import uuid
-from email import policy
 from pathlib import Path
 
 import pytest
@@ -22,12 +19,12 @@ from pymongo import MongoClient
 from devstack import servers
 from shared.auth import KeyRing, issue_token
 from shared.config import SERVICE_PORT_OFFSETS
-from tests.processes import free_port_base, service_processes
+from tests.mailbox import ECNU, SDU, mail_env, mails, stop_all, two_schools
+from tests.processes import service_processes
 from tests.samples import course
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
-ECNU, SDU = "ecnu-cto", "sdu-sie"
 WAIT = 60
 HOST_COORDINATOR = "coordinator@ecnu-cto.example.edu"
 HOME_COORDINATOR = "coordinator@sdu-sie.example.edu"
@@ -90,12 +87,7 @@ class Stack:
         return got if got["status"] in statuses else None
 
     def mails(self, to: str) -> list:
-        found = []
-        for path in sorted(self.mail_dir.glob("*.eml")):
-            message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-            if message["X-Envelope-To"] == to:
-                found.append(message)
-        return found
+        return mails(self.mail_dir, to)
 
     def wait_mail(self, to: str, words: str, what: str):
         """The first mail to `to` whose subject or text holds `words`."""
@@ -115,15 +107,8 @@ def html(message) -> str:
 @pytest.fixture(scope="module")
 def stack(mongo_uri, broker, run_dir, keys_dir):
     prefix = f"p{uuid.uuid4().hex[:8]}_"
-    bases = {ECNU: free_port_base(), SDU: None}
-    bases[SDU] = next(b for b in iter(free_port_base, None) if abs(b - bases[ECNU]) > 4)
     alliance = run_dir / f"{prefix}alliance.json"
-    alliance.write_text(json.dumps({"schools": [
-        {"id": ECNU, "name": {"en": "ECNU CTO School", "zh": "华东师范大学首席技术官学院"}, "port_base": bases[ECNU],
-         "time_zone": "Asia/Shanghai"},
-        {"id": SDU, "name": {"en": "SDU SIE", "zh": "山东大学创新创业学院"}, "port_base": bases[SDU],
-         "time_zone": "Asia/Shanghai"},
-    ]}), encoding="utf-8")
+    bases = two_schools(alliance)
     mail_port = servers.free_port()
     log_dir = run_dir / prefix / "log"
     stack = Stack(keys_dir, prefix, mongo_uri, run_dir / prefix / "mail", mail_port, log_dir)
@@ -135,18 +120,14 @@ def stack(mongo_uri, broker, run_dir, keys_dir):
                 offset = SERVICE_PORT_OFFSETS[service]
                 svc = service_processes(school, service, bases[school] + offset, mongo_uri, broker.bootstrap,
                                         run_dir, alliance, keys_dir, prefix)
-                svc.env.update({"SMTP_HOST": servers.HOST, "SMTP_PORT": str(mail_port), "MAIL_RETRY_SECONDS": "0.2",
-                                "MAIL_RETRY_MAX_SECONDS": "1", "MAIL_IDLE_SECONDS": "0.1",
-                                "MAIL_SENDER": f"alliance-catalog@{school}.example.edu",
-                                "COORDINATOR_EMAILS": coordinators[school][0],
-                                "COORDINATOR_LANG": coordinators[school][1]})
+                svc.env.update(mail_env(mail_port, school, coordinators[school][0],
+                                        COORDINATOR_LANG=coordinators[school][1]))
                 stack.services[(school, service)] = svc
                 svc.start_worker()
                 svc.start_web(workers=1)
         yield stack
     finally:
-        procs = [p for svc in stack.services.values() for p in (svc.web, svc.worker) if p is not None]
-        servers.stop_all(procs + ([stack.mail_server] if stack.mail_server else []), 5)
+        stop_all(stack.services, stack.mail_server)
         stack.mongo.close()
 
 
