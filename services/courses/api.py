@@ -18,8 +18,7 @@ from services.courses.schemas import (
     PlaceRequestPageSchema, PlaceRequestQuerySchema, PlaceRequestSchema,
 )
 from services.courses.store import (
-    CourseStore, PlaceDecisionStore, PlaceRequestStore, PlaceSeatStore, criteria_from, place_decision_criteria,
-    place_request_criteria,
+    CourseStore, PlaceRequestStore, PlaceSeatStore, criteria_from, place_decision_criteria, place_request_criteria,
 )
 from shared.auth import current_principal, require
 from shared.clock import now_iso, write_order
@@ -189,10 +188,7 @@ class PlaceDecisions(MethodView):
     def get(self, query):
         """List partners' students' endorsed requests for this school's offerings with their decisions, oldest
         first."""
-        page = linked(PlaceDecisionStore(db()).page(place_decision_criteria(query), query["sort"], query["limit"],
-                                                    query.get("cursor")))
-        page["items"] = PlaceHost(db(), school()).with_current_places_left(page["items"])
-        return page
+        return linked(PlaceHost(db(), school()).page(place_decision_criteria(query), query))
 
 
 @places.route("/place-decisions/<uuid:request_id>")
@@ -202,10 +198,7 @@ class PlaceDecision(MethodView):
     @reads(places, HostPlaceDecisionSchema)
     def get(self, request_id):
         """Read the decision on one place request."""
-        decision = PlaceDecisionStore(db()).get(str(request_id))
-        if decision is None:
-            raise PlaceDecisionStore(db()).not_found()
-        return with_etag(PlaceHost(db(), school()).with_current_places_left([decision])[0])
+        return with_etag(PlaceHost(db(), school()).read(str(request_id)))
 
     @writes(places, HostPlaceDecisionSchema, DecisionInSchema, roles=None)
     def put(self, data, request_id):
