@@ -45,6 +45,9 @@ class OfferingSchema(Schema):
     applications_close = IsoDate()
     approval = fields.String(load_default=AUTOMATIC, dump_default=AUTOMATIC, validate=validate.OneOf(APPROVALS),
                              metadata={"description": APPROVAL_DOC})
+    # an offering read from the API and sent back unchanged carries it: accepted, and ignored
+    places_left = Integer(allow_none=True, validate=validate.Range(0, 100_000),
+                          metadata={"description": "Read-only: the service derives it from the seats held"})
 
     @post_load
     def _derived_fields_are_not_written(self, data, **kwargs):

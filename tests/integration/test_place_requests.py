@@ -371,3 +371,26 @@ def test_repeated_and_reordered_deliveries_change_nothing(running, auth, kafka_b
     assert read_until(kafka_bootstrap, home.settings.dlq_topic, lambda r: len(r) >= 1, 30)
     assert [decision_at_host(host, auth, i) for i in ids] == before_host
     assert [at_home(home, auth, i) for i in ids] == before_home
+
+
+def test_more_places_promote_the_waitlist_and_a_withdrawn_course_declines_its_requests(running, auth):
+    host, home = running
+    published = publish_course(host, auth, places=1)
+    first = asked_and_endorsed(home, auth, published, 1)
+    await_status(home, auth, first["id"], "approved")
+    second = asked_and_endorsed(home, auth, published, 2)
+    await_status(home, auth, second["id"], "waitlisted")
+    # the host's coordinator edits the course (sent back as read, places left and all) on the ETag they read
+    # before the seat was taken: still current
+    doc = course(code=published["code"], offerings=[{**published["offerings"][0], "places": 2}])
+    more = host.client.put(f"/courses/{published['id']}", json=doc,
+                           headers={**auth(HOST), "If-Match": f'"{published["version"]}"'})
+    assert more.status_code == 200, more.get_json()
+    await_status(home, auth, second["id"], "approved")
+    current = host.client.get(f"/courses/{published['id']}", headers=auth(HOST))
+    gone = host.client.delete(f"/courses/{published['id']}",
+                              headers={**auth(HOST), "If-Match": current.headers["ETag"]})
+    assert gone.status_code == 200
+    for made in (first, second):
+        seen = await_status(home, auth, made["id"], "declined")
+        assert (seen["declined_by"], seen["reason"]) == ("host", "offering-removed")
