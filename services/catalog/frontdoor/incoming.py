@@ -11,10 +11,12 @@ from __future__ import annotations
 from flask import abort, current_app, render_template, request
 from flask_babel import gettext as _
 
-from services.catalog.frontdoor.exchange import request_status_label, slot_time
+from services.catalog.frontdoor import forms
+from services.catalog.frontdoor.exchange import request_status_label
 from services.catalog.frontdoor.manage import manage
 from services.catalog.frontdoor.people import current_person, role_required
 from services.catalog.frontdoor.services_client import ServiceProblem, for_person
+from services.catalog.i18n import slot_time
 from services.catalog.store import COLLECTIONS
 
 REASON_MAX = 1000
@@ -87,10 +89,7 @@ def decide(request_id):
     request_id = str(request_id)
     action = request.form.get("action")
     note = (request.form.get("reason") or "").strip()
-    try:
-        version = int(request.form.get("version") or "")
-    except ValueError:
-        abort(400)
+    etag = forms.if_match(request.form)
     if action not in ("approve", "decline"):
         abort(400)
     if action == "decline" and not note:
@@ -102,7 +101,7 @@ def decide(request_id):
         body["note"] = note
     try:
         decided = for_person(current_person()).call("PUT", "visits", f"/slot-decisions/{request_id}", json=body,
-                                                     etag=f'"{version}"').json()
+                                                     etag=etag).json()
     except ServiceProblem as exc:
         if exc.status == 404:
             abort(404)
