@@ -1,7 +1,8 @@
 """Course-place requests between two schools' courses services as real processes (gunicorn web, worker).
 
-One stack for the module: ecnu-cto's and sdu-sie's courses web and worker processes on the session's
-servers. Students of sdu-sie ask over HTTP, its coordinator endorses, ecnu-cto's worker decides.
+One stack for the module: ecnu-cto's and sdu-sie's courses web and worker processes, and sdu-sie's
+catalog (web and worker: the courses service checks a request against it), on the session's servers.
+Students of sdu-sie ask over HTTP, its coordinator endorses, ecnu-cto's worker decides.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def stack(mongo_uri, kafka_bootstrap, run_dir, keys_dir):
     alliance = write_alliance(run_dir / f"{prefix}alliance.json", bases)
     services = {school: service_processes(school, "courses", base + 1, mongo_uri, kafka_bootstrap, run_dir,
                                           alliance, keys_dir, prefix) for school, base in bases.items()}
+    services["catalog"] = service_processes(HOME, "catalog", bases[HOME], mongo_uri, kafka_bootstrap, run_dir,
+                                            alliance, keys_dir, prefix)
     try:
         for svc in services.values():
             svc.env["PLACE_REQUEST_RESEND_SECONDS"] = "3"
@@ -48,11 +51,15 @@ def headers(keys_dir, school: str, role: str = "coordinator", number: int | None
     return {"Authorization": f"Bearer {token}", **extra}
 
 
-def publish(stack, keys_dir, places: int) -> dict:
+def publish(stack, keys_dir, places: int, *more_offerings) -> dict:
     doc = course(code=f"P-{uuid.uuid4().hex[:6]}", offerings=[
-        {"term": "2027-spring", "starts_on": "2027-03-01", "ends_on": "2027-06-30", "places": places}])
+        {"term": "2027-spring", "starts_on": "2027-03-01", "ends_on": "2027-06-30", "places": places},
+        *more_offerings])
     created = requests.post(f"{stack[HOST].url}/courses", json=doc, headers=headers(keys_dir, HOST), timeout=10)
     assert created.status_code == 201, created.text
+    # the students' school's catalog knows it (the courses service checks requests against it)
+    wait_until(lambda: requests.get(f"{stack['catalog'].url}/courses/{created.json()['id']}",
+                                    timeout=5).status_code == 200, 60, "the course in the students' catalog")
     return created.json()
 
 
@@ -101,3 +108,20 @@ def test_fifty_students_asking_at_once_for_two_places_get_exactly_two(stack, key
     course_now = requests.get(f"{stack[HOST].url}/courses/{published['id']}", headers=headers(keys_dir, HOST),
                               timeout=10).json()
     assert course_now["offerings"][0]["places_left"] == 0
+
+
+def test_the_students_school_refuses_at_the_field_what_its_catalog_shows_cannot_be_asked_for(stack, keys_dir):
+    started = {"term": "2026-autumn", "starts_on": "2026-09-01", "ends_on": "2027-01-15", "places": 5}
+    published = publish(stack, keys_dir, 5, started)
+
+    def ask(course_id: str, term: str):
+        return requests.post(f"{stack[HOME].url}/place-requests", timeout=10, json={
+            "host_school": HOST, "course_id": course_id, "term": term, "statement": "Why not."},
+            headers=headers(keys_dir, HOME, "student", 7))
+
+    for course_id, term, pointer in ((published["id"], "2026-autumn", "/term"), (published["id"], "2030-fall", "/term"),
+                                     (str(uuid.uuid4()), "2027-spring", "/course_id")):
+        refused = ask(course_id, term)
+        assert refused.status_code == 422, refused.text
+        assert [e["pointer"] for e in refused.json()["errors"]] == [pointer]
+    assert ask(published["id"], "2027-spring").status_code == 201
