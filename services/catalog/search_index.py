@@ -109,16 +109,21 @@ def _id_bytes(entity_id: str) -> bytes:
 
 def sort_key(sort: str, value, entity_id: str) -> str:
     """The hex text ordering (value, id) for `sort` ("credits" or "-credits"), so that one field sorts a page."""
+    return (_sort_head(sort, value) + _id_bytes(entity_id)).hex()
+
+
+def _sort_head(sort: str, value) -> bytes:
     descending = sort.startswith("-")
     _, kind = SORT_VALUES[sort.lstrip("-")]
     if kind is str:
         raw = str(value or "").replace("\x00", "").encode("utf-8")
-        head = bytes(255 - b for b in raw) + b"\xff" if descending else raw + b"\x00"
-    else:
-        number = -(2**63) if value is None else int(round(float(value) * 1000)) if kind is float else int(value)
-        number = max(-(2**63), min(2**63 - 1, number)) + 2**63
-        head = ((2**64 - 1 - number) if descending else number).to_bytes(8, "big")
-    return (head + _id_bytes(entity_id)).hex()
+        return raw.translate(_INVERTED) + b"\xff" if descending else raw + b"\x00"
+    number = -(2**63) if value is None else int(round(float(value) * 1000)) if kind is float else int(value)
+    number = max(-(2**63), min(2**63 - 1, number)) + 2**63
+    return ((2**64 - 1 - number) if descending else number).to_bytes(8, "big")
+
+
+_INVERTED = bytes(255 - b for b in range(256))
 
 
 def _date_int(iso: str | None) -> int:
@@ -141,7 +146,8 @@ CARD_FIELDS = ("_id", "school", "version", "code", "title", "description", "prog
 def document(entry: dict) -> tantivy.Document:
     """The index document of a visible course entry of the read model."""
     doc = tantivy.Document()
-    doc.add_text("id", entry["_id"])
+    entity_id = entry["_id"]
+    doc.add_text("id", entity_id)
     doc.add_integer("version", int(entry["version"]))
     doc.add_text("card", json.dumps({k: entry[k] for k in CARD_FIELDS if k in entry}, ensure_ascii=False))
     code = entry.get("code", "")
@@ -150,14 +156,19 @@ def document(entry: dict) -> tantivy.Document:
     outcomes = _texts(entry.get("learning_outcomes"))
     body = _texts(entry.get("description"))
     doc.add_text("code", f"{code} {entry.get('programme', '')}")
+    segmented_titles = []
     for name, texts in (("title", titles), ("outcomes", outcomes), ("description", body)):
         for t in texts:
-            doc.add_text(name, text.segmented(t))
+            cut = text.segmented(t)
+            if name == "title":
+                segmented_titles.append(cut)
+            doc.add_text(name, cut)
             doc.add_text(f"{name}_plain", t)
     doc.add_text("grams_title", " ".join(text.grams(t) for t in titles))
     doc.add_text("grams_body", " ".join(text.grams(t) for t in outcomes + body))
-    for t in titles + [code]:
-        doc.add_text("suggest", text.segmented(t))
+    # jieba cuts each title once: the same words go to the title and the suggestions
+    for cut in segmented_titles + [text.segmented(code)]:
+        doc.add_text("suggest", cut)
     for field in ("school", "programme", "delivery", "isced_f"):
         if entry.get(field):
             doc.add_text(field, str(entry[field]))
@@ -169,10 +180,11 @@ def document(entry: dict) -> tantivy.Document:
         doc.add_integer("eqf_level", int(entry["eqf_level"]))
     doc.add_float("credits", float(entry.get("credits", 0)))
     doc.add_integer("last_start", max((_date_int(o.get("starts_on")) for o in entry.get("offerings", [])), default=0))
+    id_bytes = _id_bytes(entity_id)
     for name, (field, _) in SORT_VALUES.items():
-        for sort in (name, f"-{name}"):
-            direction = "desc" if sort.startswith("-") else "asc"
-            doc.add_text(f"key_{name}_{direction}", sort_key(sort, entry.get(field), entry["_id"]))
+        value = entry.get(field)
+        doc.add_text(f"key_{name}_asc", (_sort_head(name, value) + id_bytes).hex())
+        doc.add_text(f"key_{name}_desc", (_sort_head(f"-{name}", value) + id_bytes).hex())
     return doc
 
 
@@ -209,6 +221,8 @@ class SearchIndex:
         self.commit_every = 0.0
         self._pending: int | None = None
         self._last_commit = time.monotonic()
+        # when what is pending must be committed at the latest (monotonic seconds)
+        self._commit_due = 0.0
         # generations reserved from the read model's counter and not handed out yet: [next, end)
         self._block = (0, 0)
 
@@ -291,12 +305,21 @@ class SearchIndex:
             self._writer = None
             self._index = None
 
-    def follow(self, db, written: list[dict] | None = None, taken: tuple[int, int] | None = None) -> int:
+    @staticmethod
+    def prepare(entries: list[dict]) -> dict[int, tantivy.Document]:
+        """The index documents of the visible ones of `entries`, by generation (built before their write lands)."""
+        return {e["gen"]: document(e) for e in entries if e.get("visible")}
+
+    def follow(self, db, written: list[dict] | None = None, taken: tuple[int, int] | None = None,
+               prepared: dict | None = None, commit_every: float | None = None, defer: bool = False) -> int:
         """Index the course entries written since the last commit (rebuilding a missing index); how many.
 
         `written` and `taken`: the caller, under this index's lock, took the generations
         `taken` (first, last) and knows that exactly `written` of them are stored. When no other
-        entry was stored since the last commit, those are indexed without reading anything back.
+        entry was stored since the last commit, those are indexed without reading anything back
+        (with their `prepared` documents, by generation, when the caller built them), and committed
+        at most `commit_every` seconds after the last commit (default: `self.commit_every`); with
+        `defer`, by the next `flush_due` or `flush` only (a catch-up commits while its next page is written).
         """
         with self.lock:
             if not self.ready():
@@ -306,12 +329,17 @@ class SearchIndex:
                 first, through = taken
                 if done < first and self._only_ours_since(db, done, first):
                     writer = self._writable()
+                    prepared = prepared or {}
                     for entry in written:
                         writer.delete_documents_by_term("id", entry["_id"])
                         if entry.get("visible"):
-                            writer.add_document(document(entry))
+                            built = prepared.get(entry["gen"])
+                            writer.add_document(built if built is not None else document(entry))
+                    every = self.commit_every if commit_every is None else commit_every
+                    due = self._last_commit + every
+                    self._commit_due = due if self._pending is None else min(due, self._commit_due)
                     self._pending = through
-                    if self.commit_every <= 0 or time.monotonic() - self._last_commit >= self.commit_every:
+                    if not defer and (every <= 0 or time.monotonic() >= self._commit_due):
                         self._commit()
                     return len(written)
             if done > Generations(db).current():
@@ -370,9 +398,15 @@ class SearchIndex:
         self._last_commit = time.monotonic()
 
     def flush(self) -> None:
-        """Commit what `follow` added since the last commit (the worker calls this a few times a second)."""
+        """Commit what `follow` added since the last commit."""
         with self.lock:
             if self._pending is not None:
+                self._commit()
+
+    def flush_due(self) -> None:
+        """Commit what `follow` added once its commit is due (the worker calls this a few times a second)."""
+        with self.lock:
+            if self._pending is not None and time.monotonic() >= self._commit_due:
                 self._commit()
 
     def _only_ours_since(self, db, done: int, first: int) -> bool:

@@ -44,6 +44,8 @@ STOP_CHECK_SECONDS = 0.5
 FEED_PAGE = 1000
 MAX_FEED_PAGES = 10_000
 TOKEN_REFRESH_SECONDS = 300
+# how long a caught-up course may wait in the search index's writer before a commit makes it searchable
+CATCHUP_COMMIT_SECONDS = 1.0
 
 
 def apply_event(model: ReadModel, event: Event, school: str, clock: Callable[[], str] = now_iso) -> str:
@@ -234,13 +236,17 @@ class Catchup:
         seen: set[str] = set()
         counts = {"applied": 0, "invalid": 0, "refused": 0}
         last_seq = since
-        # the next page is read while this one is applied: the source's time overlaps the local work
+        # the next page is read and validated while this one is applied: the source's time and the
+        # validation overlap the local writes
         prefetch = ThreadPoolExecutor(1, thread_name_prefix="feed")
-        pending = prefetch.submit(self.feed.changes, school, entity, last_seq)
+        pending = prefetch.submit(self._page, kind, school, entity, last_seq)
         try:
             last_seq = self._apply_pages(kind, school, entity, pending, prefetch, seen, counts)
         finally:
             prefetch.shutdown(wait=True, cancel_futures=True)
+        if kind == "course":
+            # caught up: searchable now, not at the next due commit
+            self.model.search.flush()
         applied, invalid, refused = counts["applied"], counts["invalid"], counts["refused"]
         if full:
             # what the source no longer has at all; entries applied after the feed's head stay
@@ -263,27 +269,32 @@ class Catchup:
                  seconds)
         return report
 
+    def _page(self, kind: str, school: str, entity: str, since: int) -> tuple[dict, list[dict], int]:
+        """One feed page after `since`: (the page, its valid entries to store, how many were refused)."""
+        page = self.feed.changes(school, entity, since)
+        now = self.clock()
+        docs, invalid = [], 0
+        for change in page.get("changes", []):
+            try:
+                docs.append(entry(_feed_change(kind, school, change), now))
+            except (InvalidEvent, KeyError, TypeError, ValueError) as exc:
+                invalid += 1
+                log.warning("feed of %s/%s: refusing %s: %s", school, entity,
+                            change.get("id") if isinstance(change, dict) else None, exc)
+        return page, docs, invalid
+
     def _apply_pages(self, kind: str, school: str, entity: str, pending, prefetch, seen: set, counts: dict) -> int:
         """Apply feed pages from the `pending` one on, asking for each next page before applying; the last seq."""
         last_seq = 0
         for _ in range(MAX_FEED_PAGES):
-            page = pending.result()
+            page, docs, invalid = pending.result()
             last_seq = int(page["last_seq"])
             if page.get("next"):
-                pending = prefetch.submit(self.feed.changes, school, entity, last_seq)
-            now = self.clock()
-            docs = []
-            for change in page.get("changes", []):
-                try:
-                    doc = entry(_feed_change(kind, school, change), now)
-                except (InvalidEvent, KeyError, TypeError, ValueError) as exc:
-                    counts["invalid"] += 1
-                    log.warning("feed of %s/%s: refusing %s: %s", school, entity, change.get("id"), exc)
-                    continue
-                if doc["visible"]:
-                    seen.add(doc["_id"])
-                docs.append(doc)
-            done, foreign = self.model.apply_many(kind, docs)
+                pending = prefetch.submit(self._page, kind, school, entity, last_seq)
+            counts["invalid"] += invalid
+            seen.update(doc["_id"] for doc in docs if doc["visible"])
+            # a catch-up's pages are committed to the search index together, at most a second apart
+            done, foreign = self.model.apply_many(kind, docs, commit_every=CATCHUP_COMMIT_SECONDS)
             counts["applied"] += done
             counts["refused"] += foreign
             if not page.get("next"):

@@ -69,7 +69,7 @@ def main() -> None:
 
     def flush_index(stop_loop) -> None:
         while not stop_loop.wait(SEARCH_COMMIT_SECONDS / 2):
-            model.search.flush()
+            model.search.flush_due()
 
     log.info("catalog worker of %s started; consuming %d topics", settings.school, len(consumer.topics))
     loops = {"consumer": consumer.run_forever, "sync": catchup.run_forever,
