@@ -13,8 +13,8 @@ gone is rebuilt from the read model (`rebuild`, also `python -m
 services.catalog.reindex`).
 
 Only one process writes (tantivy's writer lock): the catalog worker. Web
-processes open the index read-only and reload it before each search, so they
-see each commit within a request. ADR 0008 says why tantivy and how the index
+processes open the index read-only and reload it when its stamp names a newer
+commit (one stamp read per search), so they see each commit within a request. ADR 0008 says why tantivy and how the index
 scales to several catalog hosts.
 """
 
@@ -27,6 +27,7 @@ import shutil
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from shared.errors import DomainError
 log = logging.getLogger(__name__)
 
 COURSES = KINDS["course"][0]  # the read model's collection of courses
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STAMP = "stamp.json"
 GENERATIONS = "generations"  # the read model's counter documents: {_id: "course", value}
 WRITER_HEAP = 64_000_000
@@ -59,6 +60,8 @@ GRAM_WEIGHTS = {"grams_title": 2.0, "grams_body": 0.7}
 EXACT_CODE_SCORE = 1_000_000.0
 UPCOMING_SCORE = 1_000.0
 MAX_RELEVANCE_OFFSET = 10_000
+# facet counts run beside the ranking of the page (tantivy releases the GIL while it searches)
+_FACETS = ThreadPoolExecutor(2, thread_name_prefix="search-facets")
 # sort name -> (the read model field it orders, number or text)
 SORT_VALUES = {"code": ("code", str), "title": ("title_sort", str), "credits": ("credits", float),
                "school": ("school", str), "updated": ("updated_key", int)}
@@ -81,7 +84,8 @@ def build_schema() -> tantivy.Schema:
         sb.add_text_field(field, tokenizer_name="raw", fast=True, index_option="basic")
     sb.add_integer_field("eqf_level", indexed=True, fast=True)
     sb.add_float_field("credits", indexed=True, fast=True)
-    sb.add_integer_field("last_start", indexed=True, fast=True)
+    # indexed only: the ranking's range over it reads the inverted index, cheaper than the fast column
+    sb.add_integer_field("last_start", indexed=True, fast=False)
     for name in SORT_VALUES:
         for direction in ("asc", "desc"):
             sb.add_text_field(f"key_{name}_{direction}", tokenizer_name="raw", fast=True, index_option="basic")
@@ -215,6 +219,8 @@ class SearchIndex:
         self.path = path
         self._index: tantivy.Index | None = None
         self._build = None
+        # the stamp's (build, generation) at the last reload of a reader
+        self._loaded = None
         self._writer = None
         self.lock = threading.RLock()
         # seconds between commits of single applies (0: commit each); the worker sets it and flushes
@@ -247,18 +253,30 @@ class SearchIndex:
         return self._stamp().get("schema") == SCHEMA_VERSION and tantivy.Index.exists(str(self.path))
 
     def index(self) -> tantivy.Index:
-        """The index, reloaded to its last commit (reopened when it was built anew); an `unavailable` problem
-        while there is none yet."""
+        """The index at its last commit (reopened when it was built anew); an `unavailable` problem while there
+        is none yet.
+
+        One read of the stamp per call: the index is reloaded only when the stamp names another commit
+        than the last reload saw (a commit is stamped right after it is made).
+        """
         with self.lock:
             stamp = self._stamp()
-            if self._index is not None and self._writer is None and stamp.get("build") != self._build:
+            if stamp.get("schema") != SCHEMA_VERSION:
+                if self._writer is None:
+                    self._index = None
+                    raise DomainError("unavailable", "the search index is being built; retry in a few seconds")
+            elif self._index is not None and self._writer is None and stamp.get("build") != self._build:
                 self._index = None
             if self._index is None:
-                if not self.ready():
+                if not tantivy.Index.exists(str(self.path)):
                     raise DomainError("unavailable", "the search index is being built; retry in a few seconds")
                 self._index = _register(tantivy.Index(SCHEMA, str(self.path), reuse=True))
                 self._build = stamp.get("build")
-            self._index.reload()
+                self._loaded = None
+            seen = (stamp.get("build"), stamp.get("gen"))
+            if seen != self._loaded or self._writer is not None:
+                self._index.reload()
+                self._loaded = seen
             return self._index
 
     def searcher(self) -> tantivy.Searcher:
@@ -443,23 +461,27 @@ class SearchIndex:
     def search(self, filters: dict, sort: str, limit: int, cursor, facets: bool, today: str | None = None) -> dict:
         """Matching courses: one page in `sort` order, the total, facet counts and the query's words."""
         words = text.query_words(filters.get("q", ""))
-        searcher = self.searcher()
-        matching = self._text_query(words, today)
-        narrowed = Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
-        if len(words) > 1 and searcher.search(narrowed, 1, count=True).count == 0:
+        index = self.index()
+        searcher = index.searcher()
+        # which courses match needs no score: counted and faceted without the ranking's boosts
+        matching = self._text_match(words)
+        if len(words) > 1 and searcher.search(self._narrowed(matching, filters), 1, count=True).count == 0:
             # nothing has every word: the courses with the most of them
             for need in range(len(words) - 1, 0, -1):
-                matching = self._text_query(words, today, need)
-                narrowed = Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
-                if searcher.search(narrowed, 1, count=True).count:
+                matching = self._text_match(words, need)
+                if searcher.search(self._narrowed(matching, filters), 1, count=True).count:
                     break
+        # the facets are counted by tantivy's threads while this one ranks the page
+        faceting = _FACETS.submit(self._facets, searcher, matching, filters) if facets else None
+        narrowed = self._narrowed(matching, filters)
         if sort == "relevance":
             offset = 0
             if cursor is not None:
                 offset = cursor[0]
                 if not isinstance(offset, int) or isinstance(offset, bool) or not 0 < offset <= MAX_RELEVANCE_OFFSET:
                     raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is")
-            found = searcher.search(narrowed, limit + 1, count=True, offset=offset)
+            ranked = self._narrowed(self._ranked(matching, words, today), filters)
+            found = searcher.search(ranked, limit + 1, count=True, offset=offset)
             cards = [self._card(searcher, address) for _, address in found.hits]
             total = found.count
         else:
@@ -471,7 +493,7 @@ class SearchIndex:
                     after = sort_key(sort, cursor[0], cursor[1])
                 except (TypeError, ValueError):
                     raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is") from None
-                clauses.append((Occur.Must, self.index().parse_query(f"{key_field}:{{{after} TO *}}", [key_field])))
+                clauses.append((Occur.Must, index.parse_query(f"{key_field}:{{{after} TO *}}", [key_field])))
             paged = Query.boolean_query(clauses)
             found = searcher.search(paged, limit + 1, count=False, order_by_field=key_field, order=Order.Asc)
             cards = [self._card(searcher, address) for _, address in found.hits]
@@ -487,24 +509,27 @@ class SearchIndex:
             else:
                 next_cursor = (last.get(field), last["_id"])
         return {"items": cards, "total": total, "next_cursor": next_cursor, "words": words,
-                "facets": self._facets(searcher, matching, filters) if facets else {}}
+                "facets": faceting.result() if faceting is not None else {}}
+
+    def _narrowed(self, matching: Query, filters: dict) -> Query:
+        return Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
 
     def _card(self, searcher, address) -> dict:
         return json.loads(searcher.doc(address)["card"][0])
 
-    def _text_query(self, words: list[text.QueryWord], today: str | None, need: int | None = None) -> Query:
-        """Every word required (or at least `need` of them), ranked by weighted BM25; exact codes and courses
-        with an upcoming offering first."""
+    def _text_match(self, words: list[text.QueryWord], need: int | None = None) -> Query:
+        """Every word required (or at least `need` of them), scored by weighted BM25; every course without words."""
         if not words:
-            base = Query.all_query()
-        else:
-            clauses = [self._word_query(w) for w in words]
-            if need is None:
-                base = Query.boolean_query([(Occur.Must, c) for c in clauses])
-            else:
-                base = Query.boolean_query([(Occur.Should, c) for c in clauses], minimum_number_should_match=need)
+            return Query.all_query()
+        clauses = [self._word_query(w) for w in words]
+        if need is None:
+            return Query.boolean_query([(Occur.Must, c) for c in clauses])
+        return Query.boolean_query([(Occur.Should, c) for c in clauses], minimum_number_should_match=need)
+
+    def _ranked(self, matching: Query, words: list[text.QueryWord], today: str | None) -> Query:
+        """`matching` ranked: exact codes first, then courses with an upcoming offering, then BM25."""
         today_int = _date_int(today or date.today().isoformat())
-        boosts = [(Occur.Must, base),
+        boosts = [(Occur.Must, matching),
                   (Occur.Should, Query.const_score_query(
                       Query.range_query(SCHEMA, "last_start", FieldType.Integer, today_int, None), UPCOMING_SCORE))]
         if words:
