@@ -390,6 +390,15 @@ class SearchIndex:
                 self._commit()
             return changed
 
+    def heal(self, db) -> bool:
+        """Rebuild the index when its folder or stamp went away under the running writer; whether it did."""
+        with self.lock:
+            if self.ready():
+                return False
+            log.warning("search index %s is gone or unreadable: rebuilding it from the read model", self.path)
+            self.rebuild(db)
+            return True
+
     def take_generations(self, db, count: int) -> int:
         """The first of `count` generations for entries about to be written (call under `lock`).
 
