@@ -25,6 +25,7 @@ Run alone: python -m bench.run growth
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import threading
@@ -153,6 +154,7 @@ def measure(alliance: Alliance, size: int) -> dict:
     wait(lambda: alliance.held(ECNU)["held"] >= size, 600, f"the catch-up of {size}", interval=interval)
     wait(lambda: searchable() >= size, 60, f"the search index of {size}", interval=0.05)
     seconds = time.perf_counter() - t0
+    load = {"catchup": os.getloadavg()[0]}
     report = alliance.held(ECNU).get("last_catchup") or {}
     out = {"catchup_seconds": seconds, "catchup_rate": size / seconds,
            "own_applied": report.get("applied", 0), "own_seconds": report.get("seconds") or 0.0}
@@ -165,9 +167,11 @@ def measure(alliance: Alliance, size: int) -> dict:
     timed(session, healthz, {}, {}, 20)
     out["healthz"] = timed(session, healthz, {}, {}, HEALTHZ_SAMPLES)
     out["search"] = {name: timed(session, url, params, {}, SEARCH_SAMPLES[size]) for name, params in SEARCHES.items()}
+    load["search"] = os.getloadavg()[0]
     log(f"{size:,}: throughput of {CLIENTS} clients, {THROUGHPUT_SECONDS:.0f} s each")
     out["throughput_healthz"] = throughput(healthz, {}, CLIENTS, THROUGHPUT_SECONDS)
     out["throughput_search"] = throughput(url, SEARCHES[THROUGHPUT_CASE], CLIENTS, THROUGHPUT_SECONDS)
+    load["throughput"] = os.getloadavg()[0]
     # a throw-away catalog: killed (a clean stop waits seconds for the consumer to leave its group)
     alliance.stop_service(SDU, "catalog", kill=True)
     client = MongoClient(servers.mongo_uri(alliance.mongo_port))
@@ -184,6 +188,8 @@ def measure(alliance: Alliance, size: int) -> dict:
     out["changes_last"] = timed(session, source + "/changes", {"since": max(0, size - 1000), "limit": 1000},
                                 headers, FEED_SAMPLES[size])
     out["digest"] = timed(session, source + "/digest", {}, headers, FEED_SAMPLES[size])
+    load["feed"] = os.getloadavg()[0]
+    out["load"] = load
     return out
 
 
@@ -236,6 +242,7 @@ def report(results: dict[int, dict]) -> dict[str, str]:
         + row("raw insert rate, same server, insert_many of 1,000 into an empty collection (documents)",
               lambda r: f"{r['raw_rate']:,.0f}/s ({r['raw_docs']:,})")
         + row("**ratio catch-up (end to end) / raw**", lambda r: f"**{r['catchup_rate'] / r['raw_rate']:.2f}**")
+        + row("load average (1 min, 2 CPUs) when the catch-up ended", lambda r: f"{r['load']['catchup']:.1f}")
     )
     catch_text = (
         "A fresh sdu-sie catalog (its own database and search index; web gunicorn -w 2 and worker) catching up "
@@ -261,6 +268,8 @@ def report(results: dict[int, dict]) -> dict[str, str]:
     srows += row(f"throughput, {CLIENTS} clients: `/healthz` requests/s", lambda r: f"{r['throughput_healthz']:,.0f}")
     srows += row(f"throughput, {CLIENTS} clients: {THROUGHPUT_CASE} requests/s (of healthz's)",
                  lambda r: f"{r['throughput_search']:,.0f} ({r['throughput_search'] / r['throughput_healthz']:.2f})")
+    srows += row("load average (1 min, 2 CPUs) after the latencies / after the throughput",
+                 lambda r: f"{r['load']['search']:.1f} / {r['load']['throughput']:.1f}")
     search_text = (
         "The same fresh catalog's `GET /courses` (20 a page, `total` counted on every request), answered by its "
         f"search index, after the catch-up: {SEARCH_SAMPLES[sizes[0]]} sequential requests per case (keep-alive, "
@@ -279,7 +288,8 @@ def report(results: dict[int, dict]) -> dict[str, str]:
             + row("`GET /changes?limit=1000` the last page: p50 / max ms",
                   lambda r: f"{ms(r['changes_last'], 50)} / {max(r['changes_last']) * 1000:.0f}")
             + row("`GET /digest`: p50 / max ms",
-                  lambda r: f"{ms(r['digest'], 50)} / {max(r['digest']) * 1000:.0f}"))
+                  lambda r: f"{ms(r['digest'], 50)} / {max(r['digest']) * 1000:.0f}")
+            + row("load average (1 min, 2 CPUs) after these", lambda r: f"{r['load']['feed']:.1f}"))
     feed_text = (
         "The source's feed endpoints as a partner calls them (ecnu-cto's courses web, gunicorn -w 2), "
         f"{FEED_SAMPLES[sizes[0]]} sequential requests each. `GET /digest` reads the digest document the relay "

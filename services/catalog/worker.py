@@ -64,6 +64,9 @@ def main() -> None:
     text.warm_up()
     if not retry_until_done(model.ensure_indexes, "creating indexes", stop):
         return
+    # the digests the checks compare are kept by each write from now on (counted once if never counted)
+    if not retry_until_done(lambda: model.prime_digests(settings.school_ids), "counting the held digests", stop):
+        return
     # a missing or outdated search index is rebuilt, or brought up to the read model, before consuming
     if not retry_until_done(lambda: log.info("search index: %d entries followed", model.search.follow(db)),
                             "bringing the search index up to date", stop):
