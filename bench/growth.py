@@ -150,12 +150,22 @@ def measure(alliance: Alliance, size: int) -> dict:
         response = requests.get(url, params={"facets": "false", "limit": 1}, timeout=60)
         return response.json()["total"] if response.status_code == 200 else -1
 
-    # held in the read model, then searchable: the index commits right after each page is applied
-    wait(lambda: alliance.held(ECNU)["held"] >= size, 600, f"the catch-up of {size}", interval=interval)
+    # caught up (the catalog's own sync state, read from its database: polling its /sync, which counts the
+    # held entries, loaded the one server the catch-up writes to and timed out at 100,000), then searchable
+    client = MongoClient(servers.mongo_uri(alliance.mongo_port))
+    sync = client[Settings(school=SDU, service="catalog", mongodb_database_prefix=prefix).database_name]["sync"]
+
+    def caught_up() -> dict | None:
+        """The last catch-up's report once everything up to the source's last sequence (= size) is held."""
+        state = sync.find_one({"_id": f"{ECNU}/courses"}) or {}
+        return state.get("last_catchup") or {} if state.get("synced_seq", 0) >= size else None
+
+    wait(lambda: caught_up() is not None, 900, f"the catch-up of {size}", interval=interval)
     wait(lambda: searchable() >= size, 60, f"the search index of {size}", interval=0.05)
     seconds = time.perf_counter() - t0
     load = {"catchup": os.getloadavg()[0]}
-    report = alliance.held(ECNU).get("last_catchup") or {}
+    report = caught_up() or {}
+    client.close()
     out = {"catchup_seconds": seconds, "catchup_rate": size / seconds,
            "own_applied": report.get("applied", 0), "own_seconds": report.get("seconds") or 0.0}
     session = requests.Session()
