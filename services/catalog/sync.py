@@ -24,8 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import requests
-from kafka import TopicPartition
-from kafka.structs import OffsetAndMetadata
 from pymongo.errors import PyMongoError
 
 from services.catalog.model import ENTITY_OF_TOPIC, KINDS, TOPIC_ENTITIES, Change, entry, kind_of
@@ -33,8 +31,7 @@ from services.catalog.store import DeadLetterTally, ReadModel, SyncState
 from shared.auth import KeyRing, issue_token
 from shared.clock import now_iso
 from shared.config import ConfigError, Settings
-from shared.consumer import DeadLetters, ResetWatch, topic_school
-from shared.kafka import ensure_topics, make_consumer
+from shared.consumer import DeadLetters, EventConsumer, topic_school
 from shared.events import Event, InvalidEvent
 
 log = logging.getLogger(__name__)
@@ -97,14 +94,17 @@ def dead_letter_origin(settings: Settings, record) -> tuple[str, dict] | None:
                     "recorded_at": now_iso(), "school": topic_school(settings, topic)}
 
 
-class DeadLetterReader:
-    """Reads the school's dead-letter topic into the tally that /sync counts per partner (its own group)."""
+class DeadLetterReader(EventConsumer):
+    """Reads the school's dead-letter topic into the tally that /sync counts per partner (its own group).
+
+    EventConsumer's loop (poll, retry from the record that failed with its backoff, commit only what is
+    recorded, rewind after a broker reset) with this `handle`: a dead letter is counted, never applied.
+    """
 
     def __init__(self, settings: Settings, db, group_id: str | None = None):
-        self.settings = settings
+        super().__init__(settings, group_id or f"{settings.kafka_topic_prefix}{settings.school}.catalog.dead-letters",
+                         [settings.dlq_topic], apply=_never_applied)
         self.tally = DeadLetterTally(db)
-        self.reset_watch = ResetWatch()
-        self.group_id = group_id or f"{settings.kafka_topic_prefix}{settings.school}.catalog.dead-letters"
         self.seen = 0  # records read, counted or not
 
     def handle(self, record) -> None:
@@ -114,30 +114,9 @@ class DeadLetterReader:
             key, fields = origin
             self.tally.record(key, fields.pop("school"), **fields)
 
-    def run_forever(self, stop: threading.Event) -> None:
-        topic = self.settings.dlq_topic
-        ensure_topics(self.settings, [topic])
-        consumer = make_consumer(self.settings, self.group_id, [topic])
-        try:
-            while not stop.is_set():
-                for tp, records in consumer.poll(timeout_ms=self.settings.kafka_poll_timeout_ms).items():
-                    try:
-                        for record in records:
-                            self.handle(record)
-                    except PyMongoError as exc:  # the count waits for the database; the records stay
-                        log.warning("dead-letter tally: database unavailable (%s); retrying", exc)
-                        consumer.seek(tp, records[0].offset)
-                        stop.wait(1.0)
-                        continue
-                    # recorded up to the last record of this partition: only now the offset moves
-                    consumer.commit({TopicPartition(tp.topic, tp.partition):
-                                     OffsetAndMetadata(records[-1].offset + 1, None, -1)})
-                self.reset_watch(consumer)
-        finally:
-            try:
-                consumer.close(autocommit=False)
-            except Exception:
-                pass
+
+def _never_applied(event: Event, school: str) -> None:
+    raise AssertionError("a dead letter is counted, never applied")
 
 
 class FeedError(RuntimeError):
