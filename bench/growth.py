@@ -25,6 +25,7 @@ Run alone: python -m bench.run growth
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import threading
@@ -149,11 +150,22 @@ def measure(alliance: Alliance, size: int) -> dict:
         response = requests.get(url, params={"facets": "false", "limit": 1}, timeout=60)
         return response.json()["total"] if response.status_code == 200 else -1
 
-    # held in the read model, then searchable: the index commits right after each page is applied
-    wait(lambda: alliance.held(ECNU)["held"] >= size, 600, f"the catch-up of {size}", interval=interval)
+    # caught up (the catalog's own sync state, read from its database: polling its /sync, which counts the
+    # held entries, loaded the one server the catch-up writes to and timed out at 100,000), then searchable
+    client = MongoClient(servers.mongo_uri(alliance.mongo_port))
+    sync = client[Settings(school=SDU, service="catalog", mongodb_database_prefix=prefix).database_name]["sync"]
+
+    def caught_up() -> dict | None:
+        """The last catch-up's report once everything up to the source's last sequence (= size) is held."""
+        state = sync.find_one({"_id": f"{ECNU}/courses"}) or {}
+        return state.get("last_catchup") or {} if state.get("synced_seq", 0) >= size else None
+
+    wait(lambda: caught_up() is not None, 900, f"the catch-up of {size}", interval=interval)
     wait(lambda: searchable() >= size, 60, f"the search index of {size}", interval=0.05)
     seconds = time.perf_counter() - t0
-    report = alliance.held(ECNU).get("last_catchup") or {}
+    load = {"catchup": os.getloadavg()[0]}
+    report = caught_up() or {}
+    client.close()
     out = {"catchup_seconds": seconds, "catchup_rate": size / seconds,
            "own_applied": report.get("applied", 0), "own_seconds": report.get("seconds") or 0.0}
     session = requests.Session()
@@ -165,9 +177,11 @@ def measure(alliance: Alliance, size: int) -> dict:
     timed(session, healthz, {}, {}, 20)
     out["healthz"] = timed(session, healthz, {}, {}, HEALTHZ_SAMPLES)
     out["search"] = {name: timed(session, url, params, {}, SEARCH_SAMPLES[size]) for name, params in SEARCHES.items()}
+    load["search"] = os.getloadavg()[0]
     log(f"{size:,}: throughput of {CLIENTS} clients, {THROUGHPUT_SECONDS:.0f} s each")
     out["throughput_healthz"] = throughput(healthz, {}, CLIENTS, THROUGHPUT_SECONDS)
     out["throughput_search"] = throughput(url, SEARCHES[THROUGHPUT_CASE], CLIENTS, THROUGHPUT_SECONDS)
+    load["throughput"] = os.getloadavg()[0]
     # a throw-away catalog: killed (a clean stop waits seconds for the consumer to leave its group)
     alliance.stop_service(SDU, "catalog", kill=True)
     client = MongoClient(servers.mongo_uri(alliance.mongo_port))
@@ -184,6 +198,8 @@ def measure(alliance: Alliance, size: int) -> dict:
     out["changes_last"] = timed(session, source + "/changes", {"since": max(0, size - 1000), "limit": 1000},
                                 headers, FEED_SAMPLES[size])
     out["digest"] = timed(session, source + "/digest", {}, headers, FEED_SAMPLES[size])
+    load["feed"] = os.getloadavg()[0]
+    out["load"] = load
     return out
 
 
@@ -236,17 +252,25 @@ def report(results: dict[int, dict]) -> dict[str, str]:
         + row("raw insert rate, same server, insert_many of 1,000 into an empty collection (documents)",
               lambda r: f"{r['raw_rate']:,.0f}/s ({r['raw_docs']:,})")
         + row("**ratio catch-up (end to end) / raw**", lambda r: f"**{r['catchup_rate'] / r['raw_rate']:.2f}**")
+        + row("ratio catch-up's own report / raw",
+              lambda r: f"{r['own_applied'] / max(r['own_seconds'], 1e-9) / r['raw_rate']:.2f}")
+        + row("load average (1 min, 2 CPUs) when the catch-up ended", lambda r: f"{r['load']['catchup']:.1f}")
     )
     catch_text = (
         "A fresh sdu-sie catalog (its own database and search index; web gunicorn -w 2 and worker) catching up "
         "from ecnu-cto's `GET /changes` (pages of 1,000) at each size; nothing was on Kafka, so every course "
-        "came from the feed, and each page is applied to the read model and followed by the search index "
-        "before the next. The source was filled as the relay leaves its entities after publishing: "
+        "came from the feed. The catch-up overlaps its steps (ADR 0008): the next page is read and validated "
+        "in one thread while the server writes this page (one read of what is held of it, one insert_many) "
+        "from another and the applying thread builds the page's index documents and commits the earlier "
+        "pages' (at most once a second; at the end at once). The end is read from the catalog's own sync "
+        "state in its database (`synced_seq` at the source's last sequence), then the catalog's search must "
+        "show them all. The source was filled as the relay leaves its entities after publishing: "
         "`new_course` documents numbered into the change log by `describe` and `ChangeLog.append_batch` (the "
         "relay's own code), 1,000 at a time, the digest folded after each batch, without Kafka. The raw rate "
         "is similar documents written by insert_many of 1,000 into an empty scratch collection of the same "
         f"nx-27017 server in this run: as many as the size, at most {RAW_MAX:,}. End to end includes the "
-        "worker's process start (about a second), which weighs most at 1,000.\n\n" + catch
+        "start of the catalog's web and worker processes (a few seconds on a loaded machine), which weighs "
+        "most at 1,000; the catch-up's own report is its feed reads, validation, writes and index.\n\n" + catch
     )
 
     def ratio(r, name, p):
@@ -261,6 +285,8 @@ def report(results: dict[int, dict]) -> dict[str, str]:
     srows += row(f"throughput, {CLIENTS} clients: `/healthz` requests/s", lambda r: f"{r['throughput_healthz']:,.0f}")
     srows += row(f"throughput, {CLIENTS} clients: {THROUGHPUT_CASE} requests/s (of healthz's)",
                  lambda r: f"{r['throughput_search']:,.0f} ({r['throughput_search'] / r['throughput_healthz']:.2f})")
+    srows += row("load average (1 min, 2 CPUs) after the latencies / after the throughput",
+                 lambda r: f"{r['load']['search']:.1f} / {r['load']['throughput']:.1f}")
     search_text = (
         "The same fresh catalog's `GET /courses` (20 a page, `total` counted on every request), answered by its "
         f"search index, after the catch-up: {SEARCH_SAMPLES[sizes[0]]} sequential requests per case (keep-alive, "
@@ -279,7 +305,8 @@ def report(results: dict[int, dict]) -> dict[str, str]:
             + row("`GET /changes?limit=1000` the last page: p50 / max ms",
                   lambda r: f"{ms(r['changes_last'], 50)} / {max(r['changes_last']) * 1000:.0f}")
             + row("`GET /digest`: p50 / max ms",
-                  lambda r: f"{ms(r['digest'], 50)} / {max(r['digest']) * 1000:.0f}"))
+                  lambda r: f"{ms(r['digest'], 50)} / {max(r['digest']) * 1000:.0f}")
+            + row("load average (1 min, 2 CPUs) after these", lambda r: f"{r['load']['feed']:.1f}"))
     feed_text = (
         "The source's feed endpoints as a partner calls them (ecnu-cto's courses web, gunicorn -w 2), "
         f"{FEED_SAMPLES[sizes[0]]} sequential requests each. `GET /digest` reads the digest document the relay "

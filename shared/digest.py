@@ -31,12 +31,18 @@ def hex_of(lanes: list[int]) -> str:
     return "".join(f"{lane % LANE:08x}" for lane in lanes)
 
 
-def digest_of(pairs) -> dict:
-    """{"count", "sha256"} over (id, version) pairs, in any order."""
+def lanes_of(pairs) -> tuple[int, list[int]]:
+    """(count, lane sums) over (id, version) pairs, in any order: what a kept digest stores."""
     total = [0] * LANES
     count = 0
     for entity_id, version in pairs:
         for i, lane in enumerate(pair_lanes(entity_id, version)):
             total[i] += lane
         count += 1
+    return count, total
+
+
+def digest_of(pairs) -> dict:
+    """{"count", "sha256"} over (id, version) pairs, in any order."""
+    count, total = lanes_of(pairs)
     return {"count": count, "sha256": hex_of(total)}

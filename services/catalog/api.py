@@ -64,12 +64,11 @@ def search(db, settings, query: dict) -> dict:
     filters = {k: v for k, v in query.items() if k not in ("sort", "limit", "cursor", "facets")}
     sort = query.get("sort") or ("relevance" if query.get("q") else "code")
     cursor = decode_cursor(query["cursor"]) if query.get("cursor") else None
-    index = _search_index(db, settings)
-    if index is None:
+    found = _from_index(db, settings, lambda index: index.search(
+        filters, sort, query.get("limit", 20), cursor, query.get("facets", True)))
+    if found is None:
         found = {"items": [], "total": 0, "next_cursor": None, "words": [],
                  "facets": {name: [] for name in FACET_FIELDS} if query.get("facets", True) else {}}
-    else:
-        found = index.search(filters, sort, query.get("limit", 20), cursor, query.get("facets", True))
     words, seen = found["words"], {}
     for item in found["items"]:
         item["own"] = item["school"] == settings.school
@@ -99,17 +98,19 @@ def search_view(page: dict) -> dict:
 
 def suggestions(db, settings, prefix: str, limit: int) -> list[dict]:
     """Course titles and codes for what a student has typed so far."""
-    index = _search_index(db, settings)
-    return index.suggest(prefix, limit) if index is not None else []
+    return _from_index(db, settings, lambda index: index.suggest(prefix, limit)) or []
 
 
-def _search_index(db, settings) -> SearchIndex | None:
-    """The catalog's search index; None when no course was ever applied (no index to build yet, and the answer,
-    nothing, is known). An index missing on a catalog that holds courses is an `unavailable` problem."""
-    index = SearchIndex.at(settings.search_index_dir, db.name)
-    if not index.ready() and Generations(db).current() == 0:
-        return None
-    return index
+def _from_index(db, settings, ask):
+    """`ask(index)` of the catalog's search index; None when no course was ever applied (no index to build yet,
+    and the answer, nothing, is known). An index missing on a catalog that holds courses is an `unavailable`
+    problem. The index reads its stamp once per call (SearchIndex.index)."""
+    try:
+        return ask(SearchIndex.at(settings.search_index_dir, db.name))
+    except DomainError as exc:
+        if exc.kind == "unavailable" and Generations(db).current() == 0:
+            return None
+        raise
 
 
 def course_detail(db, own_school: str, course_id: str) -> dict:
@@ -195,7 +196,8 @@ def sync_status(db, settings) -> list[dict]:
 class Courses(MethodView):
     decorators = [readers]
 
-    @blp.arguments(SearchQuerySchema, location="query", unknown=RAISE)
+    # schema instances: a class is instantiated again for every request
+    @blp.arguments(SearchQuerySchema(), location="query", unknown=RAISE)
     @blp.response(200, SearchPageSchema)
     def get(self, query):
         """Search the shared courses of every school, with facet counts."""
@@ -207,7 +209,7 @@ class Courses(MethodView):
 class Suggestions(MethodView):
     decorators = [readers]
 
-    @blp.arguments(SuggestQuerySchema, location="query", unknown=RAISE)
+    @blp.arguments(SuggestQuerySchema(), location="query", unknown=RAISE)
     @blp.response(200, SuggestionsSchema)
     def get(self, query):
         """Suggest course titles and codes for what a student has typed so far."""

@@ -13,8 +13,8 @@ gone is rebuilt from the read model (`rebuild`, also `python -m
 services.catalog.reindex`).
 
 Only one process writes (tantivy's writer lock): the catalog worker. Web
-processes open the index read-only and reload it before each search, so they
-see each commit within a request. ADR 0008 says why tantivy and how the index
+processes open the index read-only and reload it when its stamp names a newer
+commit (one stamp read per search), so they see each commit within a request. ADR 0008 says why tantivy and how the index
 scales to several catalog hosts.
 """
 
@@ -27,6 +27,7 @@ import shutil
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from shared.errors import DomainError
 log = logging.getLogger(__name__)
 
 COURSES = KINDS["course"][0]  # the read model's collection of courses
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STAMP = "stamp.json"
 GENERATIONS = "generations"  # the read model's counter documents: {_id: "course", value}
 WRITER_HEAP = 64_000_000
@@ -59,6 +60,8 @@ GRAM_WEIGHTS = {"grams_title": 2.0, "grams_body": 0.7}
 EXACT_CODE_SCORE = 1_000_000.0
 UPCOMING_SCORE = 1_000.0
 MAX_RELEVANCE_OFFSET = 10_000
+# facet counts run beside the ranking of the page (tantivy releases the GIL while it searches)
+_FACETS = ThreadPoolExecutor(2, thread_name_prefix="search-facets")
 # sort name -> (the read model field it orders, number or text)
 SORT_VALUES = {"code": ("code", str), "title": ("title_sort", str), "credits": ("credits", float),
                "school": ("school", str), "updated": ("updated_key", int)}
@@ -81,7 +84,8 @@ def build_schema() -> tantivy.Schema:
         sb.add_text_field(field, tokenizer_name="raw", fast=True, index_option="basic")
     sb.add_integer_field("eqf_level", indexed=True, fast=True)
     sb.add_float_field("credits", indexed=True, fast=True)
-    sb.add_integer_field("last_start", indexed=True, fast=True)
+    # indexed only: the ranking's range over it reads the inverted index, cheaper than the fast column
+    sb.add_integer_field("last_start", indexed=True, fast=False)
     for name in SORT_VALUES:
         for direction in ("asc", "desc"):
             sb.add_text_field(f"key_{name}_{direction}", tokenizer_name="raw", fast=True, index_option="basic")
@@ -109,16 +113,21 @@ def _id_bytes(entity_id: str) -> bytes:
 
 def sort_key(sort: str, value, entity_id: str) -> str:
     """The hex text ordering (value, id) for `sort` ("credits" or "-credits"), so that one field sorts a page."""
+    return (_sort_head(sort, value) + _id_bytes(entity_id)).hex()
+
+
+def _sort_head(sort: str, value) -> bytes:
     descending = sort.startswith("-")
     _, kind = SORT_VALUES[sort.lstrip("-")]
     if kind is str:
         raw = str(value or "").replace("\x00", "").encode("utf-8")
-        head = bytes(255 - b for b in raw) + b"\xff" if descending else raw + b"\x00"
-    else:
-        number = -(2**63) if value is None else int(round(float(value) * 1000)) if kind is float else int(value)
-        number = max(-(2**63), min(2**63 - 1, number)) + 2**63
-        head = ((2**64 - 1 - number) if descending else number).to_bytes(8, "big")
-    return (head + _id_bytes(entity_id)).hex()
+        return raw.translate(_INVERTED) + b"\xff" if descending else raw + b"\x00"
+    number = -(2**63) if value is None else int(round(float(value) * 1000)) if kind is float else int(value)
+    number = max(-(2**63), min(2**63 - 1, number)) + 2**63
+    return ((2**64 - 1 - number) if descending else number).to_bytes(8, "big")
+
+
+_INVERTED = bytes(255 - b for b in range(256))
 
 
 def _date_int(iso: str | None) -> int:
@@ -141,7 +150,8 @@ CARD_FIELDS = ("_id", "school", "version", "code", "title", "description", "prog
 def document(entry: dict) -> tantivy.Document:
     """The index document of a visible course entry of the read model."""
     doc = tantivy.Document()
-    doc.add_text("id", entry["_id"])
+    entity_id = entry["_id"]
+    doc.add_text("id", entity_id)
     doc.add_integer("version", int(entry["version"]))
     doc.add_text("card", json.dumps({k: entry[k] for k in CARD_FIELDS if k in entry}, ensure_ascii=False))
     code = entry.get("code", "")
@@ -150,14 +160,19 @@ def document(entry: dict) -> tantivy.Document:
     outcomes = _texts(entry.get("learning_outcomes"))
     body = _texts(entry.get("description"))
     doc.add_text("code", f"{code} {entry.get('programme', '')}")
+    segmented_titles = []
     for name, texts in (("title", titles), ("outcomes", outcomes), ("description", body)):
         for t in texts:
-            doc.add_text(name, text.segmented(t))
+            cut = text.segmented(t)
+            if name == "title":
+                segmented_titles.append(cut)
+            doc.add_text(name, cut)
             doc.add_text(f"{name}_plain", t)
     doc.add_text("grams_title", " ".join(text.grams(t) for t in titles))
     doc.add_text("grams_body", " ".join(text.grams(t) for t in outcomes + body))
-    for t in titles + [code]:
-        doc.add_text("suggest", text.segmented(t))
+    # jieba cuts each title once: the same words go to the title and the suggestions
+    for cut in segmented_titles + [text.segmented(code)]:
+        doc.add_text("suggest", cut)
     for field in ("school", "programme", "delivery", "isced_f"):
         if entry.get(field):
             doc.add_text(field, str(entry[field]))
@@ -169,10 +184,11 @@ def document(entry: dict) -> tantivy.Document:
         doc.add_integer("eqf_level", int(entry["eqf_level"]))
     doc.add_float("credits", float(entry.get("credits", 0)))
     doc.add_integer("last_start", max((_date_int(o.get("starts_on")) for o in entry.get("offerings", [])), default=0))
+    id_bytes = _id_bytes(entity_id)
     for name, (field, _) in SORT_VALUES.items():
-        for sort in (name, f"-{name}"):
-            direction = "desc" if sort.startswith("-") else "asc"
-            doc.add_text(f"key_{name}_{direction}", sort_key(sort, entry.get(field), entry["_id"]))
+        value = entry.get(field)
+        doc.add_text(f"key_{name}_asc", (_sort_head(name, value) + id_bytes).hex())
+        doc.add_text(f"key_{name}_desc", (_sort_head(f"-{name}", value) + id_bytes).hex())
     return doc
 
 
@@ -203,12 +219,16 @@ class SearchIndex:
         self.path = path
         self._index: tantivy.Index | None = None
         self._build = None
+        # the stamp's (build, generation) at the last reload of a reader
+        self._loaded = None
         self._writer = None
         self.lock = threading.RLock()
         # seconds between commits of single applies (0: commit each); the worker sets it and flushes
         self.commit_every = 0.0
         self._pending: int | None = None
         self._last_commit = time.monotonic()
+        # when what is pending must be committed at the latest (monotonic seconds)
+        self._commit_due = 0.0
         # generations reserved from the read model's counter and not handed out yet: [next, end)
         self._block = (0, 0)
 
@@ -233,18 +253,30 @@ class SearchIndex:
         return self._stamp().get("schema") == SCHEMA_VERSION and tantivy.Index.exists(str(self.path))
 
     def index(self) -> tantivy.Index:
-        """The index, reloaded to its last commit (reopened when it was built anew); an `unavailable` problem
-        while there is none yet."""
+        """The index at its last commit (reopened when it was built anew); an `unavailable` problem while there
+        is none yet.
+
+        One read of the stamp per call: the index is reloaded only when the stamp names another commit
+        than the last reload saw (a commit is stamped right after it is made).
+        """
         with self.lock:
             stamp = self._stamp()
-            if self._index is not None and self._writer is None and stamp.get("build") != self._build:
+            if stamp.get("schema") != SCHEMA_VERSION:
+                if self._writer is None:
+                    self._index = None
+                    raise DomainError("unavailable", "the search index is being built; retry in a few seconds")
+            elif self._index is not None and self._writer is None and stamp.get("build") != self._build:
                 self._index = None
             if self._index is None:
-                if not self.ready():
+                if not tantivy.Index.exists(str(self.path)):
                     raise DomainError("unavailable", "the search index is being built; retry in a few seconds")
                 self._index = _register(tantivy.Index(SCHEMA, str(self.path), reuse=True))
                 self._build = stamp.get("build")
-            self._index.reload()
+                self._loaded = None
+            seen = (stamp.get("build"), stamp.get("gen"))
+            if seen != self._loaded or self._writer is not None:
+                self._index.reload()
+                self._loaded = seen
             return self._index
 
     def searcher(self) -> tantivy.Searcher:
@@ -291,12 +323,21 @@ class SearchIndex:
             self._writer = None
             self._index = None
 
-    def follow(self, db, written: list[dict] | None = None, taken: tuple[int, int] | None = None) -> int:
+    @staticmethod
+    def prepare(entries: list[dict]) -> dict[int, tantivy.Document]:
+        """The index documents of the visible ones of `entries`, by generation (built before their write lands)."""
+        return {e["gen"]: document(e) for e in entries if e.get("visible")}
+
+    def follow(self, db, written: list[dict] | None = None, taken: tuple[int, int] | None = None,
+               prepared: dict | None = None, commit_every: float | None = None, defer: bool = False) -> int:
         """Index the course entries written since the last commit (rebuilding a missing index); how many.
 
         `written` and `taken`: the caller, under this index's lock, took the generations
         `taken` (first, last) and knows that exactly `written` of them are stored. When no other
-        entry was stored since the last commit, those are indexed without reading anything back.
+        entry was stored since the last commit, those are indexed without reading anything back
+        (with their `prepared` documents, by generation, when the caller built them), and committed
+        at most `commit_every` seconds after the last commit (default: `self.commit_every`); with
+        `defer`, by the next `flush_due` or `flush` only (a catch-up commits while its next page is written).
         """
         with self.lock:
             if not self.ready():
@@ -306,12 +347,17 @@ class SearchIndex:
                 first, through = taken
                 if done < first and self._only_ours_since(db, done, first):
                     writer = self._writable()
+                    prepared = prepared or {}
                     for entry in written:
                         writer.delete_documents_by_term("id", entry["_id"])
                         if entry.get("visible"):
-                            writer.add_document(document(entry))
+                            built = prepared.get(entry["gen"])
+                            writer.add_document(built if built is not None else document(entry))
+                    every = self.commit_every if commit_every is None else commit_every
+                    due = self._last_commit + every
+                    self._commit_due = due if self._pending is None else min(due, self._commit_due)
                     self._pending = through
-                    if self.commit_every <= 0 or time.monotonic() - self._last_commit >= self.commit_every:
+                    if not defer and (every <= 0 or time.monotonic() >= self._commit_due):
                         self._commit()
                     return len(written)
             if done > Generations(db).current():
@@ -344,6 +390,15 @@ class SearchIndex:
                 self._commit()
             return changed
 
+    def heal(self, db) -> bool:
+        """Rebuild the index when its folder or stamp went away under the running writer; whether it did."""
+        with self.lock:
+            if self.ready():
+                return False
+            log.warning("search index %s is gone or unreadable: rebuilding it from the read model", self.path)
+            self.rebuild(db)
+            return True
+
     def take_generations(self, db, count: int) -> int:
         """The first of `count` generations for entries about to be written (call under `lock`).
 
@@ -370,9 +425,15 @@ class SearchIndex:
         self._last_commit = time.monotonic()
 
     def flush(self) -> None:
-        """Commit what `follow` added since the last commit (the worker calls this a few times a second)."""
+        """Commit what `follow` added since the last commit."""
         with self.lock:
             if self._pending is not None:
+                self._commit()
+
+    def flush_due(self) -> None:
+        """Commit what `follow` added once its commit is due (the worker calls this a few times a second)."""
+        with self.lock:
+            if self._pending is not None and time.monotonic() >= self._commit_due:
                 self._commit()
 
     def _only_ours_since(self, db, done: int, first: int) -> bool:
@@ -409,23 +470,27 @@ class SearchIndex:
     def search(self, filters: dict, sort: str, limit: int, cursor, facets: bool, today: str | None = None) -> dict:
         """Matching courses: one page in `sort` order, the total, facet counts and the query's words."""
         words = text.query_words(filters.get("q", ""))
-        searcher = self.searcher()
-        matching = self._text_query(words, today)
-        narrowed = Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
-        if len(words) > 1 and searcher.search(narrowed, 1, count=True).count == 0:
+        index = self.index()
+        searcher = index.searcher()
+        # which courses match needs no score: counted and faceted without the ranking's boosts
+        matching = self._text_match(words)
+        if len(words) > 1 and searcher.search(self._narrowed(matching, filters), 1, count=True).count == 0:
             # nothing has every word: the courses with the most of them
             for need in range(len(words) - 1, 0, -1):
-                matching = self._text_query(words, today, need)
-                narrowed = Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
-                if searcher.search(narrowed, 1, count=True).count:
+                matching = self._text_match(words, need)
+                if searcher.search(self._narrowed(matching, filters), 1, count=True).count:
                     break
+        # the facets are counted by tantivy's threads while this one ranks the page
+        faceting = _FACETS.submit(self._facets, searcher, matching, filters) if facets else None
+        narrowed = self._narrowed(matching, filters)
         if sort == "relevance":
             offset = 0
             if cursor is not None:
                 offset = cursor[0]
                 if not isinstance(offset, int) or isinstance(offset, bool) or not 0 < offset <= MAX_RELEVANCE_OFFSET:
                     raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is")
-            found = searcher.search(narrowed, limit + 1, count=True, offset=offset)
+            ranked = self._narrowed(self._ranked(matching, words, today), filters)
+            found = searcher.search(ranked, limit + 1, count=True, offset=offset)
             cards = [self._card(searcher, address) for _, address in found.hits]
             total = found.count
         else:
@@ -437,7 +502,7 @@ class SearchIndex:
                     after = sort_key(sort, cursor[0], cursor[1])
                 except (TypeError, ValueError):
                     raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is") from None
-                clauses.append((Occur.Must, self.index().parse_query(f"{key_field}:{{{after} TO *}}", [key_field])))
+                clauses.append((Occur.Must, index.parse_query(f"{key_field}:{{{after} TO *}}", [key_field])))
             paged = Query.boolean_query(clauses)
             found = searcher.search(paged, limit + 1, count=False, order_by_field=key_field, order=Order.Asc)
             cards = [self._card(searcher, address) for _, address in found.hits]
@@ -453,24 +518,27 @@ class SearchIndex:
             else:
                 next_cursor = (last.get(field), last["_id"])
         return {"items": cards, "total": total, "next_cursor": next_cursor, "words": words,
-                "facets": self._facets(searcher, matching, filters) if facets else {}}
+                "facets": faceting.result() if faceting is not None else {}}
+
+    def _narrowed(self, matching: Query, filters: dict) -> Query:
+        return Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
 
     def _card(self, searcher, address) -> dict:
         return json.loads(searcher.doc(address)["card"][0])
 
-    def _text_query(self, words: list[text.QueryWord], today: str | None, need: int | None = None) -> Query:
-        """Every word required (or at least `need` of them), ranked by weighted BM25; exact codes and courses
-        with an upcoming offering first."""
+    def _text_match(self, words: list[text.QueryWord], need: int | None = None) -> Query:
+        """Every word required (or at least `need` of them), scored by weighted BM25; every course without words."""
         if not words:
-            base = Query.all_query()
-        else:
-            clauses = [self._word_query(w) for w in words]
-            if need is None:
-                base = Query.boolean_query([(Occur.Must, c) for c in clauses])
-            else:
-                base = Query.boolean_query([(Occur.Should, c) for c in clauses], minimum_number_should_match=need)
+            return Query.all_query()
+        clauses = [self._word_query(w) for w in words]
+        if need is None:
+            return Query.boolean_query([(Occur.Must, c) for c in clauses])
+        return Query.boolean_query([(Occur.Should, c) for c in clauses], minimum_number_should_match=need)
+
+    def _ranked(self, matching: Query, words: list[text.QueryWord], today: str | None) -> Query:
+        """`matching` ranked: exact codes first, then courses with an upcoming offering, then BM25."""
         today_int = _date_int(today or date.today().isoformat())
-        boosts = [(Occur.Must, base),
+        boosts = [(Occur.Must, matching),
                   (Occur.Should, Query.const_score_query(
                       Query.range_query(SCHEMA, "last_start", FieldType.Integer, today_int, None), UPCOMING_SCORE))]
         if words:

@@ -10,6 +10,7 @@ change nothing, on every MongoDB topology and on the embedded server.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pymongo import ASCENDING, DESCENDING, ReplaceOne
@@ -20,13 +21,20 @@ from services.catalog.model import KINDS, TOPIC_ENTITIES
 from services.catalog.search_index import SearchIndex
 from shared.config import Settings
 from shared.events import InvalidEvent
-from shared.digest import digest_of
+from shared.digest import LANES, hex_of, lanes_of, pair_lanes
 from shared.pagination import fill_time_keys
 
 COLLECTIONS = {kind: topic for kind, (topic, _) in KINDS.items()}  # course -> courses
 SYNC = "sync"
+HELD_DIGESTS = "held_digests"
+# what the kept digest and the generation check read of an entry
+DIGEST_FIELDS = {"school": 1, "version": 1, "visible": 1, "gen": 1}
 DEAD_LETTERS = "dead_letters"
 DUPLICATE_KEY = 11000
+# single-field indexes of courses the regex search used; the search index answers those queries now
+SEARCH_REPLACED_INDEXES = ("visible", "programme", "code", "title_sort", "credits", "updated_key")
+# a page of courses is written by this thread while the applying one builds their search documents
+_WRITES = ThreadPoolExecutor(1, thread_name_prefix="read-model-write")
 
 
 class ReadModel:
@@ -41,6 +49,7 @@ class ReadModel:
     def __init__(self, db: Database, search_dir: Path | None = None):
         self.db = db
         self.search = SearchIndex.at(search_dir or Settings.search_index_dir, db.name)
+        self.digests = HeldDigests(db)
 
     def collection(self, kind: str):
         return self.db[COLLECTIONS[kind]]
@@ -53,8 +62,12 @@ class ReadModel:
             coll.create_index([("school", ASCENDING), ("visible", ASCENDING)])
         courses = self.collection("course")
         courses.create_index([("gen", ASCENDING)])
-        for field in ("visible", "programme", "code", "title_sort", "credits", "updated_key"):
-            courses.create_index([(field, ASCENDING)])
+        # course search, filters and sorts are the search index's: MongoDB indexes on those fields (of the
+        # regex search before it) only cost each write, a third of a catch-up's insert rate on nx-27017
+        held = courses.index_information()
+        for field in SEARCH_REPLACED_INDEXES:
+            if f"{field}_1" in held:
+                courses.drop_index(f"{field}_1")
         # entries applied before the key existed; the next change of a course replaces its entry anyway
         fill_time_keys(courses, {"updated_key": "updated_at"})
         DeadLetterTally(self.db).ensure_indexes()
@@ -67,6 +80,9 @@ class ReadModel:
         with self.search.lock:
             if kind == "course":
                 doc = {**doc, "gen": self.search.take_generations(self.db, 1)}
+            # the entry it may replace, for the kept digest (nx-27017's findAndModify with upsert neither
+            # replaces nor fails when the condition misses a held id, so "before" cannot come from it)
+            before = coll.find_one({"_id": doc["_id"]}, DIGEST_FIELDS)
             try:
                 result = coll.replace_one(self._newer(doc), doc, upsert=True)
             except DuplicateKeyError:
@@ -74,12 +90,20 @@ class ReadModel:
                 self._refuse_foreign(kind, doc)
                 return False
             applied = bool(result.upserted_id is not None or result.modified_count)
+            if applied:
+                self.digests.change(kind, [before] if before else [], [doc])
             if kind == "course":
                 self.search.follow(self.db, [doc] if applied else [], (doc["gen"], doc["gen"]))
             return applied
 
-    def apply_many(self, kind: str, docs: list[dict]) -> tuple[int, int]:
-        """Apply a page of changes in a few round trips; (applied, refused as another school's)."""
+    def apply_many(self, kind: str, docs: list[dict], commit_every: float | None = None) -> tuple[int, int]:
+        """Apply a page of changes in a few round trips; (applied, refused as another school's).
+
+        Courses: while the server writes the page, this thread commits the earlier pages' search documents
+        when that is due and builds this page's; the index commits at most `commit_every` seconds apart
+        (default: the index's own setting: then each page commits as a single apply does). With
+        `commit_every`, the last page's documents wait for the next page, `flush_due` or `flush`.
+        """
         if not docs:
             return 0, 0
         with self.search.lock:
@@ -88,39 +112,58 @@ class ReadModel:
                 return applied, refused
             first = self.search.take_generations(self.db, len(docs))
             docs = [{**d, "gen": first + i} for i, d in enumerate(docs)]
-            written = None
+            written, prepared = None, {}
             try:
-                applied, refused, written = self._apply_many(kind, docs)
+                writing = _WRITES.submit(self._apply_many, kind, docs)
+                try:
+                    # the earlier pages' due commit and this page's documents, while the server writes it
+                    self.search.flush_due()
+                    prepared = self.search.prepare(docs)
+                finally:
+                    applied, refused, written = writing.result()
                 return applied, refused
             finally:
-                self.search.follow(self.db, written, (first, first + len(docs) - 1))
+                self.search.follow(self.db, written, (first, first + len(docs) - 1), prepared=prepared,
+                                   commit_every=commit_every, defer=commit_every is not None)
 
     def _apply_many(self, kind: str, docs: list[dict]) -> tuple[int, int, list[dict]]:
-        """(applied, refused, the documents now stored). All go in one insert_many (a catalog catching up from
-        nothing writes at the server's insert rate); when some are held already, the page goes again as
-        version-conditional replaces (which of the others were inserted is not reported alike by every server:
-        the embedded one stops at the first duplicate; a replace of an inserted one changes nothing)."""
+        """(applied, refused, the documents now stored), in a few round trips: one read of what is held of the
+        page, one insert_many of the others (a catalog catching up from nothing writes at the server's insert
+        rate), version-conditional replaces of the held ones and a read of what they left. The kept digest
+        moves by what changed."""
         coll = self.collection(kind)
-        try:
-            return len(coll.insert_many(docs, ordered=False).inserted_ids), 0, docs
-        except BulkWriteError as exc:
-            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                raise
-            inserted = exc.details.get("nInserted", 0)
-        done, refused = self._replace_many(kind, docs)
-        written = []
-        if kind == "course":
-            # the ones stored now are those whose generation is held
-            ours = {d["_id"]: d for d in docs}
-            written = [ours[row["_id"]] for row in coll.find({"_id": {"$in": list(ours)}}, {"gen": 1})
-                       if row.get("gen") == ours[row["_id"]]["gen"]]
-        return inserted + done, refused, written
+        ours = {d["_id"]: d for d in docs}
+        before = {row["_id"]: row for row in coll.find({"_id": {"$in": list(ours)}}, DIGEST_FIELDS)}
+        fresh = [d for d in docs if d["_id"] not in before]
+        held = [d for d in docs if d["_id"] in before]
+        after = {}
+        if fresh:
+            try:
+                coll.insert_many(fresh, ordered=False)
+                after.update((d["_id"], d) for d in fresh)
+            except BulkWriteError as exc:
+                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                    raise
+                # stored meanwhile by another writer: these go as conditional replaces too (which of them were
+                # inserted is not reported alike by every server; a replace of an inserted one changes nothing)
+                held = docs
+        refused = 0
+        if held:
+            refused = self._replace_many(kind, held)
+            stored = [d["_id"] for d in held if d["_id"] not in after]
+            after.update((row["_id"], row) for row in coll.find({"_id": {"$in": stored}}, DIGEST_FIELDS))
+        changed = [i for i in ours if i in after and _state(after[i]) != _state(before.get(i))]
+        self.digests.change(kind, [before[i] for i in changed if i in before], [after[i] for i in changed])
+        # the ones stored now are those whose generation is held (courses)
+        written = [ours[i] for i in changed if after[i].get("gen") == ours[i].get("gen")]
+        return len(changed), refused, written
 
-    def _replace_many(self, kind: str, docs: list[dict]) -> tuple[int, int]:
+    def _replace_many(self, kind: str, docs: list[dict]) -> int:
+        """Version-conditional replaces of `docs`; how many were refused as another school's."""
         try:
-            result = self.collection(kind).bulk_write(
-                [ReplaceOne(self._newer(d), d, upsert=True) for d in docs], ordered=False)
-            return result.upserted_count + result.modified_count, 0
+            self.collection(kind).bulk_write([ReplaceOne(self._newer(d), d, upsert=True) for d in docs],
+                                             ordered=False)
+            return 0
         except BulkWriteError as exc:
             details = exc.details
             other = [e for e in details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
@@ -132,7 +175,7 @@ class ReadModel:
                     self._refuse_foreign(kind, docs[error["index"]])
                 except InvalidEvent:
                     refused += 1
-            return details.get("nUpserted", 0) + details.get("nModified", 0), refused
+            return refused
 
     @staticmethod
     def _newer(doc: dict) -> dict:
@@ -153,6 +196,8 @@ class ReadModel:
                 stone["gen"] = self.search.take_generations(self.db, 1)
             result = self.collection(kind).replace_one(
                 {"_id": held["_id"], "version": held["version"], "visible": True}, stone)
+            if result.modified_count == 1:
+                self.digests.change(kind, [{**held, "visible": True}], [])
             if kind == "course":
                 self.search.follow(self.db, [stone] if result.modified_count == 1 else [],
                                   (stone["gen"], stone["gen"]))
@@ -168,8 +213,27 @@ class ReadModel:
                                                {"school": 1, "version": 1, "seq": 1}))
 
     def digest(self, school: str, kind: str) -> dict:
-        """The same digest the source serves: over (id, version) of its visible entries held here."""
-        return digest_of((d["_id"], d["version"]) for d in self.held(school, kind))
+        """The same digest the source serves: over (id, version) of its visible entries held here.
+
+        Kept as entries are written (HeldDigests); counted from the entries when none is kept yet.
+        """
+        kept = self.digests.get(school, kind)
+        return kept if kept is not None else self.recount(school, kind)
+
+    def recount(self, school: str, kind: str) -> dict:
+        """The digest counted from the held entries (one read of them all), kept from now on."""
+        with self.search.lock:  # every write holds it: no apply slips between the count and its storing
+            count, lanes = lanes_of((d["_id"], d["version"]) for d in self.held(school, kind))
+            self.digests.reset(school, kind, count, lanes)
+            return {"count": count, "sha256": hex_of(lanes)}
+
+    def prime_digests(self, schools) -> None:
+        """Count the digests not kept yet (at the worker's start: cheap on an empty catalog, once after an
+        upgrade), so that the applies that follow keep them."""
+        for school in schools:
+            for kind in KINDS:
+                if self.digests.get(school, kind) is None:
+                    self.recount(school, kind)
 
     def get(self, kind: str, entity_id: str) -> dict | None:
         return self.collection(kind).find_one({"_id": entity_id, "visible": True})
@@ -179,6 +243,53 @@ class ReadModel:
         ids = list(faculty_ids)
         found = {d["_id"]: d for d in self.collection("faculty").find({"_id": {"$in": ids}, "visible": True})}
         return [found[i] for i in ids if i in found]
+
+
+class HeldDigests:
+    """Per source school and kind: count and lane sums of the visible (id, version) pairs held, kept as written.
+
+    Every write of the read model (the worker's, under the search index's lock) adds the pairs it made
+    visible and subtracts those it replaced or hid, in one `$inc` per school right after the write. A
+    crash between the two leaves the kept digest off by that write: the digest check then counts again
+    from the entries before it concludes anything (Catchup.check_digest), so a drift costs one full read.
+    `$inc` never creates a document: a digest that was never counted stays unknown until `recount`.
+    """
+
+    def __init__(self, db: Database):
+        self.collection = db[HELD_DIGESTS]
+
+    @staticmethod
+    def key(school: str, kind: str) -> str:
+        return f"{school}/{kind}"
+
+    def get(self, school: str, kind: str) -> dict | None:
+        doc = self.collection.find_one({"_id": self.key(school, kind)})
+        if doc is None:
+            return None
+        return {"count": doc["count"], "sha256": hex_of([doc[f"l{i}"] for i in range(LANES)])}
+
+    def reset(self, school: str, kind: str, count: int, lanes: list[int]) -> None:
+        key = self.key(school, kind)
+        # the id in the replacement too: nx-27017 does not take an upsert's id from its filter here
+        lanes_doc = {f"l{i}": lanes[i] for i in range(LANES)}
+        self.collection.replace_one({"_id": key}, {"_id": key, "count": count, **lanes_doc}, upsert=True)
+
+    def change(self, kind: str, removed: list[dict], added: list[dict]) -> None:
+        """Subtract the visible ones of `removed` and add the visible ones of `added` (entries or their
+        {_id, school, version, visible}), per school."""
+        deltas: dict[str, list[int]] = {}
+        for rows, sign in ((removed, -1), (added, 1)):
+            for row in rows:
+                if not row.get("visible"):
+                    continue
+                delta = deltas.setdefault(row["school"], [0] * (LANES + 1))
+                delta[LANES] += sign
+                for i, lane in enumerate(pair_lanes(row["_id"], row["version"])):
+                    delta[i] += sign * lane
+        for school, delta in deltas.items():
+            if any(delta):
+                inc = {"count": delta[LANES], **{f"l{i}": delta[i] for i in range(LANES)}}
+                self.collection.update_one({"_id": self.key(school, kind)}, {"$inc": inc})
 
 
 class SyncState:
@@ -241,4 +352,8 @@ class DeadLetterTally:
         return self.collection.count_documents({"school": school})
 
 
-__all__ = ["DeadLetterTally", "ReadModel", "SyncState", "TOPIC_ENTITIES"]
+def _state(row: dict | None) -> tuple | None:
+    return None if row is None else (row["school"], row["version"], bool(row.get("visible")))
+
+
+__all__ = ["DeadLetterTally", "HeldDigests", "ReadModel", "SyncState", "TOPIC_ENTITIES"]

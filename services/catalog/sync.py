@@ -24,8 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import requests
-from kafka import TopicPartition
-from kafka.structs import OffsetAndMetadata
 from pymongo.errors import PyMongoError
 
 from services.catalog.model import ENTITY_OF_TOPIC, KINDS, TOPIC_ENTITIES, Change, entry, kind_of
@@ -33,8 +31,7 @@ from services.catalog.store import DeadLetterTally, ReadModel, SyncState
 from shared.auth import KeyRing, issue_token
 from shared.clock import now_iso
 from shared.config import ConfigError, Settings
-from shared.consumer import DeadLetters, ResetWatch, topic_school
-from shared.kafka import ensure_topics, make_consumer
+from shared.consumer import DeadLetters, EventConsumer, topic_school
 from shared.events import Event, InvalidEvent
 
 log = logging.getLogger(__name__)
@@ -44,6 +41,8 @@ STOP_CHECK_SECONDS = 0.5
 FEED_PAGE = 1000
 MAX_FEED_PAGES = 10_000
 TOKEN_REFRESH_SECONDS = 300
+# how long a caught-up course may wait in the search index's writer before a commit makes it searchable
+CATCHUP_COMMIT_SECONDS = 1.0
 
 
 def apply_event(model: ReadModel, event: Event, school: str, clock: Callable[[], str] = now_iso) -> str:
@@ -95,14 +94,17 @@ def dead_letter_origin(settings: Settings, record) -> tuple[str, dict] | None:
                     "recorded_at": now_iso(), "school": topic_school(settings, topic)}
 
 
-class DeadLetterReader:
-    """Reads the school's dead-letter topic into the tally that /sync counts per partner (its own group)."""
+class DeadLetterReader(EventConsumer):
+    """Reads the school's dead-letter topic into the tally that /sync counts per partner (its own group).
+
+    EventConsumer's loop (poll, retry from the record that failed with its backoff, commit only what is
+    recorded, rewind after a broker reset) with this `handle`: a dead letter is counted, never applied.
+    """
 
     def __init__(self, settings: Settings, db, group_id: str | None = None):
-        self.settings = settings
+        super().__init__(settings, group_id or f"{settings.kafka_topic_prefix}{settings.school}.catalog.dead-letters",
+                         [settings.dlq_topic], apply=_never_applied)
         self.tally = DeadLetterTally(db)
-        self.reset_watch = ResetWatch()
-        self.group_id = group_id or f"{settings.kafka_topic_prefix}{settings.school}.catalog.dead-letters"
         self.seen = 0  # records read, counted or not
 
     def handle(self, record) -> None:
@@ -112,30 +114,9 @@ class DeadLetterReader:
             key, fields = origin
             self.tally.record(key, fields.pop("school"), **fields)
 
-    def run_forever(self, stop: threading.Event) -> None:
-        topic = self.settings.dlq_topic
-        ensure_topics(self.settings, [topic])
-        consumer = make_consumer(self.settings, self.group_id, [topic])
-        try:
-            while not stop.is_set():
-                for tp, records in consumer.poll(timeout_ms=self.settings.kafka_poll_timeout_ms).items():
-                    try:
-                        for record in records:
-                            self.handle(record)
-                    except PyMongoError as exc:  # the count waits for the database; the records stay
-                        log.warning("dead-letter tally: database unavailable (%s); retrying", exc)
-                        consumer.seek(tp, records[0].offset)
-                        stop.wait(1.0)
-                        continue
-                    # recorded up to the last record of this partition: only now the offset moves
-                    consumer.commit({TopicPartition(tp.topic, tp.partition):
-                                     OffsetAndMetadata(records[-1].offset + 1, None, -1)})
-                self.reset_watch(consumer)
-        finally:
-            try:
-                consumer.close(autocommit=False)
-            except Exception:
-                pass
+
+def _never_applied(event: Event, school: str) -> None:
+    raise AssertionError("a dead letter is counted, never applied")
 
 
 class FeedError(RuntimeError):
@@ -234,13 +215,17 @@ class Catchup:
         seen: set[str] = set()
         counts = {"applied": 0, "invalid": 0, "refused": 0}
         last_seq = since
-        # the next page is read while this one is applied: the source's time overlaps the local work
+        # the next page is read and validated while this one is applied: the source's time and the
+        # validation overlap the local writes
         prefetch = ThreadPoolExecutor(1, thread_name_prefix="feed")
-        pending = prefetch.submit(self.feed.changes, school, entity, last_seq)
+        pending = prefetch.submit(self._page, kind, school, entity, last_seq)
         try:
             last_seq = self._apply_pages(kind, school, entity, pending, prefetch, seen, counts)
         finally:
             prefetch.shutdown(wait=True, cancel_futures=True)
+        if kind == "course":
+            # caught up: searchable now, not at the next due commit
+            self.model.search.flush()
         applied, invalid, refused = counts["applied"], counts["invalid"], counts["refused"]
         if full:
             # what the source no longer has at all; entries applied after the feed's head stay
@@ -263,27 +248,32 @@ class Catchup:
                  seconds)
         return report
 
+    def _page(self, kind: str, school: str, entity: str, since: int) -> tuple[dict, list[dict], int]:
+        """One feed page after `since`: (the page, its valid entries to store, how many were refused)."""
+        page = self.feed.changes(school, entity, since)
+        now = self.clock()
+        docs, invalid = [], 0
+        for change in page.get("changes", []):
+            try:
+                docs.append(entry(_feed_change(kind, school, change), now))
+            except (InvalidEvent, KeyError, TypeError, ValueError) as exc:
+                invalid += 1
+                log.warning("feed of %s/%s: refusing %s: %s", school, entity,
+                            change.get("id") if isinstance(change, dict) else None, exc)
+        return page, docs, invalid
+
     def _apply_pages(self, kind: str, school: str, entity: str, pending, prefetch, seen: set, counts: dict) -> int:
         """Apply feed pages from the `pending` one on, asking for each next page before applying; the last seq."""
         last_seq = 0
         for _ in range(MAX_FEED_PAGES):
-            page = pending.result()
+            page, docs, invalid = pending.result()
             last_seq = int(page["last_seq"])
             if page.get("next"):
-                pending = prefetch.submit(self.feed.changes, school, entity, last_seq)
-            now = self.clock()
-            docs = []
-            for change in page.get("changes", []):
-                try:
-                    doc = entry(_feed_change(kind, school, change), now)
-                except (InvalidEvent, KeyError, TypeError, ValueError) as exc:
-                    counts["invalid"] += 1
-                    log.warning("feed of %s/%s: refusing %s: %s", school, entity, change.get("id"), exc)
-                    continue
-                if doc["visible"]:
-                    seen.add(doc["_id"])
-                docs.append(doc)
-            done, foreign = self.model.apply_many(kind, docs)
+                pending = prefetch.submit(self._page, kind, school, entity, last_seq)
+            counts["invalid"] += invalid
+            seen.update(doc["_id"] for doc in docs if doc["visible"])
+            # a catch-up's pages are committed to the search index together, at most a second apart
+            done, foreign = self.model.apply_many(kind, docs, commit_every=CATCHUP_COMMIT_SECONDS)
             counts["applied"] += done
             counts["refused"] += foreign
             if not page.get("next"):
@@ -299,6 +289,9 @@ class Catchup:
         """Compare with the source's digest; on a difference catch up, then re-sync in full if needed."""
         local, remote = self._digests(school, entity)
         result = "equal"
+        if not _same(local, remote):
+            # the kept digest is off after a crash between a write and its count: counted from the entries first
+            local = self.model.recount(school, ENTITY_OF_TOPIC[entity])
         if not _same(local, remote):
             self.catch_up(school, entity, reason="digest differs")
             local, remote = self._digests(school, entity)

@@ -10,7 +10,10 @@ reader (the school's DLQ, counted per partner for /sync).
 from __future__ import annotations
 
 import logging
+import time
 from functools import partial
+
+from pymongo.errors import PyMongoError
 
 from services.catalog import text
 from services.catalog.model import TOPIC_ENTITIES
@@ -27,6 +30,8 @@ from shared.worker import retry_until_done, run_loops, stop_on_signals
 log = logging.getLogger(__name__)
 # how long an applied change may wait in the search index's writer before a commit makes it searchable
 SEARCH_COMMIT_SECONDS = 0.1
+# how often the worker looks whether its search index folder is still there
+INDEX_CHECK_SECONDS = 1.0
 
 
 def topics(settings: Settings) -> list[str]:
@@ -59,6 +64,9 @@ def main() -> None:
     text.warm_up()
     if not retry_until_done(model.ensure_indexes, "creating indexes", stop):
         return
+    # the digests the checks compare are kept by each write from now on (counted once if never counted)
+    if not retry_until_done(lambda: model.prime_digests(settings.school_ids), "counting the held digests", stop):
+        return
     # a missing or outdated search index is rebuilt, or brought up to the read model, before consuming
     if not retry_until_done(lambda: log.info("search index: %d entries followed", model.search.follow(db)),
                             "bringing the search index up to date", stop):
@@ -67,13 +75,24 @@ def main() -> None:
     # a burst of events is committed to the search index together, at most SEARCH_COMMIT_SECONDS apart
     model.search.commit_every = SEARCH_COMMIT_SECONDS
 
-    def flush_index(stop_loop) -> None:
+    def keep_index(stop_loop) -> None:
+        # commits what waits; and an index folder deleted under the running worker is rebuilt, no restart needed
+        next_check = time.monotonic() + INDEX_CHECK_SECONDS
         while not stop_loop.wait(SEARCH_COMMIT_SECONDS / 2):
-            model.search.flush()
+            try:
+                model.search.flush_due()
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + INDEX_CHECK_SECONDS
+                    model.search.heal(db)
+            except PyMongoError as exc:
+                log.warning("search index: database unavailable (%s); retrying", exc.__class__.__name__)
+            except (OSError, ValueError) as exc:
+                # tantivy's errors (a folder removed while it wrote): the next check rebuilds
+                log.warning("search index: %s; retrying", exc)
 
     log.info("catalog worker of %s started; consuming %d topics", settings.school, len(consumer.topics))
     loops = {"consumer": consumer.run_forever, "sync": catchup.run_forever,
-             "dead-letters": DeadLetterReader(settings, db).run_forever, "search-index": flush_index}
+             "dead-letters": DeadLetterReader(settings, db).run_forever, "search-index": keep_index}
     run_loops(loops, stop, settings.worker_stop_seconds)
     model.search.flush()
     log.info("catalog worker stopped")

@@ -168,6 +168,26 @@ def test_the_search_index_is_rebuilt_after_it_is_deleted_with_the_events_missed_
     assert [c["code"] for c in hit] == ["IDX-2"] and "<mark>" in hit[0]["highlight"]["title"]["en"]
 
 
+def test_the_search_index_deleted_under_the_running_worker_is_rebuilt_without_a_restart(stack):
+    catalog = stack.services[(SDU, "catalog")]
+    stack.create(ECNU, code="HEAL-1", title={"en": "Regrown catalogue"})
+    wait_until(lambda: stack.codes(SDU, "heal-") == {"HEAL-1": 1}, WAIT, "the course searchable at the partner")
+    worker = catalog.worker.pid
+    shutil.rmtree(Path(catalog.env["SEARCH_INDEX_DIR"]) / f"{stack.prefix}sdu_sie_catalog")
+
+    def searchable() -> dict:
+        # a 503 problem while the index is gone, an empty dict then
+        response = requests.get(f"{stack.url(SDU, 'catalog')}/courses", params={"q": "heal-", "facets": "false"},
+                                timeout=10)
+        return {c["code"]: c["version"] for c in response.json()["items"]} if response.status_code == 200 else {}
+
+    # the worker notices within a second or so and rebuilds from its read model; then a new course follows
+    wait_until(lambda: searchable() == {"HEAL-1": 1}, WAIT, "the rebuilt index")
+    stack.create(ECNU, code="HEAL-2", title={"en": "Regrown catalogue, second"})
+    wait_until(lambda: searchable() == {"HEAL-1": 1, "HEAL-2": 1}, WAIT, "a new course in it")
+    assert catalog.worker.pid == worker and catalog.worker.alive()
+
+
 def test_a_partner_course_is_shown_with_its_instructors_and_its_school_visits(stack):
     from devstack.seed import FACULTY, Seeder
 

@@ -255,3 +255,27 @@ def test_applies_close_together_are_committed_together_and_a_flush_makes_them_se
         assert sorted(codes(client, "batch")) == ["B-0", "B-1", "B-2"]
     finally:
         model.search.commit_every = 0.0
+
+
+def test_a_catch_up_page_with_deferred_commit_is_searchable_after_the_flush_and_the_regex_indexes_are_dropped(
+        model, client):
+    from pymongo import ASCENDING
+
+    from services.catalog.model import Change, entry
+    from services.catalog.store import SEARCH_REPLACED_INDEXES
+
+    add(model, "D-00", "An index exists")
+    courses = model.collection("course")
+    courses.create_index([("programme", ASCENDING)])
+    model.ensure_indexes()
+    assert not set(courses.index_information()) & {f"{f}_1" for f in SEARCH_REPLACED_INDEXES}
+    bodies = [course_body(ECNU, code=f"D-{i}", title={"en": f"Deferred commit {i}"}) for i in range(3)]
+    docs = [entry(Change("course", b["id"], ECNU, 1, 10 + i, "course.created.v1", b), "2026-12-04T00:00:00Z")
+            for i, b in enumerate(bodies)]
+    assert model.apply_many("course", docs, commit_every=3600.0) == (3, 0)
+    # written and added to the index's writer; the catch-up's flush (or the next page) commits them
+    assert codes(client, "deferred") == []
+    model.search.flush_due()
+    assert codes(client, "deferred") == []
+    model.search.flush()
+    assert sorted(codes(client, "deferred")) == ["D-0", "D-1", "D-2"]
