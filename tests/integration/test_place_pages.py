@@ -1,0 +1,126 @@
+"""The students' and coordinators' place-request pages in the catalog web, on the real MongoDB-protocol server.
+
+A partner's course is applied to this catalog as its consumer applies the courses relay's own event; the
+people are signed in as the front door's sign-in writes the session. What the courses service answers is
+in tests/browser/test_places.py (real processes of both schools); here: who sees what, and what a form
+keeps when it is refused before or at the service.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, timedelta
+
+import pytest
+
+from tests.catalogutil import course_body, event
+
+OWN, PARTNER = "ecnu-cto", "sdu-sie"
+STUDENT = {"sub": "student@ecnu-cto", "name": "Student One", "role": "student", "school": OWN,
+           "email": "student@ecnu-cto.example.edu", "faculty_id": None, "student_number": "EC2026-0001",
+           "programme": "MEM"}
+COORDINATOR = {"sub": "c1", "name": "Coordinator One", "role": "coordinator", "school": OWN,
+               "email": "c1@ecnu-cto.example.edu", "faculty_id": None}
+FACULTY = {**COORDINATOR, "role": "faculty", "faculty_id": str(uuid.uuid4())}
+
+
+def day(offset: int) -> str:
+    return (date.today() + timedelta(days=offset)).isoformat()
+
+
+OFFERINGS = [
+    {"term": "2090-open", "starts_on": day(60), "ends_on": day(150), "places": 2},
+    {"term": "2090-started", "starts_on": day(-10), "ends_on": day(80), "places": 2},
+    {"term": "2090-closed", "starts_on": day(60), "ends_on": day(150), "places": 2,
+     "applications_open": day(-30), "applications_close": day(-1)},
+    {"term": "2090-unlimited", "starts_on": day(60), "ends_on": day(150)},
+]
+
+
+@pytest.fixture
+def app(make_settings, mongo_client):
+    from services.catalog.app import create_app
+
+    return create_app(make_settings(OWN, "catalog", session_cookie_secure=False), client=mongo_client)
+
+
+def applied(app, mongo_client, school: str, **changes) -> str:
+    """A course of `school`, published to the alliance, in this catalog as the courses relay publishes it."""
+    from services.catalog.store import ReadModel
+    from services.catalog.sync import apply_event
+
+    body = course_body(school, str(uuid.uuid4()), offerings=OFFERINGS, **changes)
+    apply_event(ReadModel(mongo_client[app.extensions["settings"].database_name]), event(body), school)
+    return body["id"]
+
+
+def as_person(app, person: dict | None):
+    client = app.test_client()
+    if person:
+        with client.session_transaction() as session:
+            session["person"] = person
+    return client
+
+
+def request_links(html: str) -> list[str]:
+    return re.findall(r'href="(/course/[^"]+/offerings/([^/"]+)/request)"', html)
+
+
+def test_a_student_of_another_school_is_offered_a_place_only_in_an_open_offering_with_places(app, mongo_client):
+    course_id = applied(app, mongo_client, PARTNER)
+    html = as_person(app, STUDENT).get(f"/course/{course_id}").get_data(as_text=True)
+    assert [term for _, term in request_links(html)] == ["2090-open"]
+    assert ">Request a place</a>" in html and "2 places" in html
+    for person in (None, COORDINATOR, FACULTY):
+        assert request_links(as_person(app, person).get(f"/course/{course_id}").get_data(as_text=True)) == []
+    # the student's own school's course: nothing to request
+    own = applied(app, mongo_client, OWN)
+    assert request_links(as_person(app, STUDENT).get(f"/course/{own}").get_data(as_text=True)) == []
+
+
+def test_the_request_form_keeps_the_statement_and_says_at_the_field_what_is_missing(app, mongo_client):
+    course_id = applied(app, mongo_client, PARTNER)
+    client = as_person(app, STUDENT)
+    page = client.get(f"/course/{course_id}/offerings/2090-open/request")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and '<label for="f-statement">Statement' in html and "Send request" in html
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', html).group(1)
+    refused = client.post(f"/course/{course_id}/offerings/2090-open/request",
+                          data={"csrf_token": token, "idempotency_key": key, "statement": "   "})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert 'aria-invalid="true"' in html and "Write a statement: your school and the host read it." in html
+    too_long = "x" * 2001
+    refused = client.post(f"/course/{course_id}/offerings/2090-open/request",
+                          data={"csrf_token": token, "idempotency_key": key, "statement": too_long})
+    assert refused.status_code == 422 and too_long in refused.get_data(as_text=True)
+    assert "At most 2000 characters." in refused.get_data(as_text=True)
+
+
+def test_an_offering_not_open_shows_why_and_offers_no_form(app, mongo_client):
+    course_id = applied(app, mongo_client, PARTNER)
+    client = as_person(app, STUDENT)
+    for term in ("2090-started", "2090-closed", "2090-unlimited"):
+        html = client.get(f"/course/{course_id}/offerings/{term}/request").get_data(as_text=True)
+        assert "does not take requests now" in html and 'name="statement"' not in html, term
+    assert client.get(f"/course/{course_id}/offerings/2091-none/request").status_code == 404
+    own = applied(app, mongo_client, OWN)
+    assert client.get(f"/course/{own}/offerings/2090-open/request").status_code == 404
+
+
+@pytest.mark.parametrize("person, path", [
+    (COORDINATOR, "/applications"), (FACULTY, "/applications"), (STUDENT, "/manage/applications"),
+    (FACULTY, "/manage/applications"),
+])
+def test_each_role_sees_only_its_own_application_pages(app, person, path):
+    response = as_person(app, person).get(path)
+    assert response.status_code == 403 and "Not for your role" in response.get_data(as_text=True)
+
+
+def test_the_navigation_names_each_role_s_application_page(app, mongo_client):
+    student = as_person(app, STUDENT).get("/").get_data(as_text=True)
+    assert '<a href="/applications">My applications</a>' in student
+    coordinator = as_person(app, COORDINATOR).get("/manage/partners").get_data(as_text=True)
+    assert '<a href="/manage/applications">Student applications</a>' in coordinator
