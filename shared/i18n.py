@@ -16,6 +16,8 @@ from pathlib import Path
 from babel import support
 from flask import Flask, g, request
 from flask_babel import Babel, get_locale
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 LANGS = ("en", "zh")
 DEFAULT_LANG = "en"
@@ -42,6 +44,11 @@ def translations(lang: str) -> support.Translations:
 def pick_lang(value: str | None) -> str | None:
     """`value` if it names a language offered, else None."""
     return value if value in LANGS else None
+
+
+def accepted_lang(header: str | None) -> str:
+    """The language offered that an Accept-Language header (or a bare code) prefers most; English otherwise."""
+    return parse_accept_header(header or "", LanguageAccept).best_match(LANGS) or DEFAULT_LANG
 
 
 def select_lang() -> str:

@@ -21,7 +21,7 @@ from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from shared import i18n
-from shared.config import Settings
+from shared.config import Settings, read_secret
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates" / "mail"
@@ -30,24 +30,8 @@ DEFAULT_LANG = i18n.DEFAULT_LANG
 
 
 def pick_lang(header: str | None) -> str:
-    """The first language of an Accept-Language header (or a bare code) that we write in; English otherwise."""
-    if not header:
-        return DEFAULT_LANG
-    weighted = []
-    for index, part in enumerate(header.split(",")):
-        code, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        if quality > 0:  # q=0 (or a q we cannot read) means "not this one"
-            weighted.append((-quality, index, code.strip().lower().split("-")[0]))
-    for _, _, code in sorted(weighted):
-        if code in LANGS:
-            return code
-    return DEFAULT_LANG
+    """The language we write in that an Accept-Language header (or a bare code) prefers; English otherwise."""
+    return i18n.accepted_lang(header)
 
 
 def translations(lang: str) -> NullTranslations:
@@ -129,9 +113,14 @@ def send(settings: Settings, message: EmailMessage) -> None:
 
 
 def smtp_password(settings: Settings) -> str:
+    """The SMTP password from its file; ConfigError (the fix in words) when it cannot be read.
+
+    The mail sender reads it once as it starts (services/visits/notify.py), so a wrong file
+    stops the worker at once instead of failing each delivery as if the server were away.
+    """
     if settings.smtp_password_file is None:
         return ""
-    return settings.smtp_password_file.read_text(encoding="utf-8").strip()
+    return read_secret(settings.smtp_password_file, "SMTP_PASSWORD_FILE")
 
 
 def is_permanent(exc: Exception) -> bool:

@@ -321,6 +321,7 @@ class Deliverer:
 def notify_loops(settings: Settings, db: Database) -> dict:
     """The worker's loops: derive notifications from marked writes, and send what is due."""
     notifier = Notifier(db, settings)
+    mail.smtp_password(settings)  # read at start: an unreadable password file stops the worker with the fix
     keyring = KeyRing(settings.keys_dir, settings.school)
     keyring.load(settings.school_ids, private=True)
     deliver = Deliverer(settings, Directory(settings, keyring.private_key()))

@@ -14,6 +14,7 @@ from babel.messages.pofile import read_po
 from services.visits import model
 from services.visits.notify import request_notice
 from shared import calendars, mail
+from shared.config import ConfigError, Settings
 from shared.notifications import backoff_seconds
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +55,18 @@ def test_backoff_doubles_from_the_base_up_to_the_ceiling():
 ])
 def test_the_language_of_a_request_is_the_first_accepted_one_we_write_in(header, lang):
     assert mail.pick_lang(header) == lang
+
+
+def test_an_unreadable_or_empty_smtp_password_file_is_a_config_error_naming_the_setting(tmp_path):
+    missing = Settings.from_env(service="visits", smtp_password_file=tmp_path / "absent")
+    with pytest.raises(ConfigError, match="SMTP_PASSWORD_FILE"):
+        mail.smtp_password(missing)
+    (tmp_path / "empty").write_text("\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="empty"):
+        mail.smtp_password(Settings.from_env(service="visits", smtp_password_file=tmp_path / "empty"))
+    (tmp_path / "pw").write_text("s3cret\n", encoding="utf-8")
+    assert mail.smtp_password(Settings.from_env(service="visits", smtp_password_file=tmp_path / "pw")) == "s3cret"
+    assert mail.smtp_password(Settings.from_env(service="visits")) == ""
 
 
 def test_an_invitation_is_in_the_visit_time_zone_with_its_vtimezone_and_a_cancel_keeps_the_uid():

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from services.catalog.frontdoor.forms import quoted_etag
+from services.catalog.frontdoor import forms
 from services.catalog.frontdoor.people import current_person, role_required
 from services.catalog.frontdoor.services_client import ServiceProblem, for_person
 from services.catalog.query import visit_criteria, visible_visit
@@ -291,13 +291,6 @@ def signature_of(rows: list[dict]) -> str:
     return "|".join(f"{r['id']}:{r['version']}:{r['status']}:{r.get('waitlist_position')}" for r in rows)
 
 
-def _version_of(form) -> int:
-    try:
-        return int(form.get("version") or "")
-    except ValueError:
-        abort(400)
-
-
 @exchange.post("/exchange/requests/<uuid:request_id>/withdraw")
 @role_required("faculty")
 def withdraw(request_id):
@@ -323,10 +316,9 @@ def change_request(method: str, service: str, path: str, done: str, render, item
     """One change of the person's own request (withdraw, re-confirm) with If-Match on the version the page
     showed; `render(notice, changed)` draws the person's list again. A 412 shows the request's newer state
     (read at `item_path`, the request itself by default), and nothing is done."""
-    version = _version_of(request.form)
     client = for_person(current_person())
     try:
-        client.call(method, service, path, etag=quoted_etag(version))
+        client.call(method, service, path, etag=forms.if_match(request.form))
     except ServiceProblem as exc:
         if exc.status == 412:
             try:
@@ -403,7 +395,7 @@ def profile():
         if not errors:
             try:
                 current = client.call("PATCH", "faculty", path, json=body,
-                                      etag=f'"{_version_of(request.form)}"').json()
+                                      etag=forms.if_match(request.form)).json()
                 form = _profile_form(current)
                 notice = _("Your profile was saved.")
             except ServiceProblem as exc:

@@ -19,8 +19,9 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-from flask import request
+from flask import abort, request
 
+from services.catalog.frontdoor.api_messages import in_page_language
 from services.catalog.frontdoor.services_client import ServiceProblem
 
 LANGS = ("en", "zh")
@@ -70,7 +71,7 @@ def errors_of(problem: ServiceProblem) -> dict[str, str]:
     for error in problem.errors:
         pointer = str(error.get("pointer") or "").strip("/")
         key = pointer.replace("/", ".") if pointer else "_form"
-        out.setdefault(key, str(error.get("detail") or problem.title))
+        out.setdefault(key, in_page_language(str(error.get("detail") or problem.title)))
     slug = problem.type.rsplit(":", 1)[-1]
     if slug in TYPE_FIELDS and TYPE_FIELDS[slug] not in out:
         out[TYPE_FIELDS[slug]] = problem.detail or problem.title
@@ -193,3 +194,14 @@ def quoted_etag(version) -> str:
 def version_of(values: dict) -> str | None:
     raw = text(values, "version")
     return quoted_etag(raw) if raw.isdigit() else None
+
+
+def if_match(values) -> str:
+    """The If-Match value of a form that changes one thing at the version it showed; 400 when it has none.
+
+    Every such form carries the version in a hidden field; one without it was not sent by our page.
+    """
+    etag = version_of(values)
+    if etag is None:
+        abort(400)
+    return etag

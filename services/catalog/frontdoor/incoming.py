@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from flask import abort, current_app, render_template, request
 from flask_babel import gettext as _
 
+from services.catalog.frontdoor import forms
 from services.catalog.frontdoor.exchange import request_status_label, slot_time
-from services.catalog.frontdoor.forms import quoted_etag
 from services.catalog.frontdoor.manage import manage
 from services.catalog.frontdoor.people import current_person, role_required
 from services.catalog.frontdoor.services_client import ServiceProblem, for_person
@@ -147,8 +147,8 @@ def posted_decision(actions: dict[str, str]) -> PostedDecision:
     decline has none or it is too long (then nothing is sent). A form that is not one of ours is a 400."""
     action = request.form.get("action")
     note = (request.form.get("reason") or "").strip()
-    version = request.form.get("version") or ""
-    if action not in actions or not version.isdigit():
+    etag = forms.if_match(request.form)
+    if action not in actions:
         abort(400)
     error = None
     if actions[action] == "declined" and not note:
@@ -156,7 +156,7 @@ def posted_decision(actions: dict[str, str]) -> PostedDecision:
     elif len(note) > REASON_MAX:
         error = _("At most %(num)d characters.", num=REASON_MAX)
     body = {"status": actions[action], **({"note": note} if note else {})}
-    return PostedDecision(body=body, note=note, etag=quoted_etag(version), error=error)
+    return PostedDecision(body=body, note=note, etag=etag, error=error)
 
 
 def _again(errors: dict, notice: str | None = None, status: int = 422, reasons: dict | None = None):

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import requests
 from flask import current_app
 
+from services.catalog.frontdoor.api_messages import in_page_language
 from services.catalog.frontdoor.people import Person
 from shared.auth import issue_token
 
@@ -41,13 +42,14 @@ class ServiceProblem(Exception):
         return f"{self.status} {self.title}: {self.detail}"
 
     def field_errors(self) -> dict[str, str]:
-        """Messages by form field: the first segment of each error's JSON pointer (`/title/en` -> `title`)."""
+        """Messages by form field, in the page's language: the first segment of each error's JSON pointer
+        (`/title/en` -> `title`)."""
         out: dict[str, str] = {}
         for error in self.errors:
             pointer = str(error.get("pointer") or "")
             name = pointer.strip("/").split("/")[0] if pointer.strip("/") else ""
             if name and name not in out:
-                out[name] = str(error.get("detail") or self.title)
+                out[name] = in_page_language(str(error.get("detail") or self.title))
         return out
 
 
