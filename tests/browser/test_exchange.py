@@ -15,11 +15,10 @@ import pytest
 import requests
 
 from tests.browser.frontdoor import (
-    PARTNER, PHONE, SCHOOL, assert_accessible, screenshots, sign_in, start_two_schools, stop_all,
+    PARTNER, SCHOOL, SYNC_SECONDS, check_page, screenshots, sign_in, start_two_schools, stop_all, wait_for,
 )
 
 HOST, REQUESTER = SCHOOL, PARTNER  # ecnu-cto hosts the visit, sdu-sie's faculty request its slots
-SYNC_SECONDS = 45
 
 
 @pytest.fixture(scope="module")
@@ -48,33 +47,6 @@ def visit(schools):
                   slot("guest_lecture", 2, "14:00", "16:00", 3), slot("panel", 3, "10:00", "12:00", 2)]})
     ids = [s["id"] for s in created["slots"]]
     return {"id": created["id"], "approve": ids[0], "waitlist": ids[1], "decline": ids[2], "pages": ids[3]}
-
-
-@pytest.fixture
-def new_page(browser):
-    """A page in a fresh browser context (its own cookies) at phone width; nothing may leave loopback."""
-    contexts = []
-
-    def make(javascript: bool = True):
-        context = browser.new_context(viewport=PHONE, java_script_enabled=javascript)
-        context.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-def wait_for(page, url: str, selector: str, seconds: float = SYNC_SECONDS):
-    """Open `url` again until `selector` is on it (what another school sent has arrived), or fail."""
-    deadline = time.monotonic() + seconds
-    while True:
-        page.goto(url)
-        if page.locator(selector).count():
-            return page.locator(selector)
-        assert time.monotonic() < deadline, f"{selector} never appeared on {url}"
-        time.sleep(1)
 
 
 def request_slot(page, schools, visit, slot: str, motivation: str = "") -> str:
@@ -252,16 +224,6 @@ def test_a_faculty_member_keeps_their_expertise_bio_and_availability_current(new
     page.goto(requester.url + "/me/profile")
     assert page.get_by_label("Expertise").input_value() == "0413\nventure building\nplatform strategy"
     assert page.get_by_label("To").first.input_value() == "2027-05-20"
-
-
-def check_page(page, url: str, name: str) -> None:
-    """The page in both languages: its lang, no sideways scroll at phone width, axe, screenshots."""
-    for lang in ("zh", "en"):
-        page.goto(f"{url}{'&' if '?' in url else '?'}lang={lang}")
-        assert page.locator("html").get_attribute("lang") == ("zh-Hans" if lang == "zh" else "en")
-        assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"], name
-        assert_accessible(page)
-        screenshots(page, name)
 
 
 def test_every_exchange_page_reads_in_both_languages_fits_a_phone_and_passes_axe(new_page, schools, visit):
