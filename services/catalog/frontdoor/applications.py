@@ -41,8 +41,7 @@ REASON_LABELS = {
     "offering-closed": N_("The offering is not open for requests."),
     "offering-not-found": N_("The host does not know this offering."),
     "course-not-found": N_("The host does not know this course."),
-    "course-withdrawn": N_("The course was withdrawn."),
-    "no-places": N_("The offering takes no requests."),
+    "offering-removed": N_("The host withdrew the course or removed this offering."),
 }
 
 
