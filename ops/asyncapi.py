@@ -36,7 +36,10 @@ CHANNELS = {
         cleanup={"cleanup.policy": ["compact"]},
         title="Courses",
         description="A school's courses shared with the alliance: visibility `alliance` and status "
-                    "`published`. The body is the course as its API returns it (`CourseSchema`).",
+                    "`published`. The body is the course as its API returns it (`CourseSchema`), each offering "
+                    "with its `places_left` (places less the seats approved students' requests hold; null when "
+                    "the offering has no places). A seat taken or freed re-publishes the course with a newer "
+                    "version and the places left read at publish time.",
     ),
     "faculty": dict(
         topic="faculty.v1", entity="faculty", actions=("published", "updated", "withdrawn"),
@@ -57,7 +60,7 @@ CHANNELS = {
     ),
     "slotRequests": dict(
         topic="slot-requests.v1", entity="slot_request", actions=("published", "updated"), payload="SlotRequestEvent",
-        publisher="the visits worker of the requesting school", consumers=("visits",),
+        publisher="the visits worker of the requesting school", consumers=("visits",), group="visits.requests",
         cleanup={"cleanup.policy": ["delete"], "retention.ms": 2592000000},
         title="Exchange-slot requests",
         description="A faculty member's request for a slot in a partner's visit, sent by the requester's "
@@ -65,10 +68,29 @@ CHANNELS = {
     ),
     "slotDecisions": dict(
         topic="slot-decisions.v1", entity="slot_decision", actions=("published", "updated"), payload="Decision",
-        publisher="the visits worker of the host school", consumers=("visits",),
+        publisher="the visits worker of the host school", consumers=("visits",), group="visits.decisions",
         cleanup={"cleanup.policy": ["delete"], "retention.ms": 2592000000},
         title="Exchange-slot decisions",
         description="The host's decision on a slot request (`DecisionSchema`): approved, waitlisted, declined...",
+    ),
+    "placeRequests": dict(
+        topic="place-requests.v1", entity="place_request", actions=("published", "updated"),
+        payload="PlaceRequestEvent", publisher="the courses worker of the student's school", consumers=("courses",),
+        group="courses.requests", cleanup={"cleanup.policy": ["delete"], "retention.ms": 2592000000},
+        title="Course-place requests",
+        description="A student's request for a place in a partner's course offering, once their school's "
+                    "coordinator endorsed it, and its withdrawal (`PlaceRequestEventSchema` is what the host "
+                    "reads). Only the student's name, programme and statement cross: never their email, "
+                    "student number or id.",
+    ),
+    "placeDecisions": dict(
+        topic="place-decisions.v1", entity="place_decision", actions=("published", "updated"),
+        payload="PlaceDecision", publisher="the courses worker of the host school", consumers=("courses",),
+        group="courses.decisions", cleanup={"cleanup.policy": ["delete"], "retention.ms": 2592000000},
+        title="Course-place decisions",
+        description="The host's decision on a course-place request (`PlaceDecisionSchema`): pending (its "
+                    "coordinator reviews), approved, waitlisted with its position, declined with the reason and "
+                    "note, withdrawn; with the places left and the course and offering as decided.",
     ),
 }
 
@@ -121,7 +143,7 @@ DLQ_HEADERS = {
              "dlq_topic": {"type": "string", "examples": ["sdu-sie.courses.v1"]},
              "dlq_partition": {"type": "string", "pattern": "^[0-9]+$"},
              "dlq_offset": {"type": "string", "pattern": "^[0-9]+$"},
-             "dlq_group": {"type": "string", "description": "The refusing service (catalog, visits).",
+             "dlq_group": {"type": "string", "description": "The refusing service (catalog, visits, courses).",
                            "examples": ["catalog"]},
          }},
     ],
@@ -143,13 +165,14 @@ TOMBSTONE = {
 
 def payload_schemas() -> dict:
     """The payload schemas, from the services' marshmallow schemas through apispec."""
-    from services.courses.schemas import CourseSchema
+    from services.courses.schemas import CourseSchema, PlaceDecisionSchema, PlaceRequestEventSchema
     from services.faculty.schemas import FacultyPublicSchema
     from services.visits.schemas import DecisionSchema, SlotRequestEventSchema, VisitSchema
 
     spec = APISpec("alliance events", "1", openapi_version="3.1.0", plugins=[MarshmallowPlugin()])
     for name, schema in (("Course", CourseSchema), ("FacultyPublic", FacultyPublicSchema), ("Visit", VisitSchema),
-                         ("SlotRequestEvent", SlotRequestEventSchema), ("Decision", DecisionSchema)):
+                         ("SlotRequestEvent", SlotRequestEventSchema), ("Decision", DecisionSchema),
+                         ("PlaceRequestEvent", PlaceRequestEventSchema), ("PlaceDecision", PlaceDecisionSchema)):
         spec.components.schema(name, schema=schema)
     return spec.to_dict()["components"]["schemas"]
 
@@ -161,7 +184,8 @@ def camel(*words: str) -> str:
 
 def build() -> dict:
     schemas = payload_schemas()
-    for name in ("Course", "FacultyPublic", "Visit", "SlotRequestEvent", "Decision"):
+    for name in ("Course", "FacultyPublic", "Visit", "SlotRequestEvent", "Decision", "PlaceRequestEvent",
+                 "PlaceDecision"):
         schemas[name].setdefault("description", f"The public state carried by the events (marshmallow {name}Schema).")
     schemas["Tombstone"] = TOMBSTONE
     schemas["CloudEventsHeaders"] = CE_HEADERS
@@ -213,8 +237,7 @@ def build() -> dict:
                            "refused records go to its own school's DLQ.",
                 "messages": refs,
                 "bindings": {"kafka": {"groupId": {"type": "string", "examples": [
-                    "ecnu-cto.catalog" if consumer == "catalog" else
-                    ("ecnu-cto.visits.requests" if cid == "slotRequests" else "ecnu-cto.visits.decisions")]},
+                    "ecnu-cto.catalog" if consumer == "catalog" else f"ecnu-cto.{ch.get('group', 'visits.decisions')}"]},
                     "bindingVersion": BINDING_VERSION}},
             }
 
@@ -245,7 +268,7 @@ def build() -> dict:
         "action": "send",
         "channel": {"$ref": "#/channels/dlq"},
         "title": "Dead-letter a refused record",
-        "summary": "A consumer (catalog, visits) writes a record it refuses to its own school's DLQ and goes on.",
+        "summary": "A consumer (catalog, visits, courses) writes a record it refuses to its own school's DLQ and goes on.",
         "messages": [{"$ref": "#/channels/dlq/messages/deadLetter"}],
     }
 
@@ -255,8 +278,8 @@ def build() -> dict:
         "info": {
             "title": "Alliance catalog events",
             "version": "1.0.0",
-            "description": "What the partner schools tell each other about their courses, faculty, visits and "
-                           "exchange slots: CloudEvents 1.0 on the alliance's Kafka, binary mode, each event "
+            "description": "What the partner schools tell each other about their courses, faculty, visits, "
+                           "exchange slots and course places: CloudEvents 1.0 on the alliance's Kafka, binary mode, each event "
                            "signed with its school's Ed25519 key. One topic per school and entity kind; a school "
                            "publishes only to its own. Delivery is at least once, in order per entity; consumers "
                            "apply an event only if its `entityversion` is newer. Schema evolution: an added "

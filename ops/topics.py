@@ -52,8 +52,9 @@ def topic_settings(schools: list[str], min_insync: int) -> dict[str, dict[str, s
         # entity topics: compacted, the latest event of each entity is its full public state
         for entity in ("courses", "faculty", "visits"):
             topics[f"{school}.{entity}.v1"] = {"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000"}
-        # the slot saga's requests and decisions: a stream of commands and outcomes, kept 30 days
-        for stream in ("slot-requests", "slot-decisions"):
+        # the request sagas' requests and decisions (slots, course places): streams of commands and outcomes,
+        # kept 30 days
+        for stream in ("slot-requests", "slot-decisions", "place-requests", "place-decisions"):
             topics[f"{school}.{stream}.v1"] = {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)}
         # refused events with the reason, kept 90 days for inspection
         topics[f"{school}.dlq"] = {"cleanup.policy": "delete", "retention.ms": str(90 * DAY_MS)}

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import wraps
 from pathlib import Path
 
@@ -32,6 +32,10 @@ AUDIENCE = "alliance-catalog"
 ALGORITHM = "EdDSA"
 # clock skew tolerated between schools' machines
 LEEWAY_SECONDS = 30
+# what a student's token may tell of them (the front door passes it from the sign-in): their school's
+# courses service keeps it with their course-place requests; each an optional string
+PROFILE_CLAIMS = ("name", "email", "student_number", "programme")
+MAX_PROFILE_CLAIM = 320
 
 
 def ensure_dev_keys(keys_dir: Path, schools) -> None:
@@ -174,11 +178,17 @@ class Principal:
     role: str
     subject: str
     faculty_id: str | None = None
+    # a student's name, email, student_number and programme, as their token tells them (PROFILE_CLAIMS)
+    profile: dict = field(default_factory=dict, compare=False)
 
 
 def issue_token(private_key, school: str, role: str, subject: str | None = None,
-                faculty_id: str | None = None, ttl_seconds: int = 3600, now: float | None = None) -> str:
-    """Sign a token for a member of `school` (or for its service, role partner)."""
+                faculty_id: str | None = None, ttl_seconds: int = 3600, now: float | None = None,
+                profile: dict | None = None) -> str:
+    """Sign a token for a member of `school` (or for its service, role partner).
+
+    `profile`: for a student, the PROFILE_CLAIMS given (strings) become claims of the token.
+    """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if role == "faculty" and not faculty_id:
@@ -197,6 +207,8 @@ def issue_token(private_key, school: str, role: str, subject: str | None = None,
     }
     if faculty_id:
         claims["faculty_id"] = faculty_id
+    if role == "student":
+        claims.update({k: v for k, v in (profile or {}).items() if k in PROFILE_CLAIMS and isinstance(v, str) and v})
     return jwt.encode(claims, private_key, algorithm=ALGORITHM)
 
 
@@ -246,7 +258,10 @@ def _verify(token: str, keyring: KeyRing, known_schools) -> tuple[Principal, flo
     faculty_id = claims.get("faculty_id")
     if role == "faculty" and not isinstance(faculty_id, str):
         raise _unauthenticated("a faculty token needs a faculty_id claim")
-    principal = Principal(school=issuer, role=role, subject=str(claims["sub"]), faculty_id=faculty_id)
+    profile = {k: claims[k][:MAX_PROFILE_CLAIM] for k in PROFILE_CLAIMS
+               if role == "student" and isinstance(claims.get(k), str) and claims[k].strip()}
+    principal = Principal(school=issuer, role=role, subject=str(claims["sub"]), faculty_id=faculty_id,
+                          profile=profile)
     return principal, float(claims["exp"])
 
 

@@ -155,6 +155,7 @@ class Settings:
     alliance_host: str = "127.0.0.1"
     schools: tuple[School, ...] = field(default_factory=tuple)
     slot_request_resend_seconds: float = 30.0
+    place_request_resend_seconds: float = 30.0
     relay_batch_size: int = 200
     relay_idle_seconds: float = 0.05
     relay_lease_seconds: float = 10.0
@@ -228,6 +229,7 @@ class Settings:
             alliance_config=Path(_env("ALLIANCE_CONFIG", str(cls.alliance_config))),
             alliance_host=_env("ALLIANCE_HOST", cls.alliance_host),
             slot_request_resend_seconds=_float("SLOT_REQUEST_RESEND_SECONDS", cls.slot_request_resend_seconds),
+            place_request_resend_seconds=_float("PLACE_REQUEST_RESEND_SECONDS", cls.place_request_resend_seconds),
             relay_batch_size=_int("RELAY_BATCH_SIZE", cls.relay_batch_size),
             relay_idle_seconds=_float("RELAY_IDLE_SECONDS", cls.relay_idle_seconds),
             relay_lease_seconds=_float("RELAY_LEASE_SECONDS", cls.relay_lease_seconds),

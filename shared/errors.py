@@ -29,7 +29,7 @@ class ProblemType:
 
 
 # the entities of the write services: each has a "<entity>-not-found" and a "<entity>-conflict" type
-ENTITIES = ("course", "faculty", "visit", "slot-request", "slot-decision")
+ENTITIES = ("course", "faculty", "visit", "slot-request", "slot-decision", "place-request", "place-decision")
 
 # every problem type a client may see, by slug (the type is TYPE_PREFIX + slug). Models, stores and
 # workflows raise DomainError(slug, detail) and never name a status; this table is the one place that
@@ -68,6 +68,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "not-withdrawable": ProblemType(409, "This request cannot be withdrawn"),
     "not-awaiting-reconfirmation": ProblemType(409, "This request does not await re-confirmation"),
     "decision-not-possible": ProblemType(409, "This decision is not possible now"),
+    # students' course-place requests
+    "already-requested": ProblemType(409, "You hold a request for this offering already"),
+    "not-awaiting-endorsement": ProblemType(409, "This request does not await endorsement"),
     "busy": ProblemType(503, "Too many concurrent changes; retry shortly"),
 }
 # the slug of each status that werkzeug or flask-smorest may raise by itself

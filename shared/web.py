@@ -183,7 +183,7 @@ def _init_health(app: Flask) -> None:
 
 def create_write_service_app(service: str, settings: Settings | None, client, *, description: str, blueprint,
                              feed_entities: str, ensure_indexes, outbox: str,
-                             other_outboxes: dict[str, str] | None = None) -> Flask:
+                             other_outboxes: dict[str, str] | None = None, other_blueprints=()) -> Flask:
     """The app of a write service: its blueprint, the change feed, indexes and outbox gauges.
 
     `settings` default to the environment's. `ensure_indexes(db)` runs at start-up so the
@@ -195,6 +195,8 @@ def create_write_service_app(service: str, settings: Settings | None, client, *,
     title = f"{service.capitalize()} of {settings.school}"
     app, api = create_base_app(settings, title=title, description=description, client=client)
     api.register_blueprint(blueprint)
+    for other in other_blueprints:
+        api.register_blueprint(other)
     api.register_blueprint(feed_blueprint(feed_entities))
     db = app.extensions["db"]
     try:

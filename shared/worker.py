@@ -6,10 +6,15 @@ import logging
 import signal
 import threading
 import time
+from datetime import timedelta
 from typing import Callable
 
+from pymongo.errors import PyMongoError
+
 from shared.auth import KeyRing
+from shared.clock import iso, utc_now
 from shared.config import Settings
+from shared.consumer import EventConsumer
 from shared.events import sign
 from shared.kafka import TopicWatch, ensure_topics, make_producer
 from shared.logs import configure_logging
@@ -102,15 +107,68 @@ def run_loops(loops: dict[str, Callable[[threading.Event], None]], stop: threadi
         log.info("loops still running after %.1fs, left to end with the process: %s", stop_seconds, ", ".join(left))
 
 
-def run_relay_worker(service: str, spec: OutboxSpec, ensure_indexes: Callable) -> None:
-    """The main of a write service's worker: create the service's indexes, then run its relay."""
+def reconcile_loop(host, idle_seconds: float = 0.2):
+    """The loop of a saga's host (shared.saga.Host): reconcile changed owners, fill freed seats, renumber."""
+    def loop(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                if host.reconcile_pending() == 0:
+                    stop.wait(idle_seconds)
+            except PyMongoError as exc:
+                log.warning("reconcile: database unavailable (%s); retrying", exc.__class__.__name__)
+                stop.wait(1.0)
+
+    return loop
+
+
+def resend_loop(requester, every_seconds: float, what: str):
+    """Every `every_seconds`, publish again the requests (of a shared.saga.Requester) whose latest intent has
+    waited that long for the host."""
+    def loop(stop: threading.Event) -> None:
+        while not stop.wait(every_seconds):
+            try:
+                cutoff = iso(utc_now() - timedelta(seconds=every_seconds))
+                resent = requester.resend_unanswered(cutoff)
+                if resent:
+                    log.info("re-sending %d %s the host has not answered after %.0fs", resent, what, every_seconds)
+            except PyMongoError as exc:
+                log.warning("resend: database unavailable (%s); retrying", exc.__class__.__name__)
+
+    return loop
+
+
+def saga_loops(settings: Settings, db, service: str, host, requester, request_topic: str, decision_topic: str,
+               resend_seconds: float) -> dict:
+    """The loops of both halves of a request saga (shared/saga.py) in a service's worker, by name: the host's
+    consumer of every school's request topic (decides), the requester's consumer of every school's decision
+    topic (applies), the host's reconciliation and the requester's resend of unanswered intents."""
+    group = f"{settings.kafka_topic_prefix}{settings.school}.{service}"
+    requests = EventConsumer(settings, f"{group}.requests",
+                             [settings.topic(request_topic, s) for s in settings.school_ids], host.apply_request_event)
+    decisions = EventConsumer(settings, f"{group}.decisions",
+                              [settings.topic(decision_topic, s) for s in settings.school_ids],
+                              requester.apply_decision_event)
+    return {"decide": requests.run_forever, "apply-decisions": decisions.run_forever,
+            "reconcile": reconcile_loop(host), "resend": resend_loop(requester, resend_seconds, request_topic)}
+
+
+def run_worker(service: str, ensure_indexes: Callable, loops: Callable) -> None:
+    """The main of a write service's worker: its loops `loops(settings, db)` (which read the keys they need now,
+    so that an unreadable key stops the start), its indexes (`ensure_indexes(db, settings)`), then the loops
+    until a signal."""
     settings = Settings.from_env(service=service)
     configure_logging(settings.school, f"{service}-worker", settings.log_level)
     stop = stop_on_signals()
     db = database(connect(settings), settings)
-    relay = make_relay(settings, db, spec)
-    if not retry_until_done(lambda: ensure_indexes(db), "creating indexes", stop):
+    running = loops(settings, db)
+    if not retry_until_done(lambda: ensure_indexes(db, settings), "creating indexes", stop):
         return
-    log.info("%s worker of %s started; publishing to %s", service, settings.school, relay.topic)
-    run_loops({"relay": relay.run_forever}, stop, settings.worker_stop_seconds)
+    log.info("%s worker of %s started: %s", service, settings.school, ", ".join(running))
+    run_loops(running, stop, settings.worker_stop_seconds)
     log.info("%s worker stopped", service)
+
+
+def run_relay_worker(service: str, spec: OutboxSpec, ensure_indexes: Callable) -> None:
+    """The main of a write service's worker whose only loop is its relay."""
+    run_worker(service, lambda db, settings: ensure_indexes(db),
+               lambda settings, db: {"relay": make_relay(settings, db, spec).run_forever})

@@ -1,21 +1,38 @@
-"""The courses HTTP API: load with the schema, call one function, return."""
+"""The courses HTTP API: courses (each offering with its places left), students' place requests (the student's
+school) and the host's decisions on them. Load with the schema, call one function, return."""
 
 from __future__ import annotations
 
+import uuid
+
+from flask import current_app
+from flask import request as http_request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from services.courses import model
-from services.courses.schemas import CourseInSchema, CoursePageSchema, CourseQuerySchema, CourseSchema
-from services.courses.store import CourseStore, criteria_from
-from shared.auth import require
-from shared.clock import now_iso
+from services.courses.places import PlaceHost, PlaceRequester
+from services.courses.schemas import (
+    CourseInSchema, CoursePageSchema, CourseQuerySchema, CourseSchema, DecisionInSchema, EndorsementInSchema,
+    HostPlaceDecisionSchema, PlaceDecisionPageSchema, PlaceDecisionQuerySchema, PlaceRequestInSchema,
+    PlaceRequestPageSchema, PlaceRequestQuerySchema, PlaceRequestSchema,
+)
+from services.courses.store import (
+    CourseStore, PlaceDecisionStore, PlaceRequestStore, PlaceSeatStore, criteria_from, place_decision_criteria,
+    place_request_criteria,
+)
+from shared.auth import current_principal, require
+from shared.clock import now_iso, write_order
+from shared.errors import DomainError
+from shared.mail import pick_lang
 from shared.resource import (
     IDEMPOTENCY_HEADER_DOC, READERS, created, db, empty_page, expected_version, linked, narrowed, reader, reads,
     replaced, school, with_etag, writes,
 )
 
 blp = Blueprint("courses", __name__, url_prefix="/courses", description="A school's courses")
+places = Blueprint("places", __name__, description="Students' requests for places in partners' course offerings, "
+                                                   "and the host's decisions on them")
 
 
 def _store() -> CourseStore:
@@ -29,6 +46,11 @@ def _readable(course: dict | None) -> dict:
     return course
 
 
+def _shown(course: dict | None) -> dict | None:
+    """The course with each offering's places left, as its events carry it."""
+    return None if course is None else model.with_places_left(course, PlaceSeatStore(db()).taken(course))
+
+
 @blp.route("")
 class Courses(MethodView):
     decorators = [require(*READERS, partner_schools=True)]
@@ -40,12 +62,17 @@ class Courses(MethodView):
         criteria = narrowed(criteria_from(query), model.reader_filter(caller.role, caller.own_school))
         if criteria is None:
             return empty_page()
-        return linked(_store().page(criteria, query["sort"], query["limit"], query.get("cursor")))
+        page = linked(_store().page(criteria, query["sort"], query["limit"], query.get("cursor")))
+        taken = PlaceSeatStore(db()).taken_of(page["items"])
+        page["items"] = [model.with_places_left(c, taken.get(c["_id"], {})) for c in page["items"]]
+        return page
 
     @writes(blp, CourseSchema(), CourseInSchema(), status=201, header=IDEMPOTENCY_HEADER_DOC)
     def post(self, data):
         """Create a course of this school."""
-        return created(_store(), data, lambda d: model.new_course(d, school(), now_iso()), "/courses")
+        course, status, headers = created(_store(), data, lambda d: model.new_course(d, school(), now_iso()),
+                                          "/courses")
+        return _shown(course), status, headers
 
 
 @blp.route("/<uuid:course_id>")
@@ -54,18 +81,134 @@ class Course(MethodView):
 
     @reads(blp, CourseSchema())
     def get(self, course_id):
-        """Read one course."""
-        return with_etag(_readable(_store().get(str(course_id))))
+        """Read one course, each offering with its places left."""
+        return with_etag(_shown(_readable(_store().get(str(course_id)))))
 
     @writes(blp, CourseSchema(), CourseInSchema())
     def put(self, data, course_id):
-        """Replace a course; needs If-Match with its current ETag."""
-        fields, unset = model.replacement(data, now_iso())
+        """Replace a course; needs If-Match with its ETag (seat changes since do not make it stale)."""
+        fields, unset = model.replacement(data, now_iso(), write_order())
         return replaced(_store(), str(course_id),
-                        _store().replace(str(course_id), expected_version("course"), fields, unset))
+                        _shown(_store().edit(str(course_id), expected_version("course"), fields, unset)))
 
     @writes(blp, CourseSchema())
     def delete(self, course_id):
         """Withdraw a course: it stays readable with status withdrawn, and partners drop it."""
-        return replaced(_store(), str(course_id),
-                        _store().replace(str(course_id), expected_version("course"), model.withdrawn_fields(now_iso())))
+        return replaced(_store(), str(course_id), _shown(_store().edit(
+            str(course_id), expected_version("course"), model.withdrawn_fields(now_iso(), write_order()))))
+
+
+# place requests: the student's school
+
+
+def _requester() -> PlaceRequester:
+    return PlaceRequester(db(), school())
+
+
+def _requests() -> PlaceRequestStore:
+    return PlaceRequestStore(db())
+
+
+def _own_request(request: dict | None) -> dict:
+    """A student sees only their own requests; a coordinator all of the school's."""
+    caller = current_principal()
+    if request is None or (caller.role == "student" and request["student_id"] != caller.subject):
+        raise _requests().not_found()
+    return request
+
+
+def _invalid(pointer: str, detail: str) -> DomainError:
+    return DomainError("validation-failed",
+                       f"{pointer}: {detail}", errors=[{"in": "json", "pointer": pointer, "detail": detail}])
+
+
+@places.route("/place-requests")
+class PlaceRequests(MethodView):
+    decorators = [require("student", "coordinator")]
+
+    @reads(places, PlaceRequestPageSchema, query=PlaceRequestQuerySchema)
+    def get(self, query):
+        """List this school's students' place requests (a student's own), newest first by default."""
+        caller = current_principal()
+        own = {"student_id": caller.subject} if caller.role == "student" else {}
+        criteria = narrowed(place_request_criteria(query), own)
+        if criteria is None:
+            return empty_page()
+        return linked(_requests().page(criteria, query["sort"], query["limit"], query.get("cursor")))
+
+    @writes(places, PlaceRequestSchema, PlaceRequestInSchema, status=201, header=IDEMPOTENCY_HEADER_DOC,
+            roles=("student",))
+    def post(self, data):
+        """Ask for a place in a partner's course offering; the school's coordinator endorses it, then the host
+        decides."""
+        partners = set(current_app.extensions["settings"].school_ids) - {school()}
+        if data["host_school"] not in partners:
+            raise _invalid("/host_school", "must be a partner school of the alliance")
+        caller = current_principal()
+        # the student's language, for the mails about this request (kept at this school only)
+        lang = pick_lang(http_request.headers.get("Accept-Language"))
+        return created(_requests(), data, lambda d: _requester().new_request(
+            {**d, "lang": lang}, str(uuid.uuid4()), caller.subject, caller.profile), "/place-requests")
+
+
+@places.route("/place-requests/<uuid:request_id>")
+class PlaceRequest(MethodView):
+    decorators = [require("student", "coordinator")]
+
+    @reads(places, PlaceRequestSchema)
+    def get(self, request_id):
+        """Read one place request, with the host's decision once it arrived."""
+        return with_etag(_own_request(_requests().get(str(request_id))))
+
+    @writes(places, PlaceRequestSchema, roles=("student",))
+    def delete(self, request_id):
+        """Withdraw a place request; needs If-Match. An approved place goes to the host's waitlist."""
+        _own_request(_requests().get(str(request_id)))
+        return with_etag(_requester().withdraw(str(request_id), expected_version("place request")))
+
+
+@places.route("/place-requests/<uuid:request_id>/endorsement")
+class Endorsement(MethodView):
+    decorators = [require("coordinator")]
+
+    @writes(places, PlaceRequestSchema, EndorsementInSchema, roles=None)
+    def put(self, data, request_id):
+        """Endorse a student's request (it goes to the host) or decline it with a note; needs If-Match."""
+        return with_etag(_requester().endorse(str(request_id), expected_version("place request"), data["status"],
+                                              data.get("note")))
+
+
+# decisions: the host's side
+
+
+@places.route("/place-decisions")
+class PlaceDecisions(MethodView):
+    decorators = [require("coordinator")]
+
+    @reads(places, PlaceDecisionPageSchema, query=PlaceDecisionQuerySchema)
+    def get(self, query):
+        """List partners' students' endorsed requests for this school's offerings with their decisions, oldest
+        first."""
+        page = linked(PlaceDecisionStore(db()).page(place_decision_criteria(query), query["sort"], query["limit"],
+                                                    query.get("cursor")))
+        page["items"] = PlaceHost(db(), school()).with_current_places_left(page["items"])
+        return page
+
+
+@places.route("/place-decisions/<uuid:request_id>")
+class PlaceDecision(MethodView):
+    decorators = [require("coordinator")]
+
+    @reads(places, HostPlaceDecisionSchema)
+    def get(self, request_id):
+        """Read the decision on one place request."""
+        decision = PlaceDecisionStore(db()).get(str(request_id))
+        if decision is None:
+            raise PlaceDecisionStore(db()).not_found()
+        return with_etag(PlaceHost(db(), school()).with_current_places_left([decision])[0])
+
+    @writes(places, HostPlaceDecisionSchema, DecisionInSchema, roles=None)
+    def put(self, data, request_id):
+        """Approve or decline (with a note: the reason) a place request; needs If-Match. The places hold."""
+        return with_etag(PlaceHost(db(), school()).decide_by_hand(str(request_id), expected_version("decision"),
+                                                                  data["status"], data.get("note")))

@@ -210,23 +210,8 @@ class Decisions(MethodView):
         """List partners' requests for this school's visits with their decisions, oldest first."""
         page = linked(DecisionStore(db()).page(decision_criteria(query), query["sort"], query["limit"],
                                                query.get("cursor")))
-        page["items"] = _with_current_places_left(page["items"])
+        page["items"] = Host(db(), school()).with_current_places_left(page["items"])
         return page
-
-
-def _with_current_places_left(decisions: list[dict]) -> list[dict]:
-    """The decisions, each with its slot's places left now (rather than when the decision was written)."""
-    ids = list({d["visit_id"] for d in decisions})
-    visits = {v["_id"]: v for v in _visits().collection.find({"_id": {"$in": ids}})} if ids else {}
-    taken = SeatStore(db()).taken_of(list(visits.values()))
-    out = []
-    for decision in decisions:
-        visit = visits.get(decision["visit_id"])
-        slot = model.find_slot(visit, decision["slot_id"])
-        places = None if slot is None else model.places_left(
-            slot, taken.get(visit["_id"], {}).get(slot["id"], 0), visit.get("status") == "cancelled")
-        out.append({**decision, "places_left": places})
-    return out
 
 
 @blp.route("/slot-decisions/<uuid:request_id>")
@@ -239,7 +224,7 @@ class Decision(MethodView):
         decision = DecisionStore(db()).get(str(request_id))
         if decision is None:
             raise DecisionStore(db()).not_found()
-        return with_etag(_with_current_places_left([decision])[0])
+        return with_etag(Host(db(), school()).with_current_places_left([decision])[0])
 
     @writes(blp, HostDecisionSchema, DecisionInSchema, roles=None)
     def put(self, data, request_id):

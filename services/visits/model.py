@@ -10,7 +10,10 @@ A slot's `places_left` is derived, never stored: its capacity less the seats
 its approvals hold (see store.SeatStore). A seat change re-publishes the visit
 with a new `version`, but does not make a coordinator's ETag stale: a
 coordinator's write applies while no other coordinator wrote since the version
-they read (`edit_applies`; docs/adr/0006-places-left-in-visit-events.md).
+they read (`shared.saga.edit_applies`; docs/adr/0006-places-left-in-visit-events.md).
+
+The slot-request saga runs on shared/saga.py; what is the visits' own here: a
+faculty member's overlapping approvals, and re-confirmation of a changed slot.
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ from datetime import datetime
 
 from shared.clock import iso, touched
 from shared.errors import DomainError
+from shared import saga
 from shared.events import canonical_json
+from shared.saga import (
+    APPROVALS, APPROVE, APPROVED, AUTOMATIC, AWAIT_REVIEW, DECISION, DECLINE, DECLINED, NEEDS_NOTE, PENDING, PROMOTE,
+    PUBLISH_INTENT, RECEIVED, REQUEST, REQUEST_FOR_REVIEW, REVIEW, TAKE_SEAT, TAKE_SEAT_OR_WAIT, WAITLISTED, WITHDRAW,
+    WITHDRAWN,
+)
 from shared.statemachine import StateMachine, Transition
 
 ENTITY = "visit"
@@ -30,45 +39,31 @@ SLOT_KINDS = ("guest_lecture", "co_teaching", "workshop", "seminar", "panel", "s
 ALL_PARTNERS = "all"
 WRITABLE = ("theme", "invited", "place", "time_zone", "starts_on", "ends_on", "host_team", "agenda", "slots",
             "status", "approval")
-# how the host decides on requests for a visit's slots: first come first served, or each by its coordinator
-AUTOMATIC, REVIEW = "automatic", "review"
-APPROVALS = (AUTOMATIC, REVIEW)
 
 # slot requests, as the requester's school sees them
 REQUEST_ENTITY = "slot_request"
 # decisions, as the host school takes them
 DECISION_ENTITY = "slot_decision"
-PENDING, APPROVED, WAITLISTED, DECLINED, WITHDRAWN, RECONFIRM = (
-    "pending", "approved", "waitlisted", "declined", "withdrawn", "reconfirm")
+# (the statuses, intents and effects every request kind shares are shared.saga's)
+RECONFIRM = "reconfirm"
 REQUEST_STATUSES = (PENDING, APPROVED, WAITLISTED, DECLINED, WITHDRAWN, RECONFIRM)
-# a decision received but not taken yet: internal to the host, never published
-RECEIVED = "received"
+# `received`: a decision not taken yet, internal to the host, never published;
 # `pending` at the host: a request for a visit in review mode, awaiting the host coordinator's decision
 DECISION_STATUSES = (RECEIVED, PENDING, APPROVED, WAITLISTED, DECLINED, WITHDRAWN, RECONFIRM)
 # the decisions that hold a seat in their slot (and a hold on the faculty member's time)
 HOLDING = (APPROVED, RECONFIRM)
 
-# what can happen to a request: intents of the requester, of the host's coordinator, and events at the host
-REQUEST, WITHDRAW, CONFIRM = "request", "withdraw", "confirm"  # the requester's (the request event carries them)
-# a request for a slot of a visit in review mode: it waits for the host's coordinator
-REQUEST_FOR_REVIEW = "request-for-review"
-APPROVE, DECLINE = "approve", "decline"  # a host coordinator's, by hand
-PROMOTE = "promote"  # a seat was freed in the slot: the first waitlisted request moves up
+# the requester accepts a changed slot (its request event carries it)
+CONFIRM = "confirm"
 # the host changed the visit: a slot's time, kind or capacity, a slot removed, the visit cancelled
 SLOT_CHANGED, SLOT_GONE, CANCELLATION = "slot-changed", "slot-removed", "visit-cancelled"
-DECISION = "decision"  # the host's decision arrives at the requester's school
 INTENTS = (REQUEST, REQUEST_FOR_REVIEW, WITHDRAW, CONFIRM, APPROVE, DECLINE, PROMOTE, SLOT_CHANGED, SLOT_GONE, CANCELLATION, DECISION)
 
 # effects, in the order the workflow carries them out (see services/visits/workflow.py)
 TAKE_HOLD = "take the faculty member's hold (no overlapping approval)"
-TAKE_SEAT = "take a seat (capacity)"
 RELEASE = "give back seat and hold, then promote the waitlist"
 CHECK_CAPACITY = "check the seats against the capacity"
-PUBLISH_INTENT = "publish the request and await the host's answer"
 CHECK_OVERLAP = "check the faculty member's holds (no overlapping approval)"
-AWAIT_REVIEW = "await the host coordinator's decision"
-TAKE_SEAT_OR_WAIT = "take a seat, or join the waitlist when the slot is full or others wait"
-NEEDS_NOTE = "a note for the requester (required)"
 
 _SEATED = (APPROVED, WAITLISTED, DECLINED)
 # the host's side: one decision per request; a status that is not HOLDING gives its seat back (Host.settle)
@@ -152,20 +147,6 @@ def replacement(data: dict, now: str, marker: int) -> tuple[dict, list[str]]:
     return fields, [k for k in WRITABLE if k not in data]
 
 
-def edited_version(visit: dict) -> int:
-    """The version the last coordinator write gave the visit; later versions are seat changes only."""
-    return visit.get("edited_version", visit["version"])
-
-
-def edit_applies(visit: dict, expected_version: int) -> bool:
-    """Whether a coordinator's write on the version they read applies: no coordinator wrote since.
-
-    The versions after `edited_version` differ only in places left, which a coordinator
-    does not write, so an ETag of any of them is still current for an edit.
-    """
-    return edited_version(visit) <= expected_version <= visit["version"]
-
-
 def places_left(slot: dict, taken: int, cancelled: bool) -> int:
     """How many more requests a slot can approve: its capacity less the seats held; 0 when full or cancelled.
 
@@ -193,11 +174,6 @@ def with_slot_ids(slots: list[dict]) -> list[dict]:
 def approval_of(visit: dict | None) -> str:
     """How the host decides on requests for this visit; visits written before the field are automatic."""
     return (visit or {}).get("approval") or AUTOMATIC
-
-
-def arrival_intent(visit: dict | None) -> str:
-    """What a request's arrival means at the host: decided at once, or held for the coordinator's review."""
-    return REQUEST_FOR_REVIEW if approval_of(visit) == REVIEW else REQUEST
 
 
 def is_invited(visit: dict, school: str) -> bool:
@@ -261,19 +237,7 @@ def conflicting_hold(holds: list[dict], request_id: str, starts_at: str, ends_at
 
 def outcome(refused: str | None, overlapping: bool, seat: bool) -> tuple[str, str | None]:
     """(status, reason) of a decision from what was checked, in the order the rules apply."""
-    if refused:
-        return DECLINED, refused
-    if overlapping:
-        return DECLINED, OVERLAP
-    return (APPROVED, None) if seat else (WAITLISTED, None)
-
-
-def review_outcome(overlapping: bool) -> tuple[str, str | None]:
-    """(status, reason) of an admissible request's arrival for a visit in review mode (a refused one is declined
-    by `outcome`): declined at once for an overlap, which needs no judgement, else pending for the coordinator."""
-    if overlapping:
-        return DECLINED, OVERLAP
-    return PENDING, None
+    return saga.outcome(refused or (OVERLAP if overlapping else None), seat)
 
 
 # what each kind of visit change makes of a decision it applies to: (status, reason)

@@ -13,12 +13,13 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_lo
 from zoneinfo import available_timezones
 
 from services.visits.model import (
-    APPROVALS, APPROVED, AUTOMATIC, DECLINED, REQUEST_STATUSES, SLOT_KINDS, STATUSES, parse_moment,
+    APPROVALS, AUTOMATIC, REQUEST_STATUSES, SLOT_KINDS, STATUSES, parse_moment,
 )
 from shared.fields import EntityId, Integer, IsoDate, IsoDateTime, LangMap, unique_items
 from shared.pagination import PageQuerySchema, PageSchema
+from shared import saga_schemas
+from shared.saga_schemas import NOTE_DOC, SCHOOL_ID, WAITLIST_POSITION_DOC, DecisionInSchema  # noqa: F401 (the API's)
 
-SCHOOL_ID = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,62}$", error="A school id such as 'ecnu-cto'.")
 PLACE = validate.Length(1, 200)
 HASH = validate.Regexp(r"^[0-9a-f]{64}$", error="A SHA-256 hex digest.")
 _TIME_ZONES = frozenset(available_timezones())
@@ -165,9 +166,7 @@ class DecidedVisitSchema(Schema):
     ends_on = fields.String(validate=validate.Length(max=10))
 
 
-WAITLIST_POSITION_DOC = "1 = next to get a place; only while waitlisted, else null"
 PLACES_LEFT_DOC = "Places left in the slot when the host last wrote this decision (null: not known)"
-NOTE_DOC = "The host coordinator's words to the requester: the reason of a decline by hand"
 
 
 class SlotRequestInSchema(Schema):
@@ -296,38 +295,13 @@ class DecisionEventSchema(Schema):
     request_version = fields.Integer(load_default=0, validate=validate.Range(0, 2**62))
 
 
-class DecisionInSchema(Schema):
-    """A decision by hand of the host's coordinator."""
-
-    class Meta:
-        unknown = RAISE
-
-    status = fields.String(required=True, validate=validate.OneOf([APPROVED, DECLINED]))
-    note = fields.String(validate=[validate.Length(max=1000), validate.Regexp(r"\S", error="Must not be blank.")],
-                         metadata={"description": "Shown to the requester; required to decline (the reason)"})
-
-    @validates_schema
-    def _a_decline_gives_its_reason(self, data, **kwargs):
-        if data.get("status") == DECLINED and not data.get("note"):
-            raise ValidationError("A decline needs its reason for the requester.", "note")
-
-
-class DecisionQuerySchema(PageQuerySchema):
+class DecisionQuerySchema(saga_schemas.DecisionQuerySchema):
     """Filters, sort and paging of GET /slot-decisions."""
 
     status = fields.String(validate=validate.OneOf(REQUEST_STATUSES))
     visit_id = EntityId()
     slot_id = EntityId()
     requester_school = fields.String(validate=SCHOOL_ID)
-    sort = fields.String(load_default="queued_at", validate=validate.OneOf(
-        ["queued_at", "-queued_at", "updated_at", "-updated_at", "waitlisted_at", "-waitlisted_at"]), metadata={
-        "description": "queued_at: when the host received the request; waitlisted_at (with status=waitlisted): "
-                       "the order of a slot's waitlist, next first"})
-
-    @validates_schema
-    def _waitlist_order_of_waitlisted_only(self, data, **kwargs):
-        if data.get("sort", "").endswith("waitlisted_at") and data.get("status") != "waitlisted":
-            raise ValidationError("Sort by waitlisted_at with status=waitlisted.", "sort")
 
 
 class DecisionPageSchema(PageSchema):

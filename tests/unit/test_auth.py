@@ -144,3 +144,17 @@ def test_a_school_rotating_keys_is_accepted_with_both_during_the_switch(tmp_path
     stranger = issue_token(Ed25519PrivateKey.generate(), "ecnu-cto", "coordinator")
     with pytest.raises(DomainError):
         verify_token(stranger, verifier, SCHOOLS)
+
+
+def test_a_students_token_carries_the_profile_claims_given_and_other_roles_none(keys):
+    profile = {"name": "Wang Fang", "email": "wang.fang@sdu.example", "student_number": "202400123",
+               "programme": "MEM", "faculty_id": "not-a-profile-claim", "role": "coordinator"}
+    token = issue_token(ring(keys).private_key(), "ecnu-cto", "student", subject="s-1", profile=profile)
+    principal = verify_token(token, ring(keys), SCHOOLS)
+    assert principal.role == "student" and principal.faculty_id is None
+    assert principal.profile == {k: profile[k] for k in ("name", "email", "student_number", "programme")}
+    partial = issue_token(ring(keys).private_key(), "ecnu-cto", "student", profile={"name": "Li Lei"})
+    assert verify_token(partial, ring(keys), SCHOOLS).profile == {"name": "Li Lei"}
+    coordinator = issue_token(ring(keys).private_key(), "ecnu-cto", "coordinator", profile=profile)
+    assert "email" not in jwt.decode(coordinator, options={"verify_signature": False})
+    assert verify_token(coordinator, ring(keys), SCHOOLS).profile == {}

@@ -76,7 +76,8 @@ def entity_stores() -> list[type]:
 def test_entity_types_are_registered_and_named_for_every_entity_of_the_stores():
     stores = entity_stores()
     assert len(stores) >= 6, [s.__name__ for s in stores]
-    unregistered = sorted({s.entity for s in stores} - set(ENTITIES))
+    # the shared bases of shared/saga_store.py name no entity: their subclasses do
+    unregistered = sorted({s.entity for s in stores if not s.__module__.startswith("shared.")} - set(ENTITIES))
     assert not unregistered, f"add to shared.errors.ENTITIES (their not-found/conflict types): {unregistered}"
     text = DOC.read_text(encoding="utf-8")
     missing = [f"{e}{suffix}" for e in ENTITIES for suffix in TEMPLATES if f"`{e}{suffix}`" not in text]
