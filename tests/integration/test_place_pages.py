@@ -110,6 +110,30 @@ def test_an_offering_not_open_shows_why_and_offers_no_form(app, mongo_client):
     assert client.get(f"/course/{own}/offerings/2090-open/request").status_code == 404
 
 
+def test_the_statement_typed_is_kept_when_the_courses_service_does_not_answer(make_settings, mongo_client):
+    from devstack import servers
+    from services.catalog.app import create_app
+    from shared.config import School
+
+    closed = servers.free_port()  # nothing listens there
+    schools = (School(OWN, {"en": OWN}, {"courses": f"http://127.0.0.1:{closed}"}), School(PARTNER, {"en": PARTNER}, {}))
+    app = create_app(make_settings(OWN, "catalog", schools=schools, session_cookie_secure=False), client=mongo_client)
+    course_id = applied(app, mongo_client, PARTNER)
+    client = as_person(app, STUDENT)
+    html = client.get(f"/course/{course_id}/offerings/2090-open/request").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    typed = "I study <platform> strategy & would bring two years of case work."
+    refused = client.post(f"/course/{course_id}/offerings/2090-open/request",
+                          data={"csrf_token": token, "idempotency_key": str(uuid.uuid4()), "statement": typed})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 409
+    assert "I study &lt;platform&gt; strategy &amp; would bring two years of case work." in html
+    assert "The request was not sent" in html
+    # My applications says the service did not answer, as a page
+    mine = client.get("/applications")
+    assert mine.status_code == 200 and "The courses service did not answer as expected" in mine.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("person, path", [
     (COORDINATOR, "/applications"), (FACULTY, "/applications"), (STUDENT, "/manage/applications"),
     (FACULTY, "/manage/applications"),

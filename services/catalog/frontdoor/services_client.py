@@ -65,11 +65,9 @@ class ServicesClient:
     def token(self) -> str:
         """A token for this person only, valid for PERSON_TOKEN_SECONDS; a student's carries their name, email,
         student number and programme (the courses service reads them when the student requests a place)."""
-        profile = self.person.profile()
         return issue_token(self.keyring.private_key(), self.settings.school, self.person.role,
                            subject=self.person.email or self.person.sub, faculty_id=self.person.faculty_id,
-                           ttl_seconds=self.settings.person_token_seconds,
-                           **({"profile": profile} if profile else {}))
+                           ttl_seconds=self.settings.person_token_seconds, profile=self.person.profile())
 
     def url(self, service: str, path: str) -> str:
         if service not in SERVICES:
