@@ -198,7 +198,12 @@ def test_a_withdrawal_gives_the_place_to_the_first_on_the_waitlist(new_page, sch
     first_id = request_place(first, schools, course, "waitlist")
     endorse(coordinator, schools, first_id)
     expect(status_text(first, first_id)).to_have_text("Approved", timeout=SYNC_SECONDS * 1000)
-    # the one place is taken: the second student, in a browser without JavaScript, is waitlisted
+    # the one place is taken: the course page says so, and the second student, in a browser without
+    # JavaScript, may still ask, to join the waitlist
+    wait_for(second, course_url(schools, course),
+             f'tr[data-term="{course["waitlist"]}"] [data-testid="places-left"]:text-is("Full")')
+    second.locator(f'tr[data-term="{course["waitlist"]}"] a.request-place').click()
+    assert second.get_by_test_id("full").inner_text() == "The offering is full: your request would join its waitlist."
     second_id = request_place(second, schools, course, "waitlist")
     endorse(coordinator, schools, second_id)
     wait_for(second, schools[REQUESTER].url + "/applications",

@@ -68,11 +68,11 @@ def open_for_requests(offering: dict, today: date) -> bool:
 
 
 def may_request(course: dict, offering: dict) -> bool:
-    """"Request a place" is offered to a signed-in student of another school, on an open offering that has
-    places left (or whose host does not say how many)."""
+    """"Request a place" is offered to a signed-in student of another school, on an open offering (one with
+    places); on a full one the form says that the request would join the waitlist."""
     person = current_person()
     return (person is not None and person.role == "student" and course.get("school") != _own_school()
-            and open_for_requests(offering, date.today()) and offering.get("places_left") != 0)
+            and open_for_requests(offering, date.today()))
 
 
 def offering_places(offering: dict) -> str:
