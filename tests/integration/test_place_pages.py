@@ -148,3 +148,51 @@ def test_the_navigation_names_each_role_s_application_page(app, mongo_client):
     assert '<a href="/applications">My applications</a>' in student
     coordinator = as_person(app, COORDINATOR).get("/manage/partners").get_data(as_text=True)
     assert '<a href="/manage/applications">Student applications</a>' in coordinator
+
+
+def listed_request(status: str, **extra) -> dict:
+    """A place request as GET /place-requests answers it (dumped by the courses API's own schema)."""
+    from services.courses.schemas import PlaceRequestSchema
+
+    doc = {"_id": str(uuid.uuid4()), "school": OWN, "host_school": PARTNER, "course_id": str(uuid.uuid4()),
+           "term": "2027-fall", "statement": "Why I ask.", "student_id": "student@ecnu-cto.example.edu",
+           "name": "Student One", "email": "student@ecnu-cto.example.edu", "student_number": "EC2026-0001",
+           "programme": "MEM", "status": status, "version": 4, "created_at": "2027-01-05T08:00:00+00:00",
+           "updated_at": "2027-01-06T09:30:00+00:00",
+           "course": {"title": {"en": "Lean Operations", "zh": "精益运营"}, "code": "OM-501", "credits": 3},
+           "offering": {"term": "2027-fall", "starts_on": "2027-09-01", "ends_on": "2027-12-20"}, **extra}
+    return PlaceRequestSchema().dump(doc)
+
+
+def rendered_mine(app, items: list[dict], lang: str = "en") -> str:
+    from flask import render_template
+
+    from services.catalog.frontdoor.applications import WITHDRAWABLE, application_rows
+
+    with app.test_request_context(f"/applications?lang={lang}"):
+        app.preprocess_request()
+        return render_template("frontdoor/_my_applications.html", rows=application_rows(items), problem=None,
+                               withdrawable=WITHDRAWABLE)
+
+
+def test_each_status_reads_as_the_contract_words_it_with_position_reason_and_who_declined(app):
+    html = rendered_mine(app, [
+        listed_request("pending-endorsement", course=None, offering=None), listed_request("endorsed"),
+        listed_request("approved"), listed_request("waitlisted", waitlist_position=2),
+        listed_request("declined", declined_by="home", reason="declined-by-home", note="Not in your plan."),
+        listed_request("declined", declined_by="host", reason="offering-closed"),
+        listed_request("withdrawn")])
+    statuses = re.findall(r'data-testid="request-status">([^<]+)</span>', html)
+    assert statuses == ["Pending endorsement", "Endorsed", "Approved", "Waitlisted, position 2", "Declined",
+                        "Declined", "Withdrawn"]
+    assert "Declined by your school:</span> Not in your plan." in html
+    assert "Declined by sdu-sie:</span> The offering is not open for requests." in html
+    assert "Lean Operations" in html and "OM-501" in html and "2027-09-01 – 2027-12-20" in html
+    # withdraw is offered while the request still holds its turn
+    assert html.count(">Withdraw</button>") == 4
+
+
+def test_the_statuses_read_in_chinese_too(app):
+    html = rendered_mine(app, [listed_request("pending-endorsement"), listed_request("waitlisted", waitlist_position=1)],
+                         "zh")
+    assert "待本校推荐" in html and "候补中" in html and "第 1 位" in html and "精益运营" in html

@@ -38,14 +38,16 @@ def _offerings(decisions: list[dict]) -> list[dict]:
     out = []
     for (course_id, term), items in sorted(by_offering.items()):
         items.sort(key=lambda d: (HOST_ORDER.index(d["status"]) if d["status"] in HOST_ORDER else len(HOST_ORDER),
-                                  d.get("waitlist_position") or 0, d.get("created_at") or ""))
+                                  d.get("waitlist_position") or 0, d.get("queued_at") or 0))
         # the newest decision knows the offering's places left best
         latest = max(items, key=lambda d: d.get("updated_at") or "")
-        out.append({"course": courses.get(course_id) or {}, "course_id": course_id, "term": term,
+        course = courses.get(course_id) or next((d["course"] for d in items if d.get("course")), {})
+        out.append({"course": course, "course_id": course_id, "term": term,
                     "places_left": latest.get("places_left"),
                     "pending": [d for d in items if d["status"] == "pending"],
                     "others": [d for d in items if d["status"] != "pending"]})
-    return out
+    # the offerings with requests waiting for review first
+    return sorted(out, key=lambda o: not o["pending"])
 
 
 def _applications_context(errors: dict | None = None, notice: str | None = None, reasons: dict | None = None) -> dict:
