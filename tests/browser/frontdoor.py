@@ -202,3 +202,25 @@ def check_page(page, url: str, name: str) -> None:
         assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"], name
         assert_accessible(page)
         screenshots(page, name)
+
+
+def status_text(page, request_id: str):
+    """The status words of one request on a person's own list ("My requests", "My applications")."""
+    return page.locator(f'li.request[data-request="{request_id}"]').get_by_test_id("request-status")
+
+
+def withdraw_and_see_the_waitlist_promoted(first, second, list_url: str, first_id: str, second_id: str) -> None:
+    """The first person withdraws their request on their own list: it reads "Withdrawn" at once; then the
+    second person's waitlisted request is approved, on their list at `list_url`."""
+    first.locator(f'li.request[data-request="{first_id}"]').get_by_role("button", name="Withdraw").click()
+    assert first.get_by_test_id("notice").inner_text() == "Your request was withdrawn."
+    assert status_text(first, first_id).inner_text() == "Withdrawn"
+    wait_for(second, list_url, f'li.request[data-request="{second_id}"][data-status="approved"]')
+    assert status_text(second, second_id).inner_text() == "Approved"
+
+
+def focus_after_tab(page, locator) -> list:
+    """Focus `locator`, press Tab: the text of the control reached and its outline style (a visible focus)."""
+    locator.focus()
+    page.keyboard.press("Tab")
+    return page.evaluate("[document.activeElement.textContent, getComputedStyle(document.activeElement).outlineStyle]")

@@ -13,7 +13,8 @@ from datetime import date, timedelta
 import pytest
 
 from tests.browser.frontdoor import (
-    PARTNER, SCHOOL, SYNC_SECONDS, check_page, screenshots, sign_in, start_two_schools, stop_all, wait_for,
+    PARTNER, SCHOOL, SYNC_SECONDS, check_page, focus_after_tab, screenshots, sign_in, start_two_schools,
+    status_text, stop_all, wait_for, withdraw_and_see_the_waitlist_promoted,
 )
 from tests.samples import course as sample_course
 
@@ -41,9 +42,9 @@ def course(schools):
     created = schools[HOST].post("courses", "/courses", sample_course(
         code="MEM-7101", title={"en": "Platform Strategy", "zh": "平台战略"}, offerings=[
             offering("approve", 3), offering("decline", 3), offering("review", 2, "review"),
-            offering("waitlist", 1), offering("stale", 3), offering("pages", 5, "review")]))
+            offering("waitlist", 1), offering("stale", 3), offering("double", 3), offering("pages", 5, "review")]))
     return {"id": created["id"], **{name: f"{year}-{name}" for name in
-                                    ("approve", "decline", "review", "waitlist", "stale", "pages")}}
+                                    ("approve", "decline", "review", "waitlist", "stale", "double", "pages")}}
 
 
 def course_url(schools, course) -> str:
@@ -72,10 +73,6 @@ def applications_of(page, stack):
 
 def item(page, request_id: str):
     return page.locator(f'li[data-request="{request_id}"]')
-
-
-def status_text(page, request_id: str):
-    return page.locator(f'li.request[data-request="{request_id}"]').get_by_test_id("request-status")
 
 
 def endorse(page, schools, request_id: str) -> None:
@@ -210,12 +207,8 @@ def test_a_withdrawal_gives_the_place_to_the_first_on_the_waitlist(new_page, sch
              f'li.request[data-request="{second_id}"][data-status="waitlisted"]')
     assert status_text(second, second_id).inner_text() == "Waitlisted, position 1"
 
-    first.locator(f'li.request[data-request="{first_id}"]').get_by_role("button", name="Withdraw").click()
-    assert first.get_by_test_id("notice").inner_text() == "Your request was withdrawn."
-    assert status_text(first, first_id).inner_text() == "Withdrawn"
-    wait_for(second, schools[REQUESTER].url + "/applications",
-             f'li.request[data-request="{second_id}"][data-status="approved"]')
-    assert status_text(second, second_id).inner_text() == "Approved"
+    withdraw_and_see_the_waitlist_promoted(first, second, schools[REQUESTER].url + "/applications", first_id,
+                                           second_id)
 
 
 def test_a_withdraw_from_a_stale_page_shows_the_newer_state_and_does_nothing(new_page, schools, course):
@@ -229,6 +222,22 @@ def test_a_withdraw_from_a_stale_page_shows_the_newer_state_and_does_nothing(new
     assert "changed meanwhile" in student.get_by_test_id("notice").inner_text()
     assert student.get_by_test_id("changed").inner_text().startswith("Now: ")
     assert status_text(student, request_id).inner_text() != "Withdrawn"
+
+
+def test_the_same_form_sent_twice_makes_one_request(new_page, schools, course):
+    student = new_page()
+    sign_in(student, schools[REQUESTER], "student")
+    form_url = f'{course_url(schools, course)}/offerings/{course["double"]}/request'
+    wait_for(student, course_url(schools, course), f'tr[data-term="{course["double"]}"] a.request-place')
+    student.goto(form_url)
+    fields = {name: student.locator(f'form.stacked input[name="{name}"]').get_attribute("value")
+              for name in ("csrf_token", "idempotency_key")}
+    # twice the very same form (a double click, a resent page): both land on My applications, not on a refusal
+    for _ in range(2):
+        sent = student.request.post(form_url, form={**fields, "statement": STATEMENT}, max_redirects=0)
+        assert sent.status == 303 and sent.headers["location"].endswith("/applications?sent=1")
+    student.goto(schools[REQUESTER].url + "/applications")
+    assert student.locator(f'li.request[data-term="{course["double"]}"]').count() == 1
 
 
 def test_every_place_page_reads_in_both_languages_fits_a_phone_and_passes_axe(new_page, schools, course):
@@ -253,11 +262,7 @@ def test_every_place_page_reads_in_both_languages_fits_a_phone_and_passes_axe(ne
     check_page(home, requester.url + "/manage/applications", "manage-applications-endorse")
     # keyboard alone: from the reason field, Tab reaches "Endorse" with a visible focus
     home.goto(requester.url + "/manage/applications?lang=en")
-    item(home, request_id).get_by_label("Reason").focus()
-    home.keyboard.press("Tab")
-    focused = home.evaluate("[document.activeElement.textContent, getComputedStyle(document.activeElement)"
-                            ".outlineStyle]")
-    assert focused == ["Endorse", "solid"]
+    assert focus_after_tab(home, item(home, request_id).get_by_label("Reason")) == ["Endorse", "solid"]
     home.keyboard.press("Enter")
     assert home.get_by_test_id("notice").inner_text() == "Endorsed: the request goes to the host."
 
