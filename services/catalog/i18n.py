@@ -1,4 +1,4 @@
-"""How the catalog's values are shown in a language: language maps, coded values, places left.
+"""How the catalog's values are shown in a language: language maps, coded values, places left, slot times.
 
 The words themselves live in the gettext catalog (shared/translations, see
 shared/i18n.py); templates use `_()` / `ngettext()` directly. This module
@@ -7,6 +7,9 @@ sort orders) so that their labels are extracted into that catalog.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.i18n import DEFAULT_LANG, N_, translations
 
@@ -61,3 +64,37 @@ def label_of(table: dict, lang: str, key: str) -> str:
     """The translated label of `key` in one of the tables above (the key itself when unknown)."""
     msgid = table.get(key)
     return translations(lang).gettext(msgid) if msgid else key
+
+
+def moment(text: str | None) -> datetime | None:
+    """An RFC 3339 date-time as a datetime; None for none or one that does not parse."""
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+
+
+def in_zone(when: datetime, time_zone: str | None) -> tuple[datetime, str]:
+    """`when` in the IANA zone `time_zone` and that zone's name; as given and "" for no zone or an unknown one."""
+    if time_zone:
+        try:
+            return when.astimezone(ZoneInfo(time_zone)), time_zone
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return when, ""
+
+
+def slot_time(slot: dict | None, time_zone: str | None) -> str:
+    """A slot's date and times in the visit's time zone, named: "2027-04-13 09:00–11:00 (Asia/Shanghai)"."""
+    if not slot:
+        return ""
+    starts, ends = moment(slot.get("starts_at")), moment(slot.get("ends_at"))
+    if starts is None or ends is None:
+        return ""
+    starts, zone_name = in_zone(starts, time_zone)
+    ends, _ = in_zone(ends, time_zone)
+    if not zone_name:
+        offset = starts.strftime("%z")
+        zone_name = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    end = ends.strftime("%H:%M") if ends.date() == starts.date() else ends.strftime("%Y-%m-%d %H:%M")
+    return f"{starts.strftime('%Y-%m-%d %H:%M')}–{end} ({zone_name})"

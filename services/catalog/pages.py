@@ -75,6 +75,7 @@ def _context() -> dict:
         "filter_label": lambda name: i18n.label_of(i18n.FILTER_LABELS, lang, name),
         "sort_label": lambda name: i18n.label_of(i18n.SORT_LABELS, lang, name),
         "places": lambda slot: i18n.places(lang, slot.get("places_left"), slot.get("capacity")),
+        "slot_time": i18n.slot_time,
         "hl": lambda item, field: _highlighted(item, field, lang),
     }
 

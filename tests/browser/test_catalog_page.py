@@ -94,6 +94,8 @@ def test_a_student_searches_filters_opens_a_course_and_switches_to_chinese(page,
     assert "Li Wei" in page.locator("#instructors").inner_text()
     visits = page.locator("#visits").inner_text()
     assert "Digital transformation in manufacturing" in visits and "Guest lecture" in visits
+    # each slot's time with its zone named (the visit names none: the offset the host wrote)
+    assert "2099-04-14 09:00–11:00 (UTC+08:00)" in visits
     # one of the lecture's two places is taken; the workshop is full, and says so in words
     assert "Guest lecture" in visits and "1 place left" in visits and "1 places" not in visits
     assert page.locator("#visits li", has_text="Workshop").inner_text().endswith("Full")

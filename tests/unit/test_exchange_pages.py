@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from werkzeug.datastructures import MultiDict
 
-from services.catalog.frontdoor.exchange import _profile_body, slot_time
+from services.catalog.frontdoor.exchange import _profile_body
+from services.catalog.i18n import slot_time
 from services.catalog.frontdoor.incoming import _slots
 
 SLOT = {"id": "s1", "kind": "seminar", "starts_at": "2027-04-13T09:00:00+08:00", "ends_at": "2027-04-13T11:00:00+08:00"}

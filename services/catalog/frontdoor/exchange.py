@@ -8,8 +8,7 @@ profile to its faculty service, each as the signed-in person (services_client.fo
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -17,6 +16,7 @@ from flask_babel import gettext as _
 from services.catalog.frontdoor import forms
 from services.catalog.frontdoor.people import current_person, role_required
 from services.catalog.frontdoor.services_client import ServiceProblem, for_person
+from services.catalog.i18n import in_zone, moment, slot_time
 from services.catalog.query import visit_criteria, visible_visit
 from services.catalog.model import visit_view
 from services.catalog.store import COLLECTIONS
@@ -71,34 +71,6 @@ def reason_text(item: dict, labels: dict = REASON_LABELS) -> str:
     return item.get("note") or label_in(labels, item.get("reason"))
 
 
-def _moment(text: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
-    except ValueError:
-        return None
-
-
-def slot_time(slot: dict | None, time_zone: str | None) -> str:
-    """A slot's date and times in the visit's time zone, named: "2027-04-13 09:00–11:00 (Asia/Shanghai)"."""
-    if not slot:
-        return ""
-    starts, ends = _moment(slot.get("starts_at")), _moment(slot.get("ends_at"))
-    if starts is None or ends is None:
-        return ""
-    zone_name = ""
-    if time_zone:
-        try:
-            zone = ZoneInfo(time_zone)
-            starts, ends, zone_name = starts.astimezone(zone), ends.astimezone(zone), time_zone
-        except (ZoneInfoNotFoundError, ValueError):
-            zone_name = ""
-    if not zone_name:
-        offset = starts.strftime("%z")
-        zone_name = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
-    end = ends.strftime("%H:%M") if ends.date() == starts.date() else ends.strftime("%Y-%m-%d %H:%M")
-    return f"{starts.strftime('%Y-%m-%d %H:%M')}–{end} ({zone_name})"
-
-
 @exchange.app_context_processor
 def _exchange_labels() -> dict:
     return {"kind_label": kind_label, "request_status_label": request_status_label, "reason_text": reason_text,
@@ -136,15 +108,10 @@ def _visit_filters(args) -> tuple[dict, dict]:
 def _slot_shown(slot: dict, filters: dict, time_zone: str | None) -> bool:
     if "kind" in filters and slot.get("kind") != filters["kind"]:
         return False
-    starts = _moment(slot.get("starts_at"))
+    starts = moment(slot.get("starts_at"))
     if starts is None:
         return True
-    if time_zone:
-        try:
-            starts = starts.astimezone(ZoneInfo(time_zone))
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    day = starts.date().isoformat()
+    day = in_zone(starts, time_zone)[0].date().isoformat()
     return filters.get("from", "0000") <= day <= filters.get("until", "9999")
 
 

@@ -14,10 +14,11 @@ from flask import abort, current_app, render_template, request
 from flask_babel import gettext as _
 
 from services.catalog.frontdoor import forms
-from services.catalog.frontdoor.exchange import request_status_label, slot_time
+from services.catalog.frontdoor.exchange import request_status_label
 from services.catalog.frontdoor.manage import manage
 from services.catalog.frontdoor.people import current_person, role_required
 from services.catalog.frontdoor.services_client import ServiceProblem, for_person
+from services.catalog.i18n import slot_time
 from services.catalog.store import COLLECTIONS
 
 REASON_MAX = 1000

@@ -141,8 +141,7 @@ def visits():
         items = for_person(current_person()).get_all("visits", "/visits", limit=100, sort="-starts_on")
     except ServiceProblem as exc:
         problem = exc
-    return render_template("frontdoor/manage_visits.html", visits=items, problem=problem,
-                           local=lambda text, name: local(text, zone(name or "")).replace("T", " "))
+    return render_template("frontdoor/manage_visits.html", visits=items, problem=problem)
 
 
 @manage.get("/visits/new")
