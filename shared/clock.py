@@ -24,6 +24,11 @@ def now_iso() -> str:
     return iso(utc_now())
 
 
+def today_iso(now: str | None = None) -> str:
+    """Today's UTC date, 2026-11-24 (of `now`, an ISO text, when given): what dates without a time compare to."""
+    return (now or now_iso())[:10]
+
+
 def time_key(text: str) -> int:
     """2026-11-24T00:03:48.859Z -> 20261124000348859: what to sort and page by.
 

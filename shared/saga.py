@@ -213,6 +213,19 @@ class Host:
             out.append({**decision, "places_left": self.places_left(owners.get(group[0]), group)})
         return out
 
+    def read(self, request_id: str) -> dict:
+        """The decision on one request, with its part's places left now; not-found if there is none."""
+        decision = self.decisions.get(request_id)
+        if decision is None:
+            raise self.decisions.not_found()
+        return self.with_current_places_left([decision])[0]
+
+    def page(self, criteria: dict, query: dict) -> dict:
+        """One page of decisions (`query`'s sort, limit and cursor), each with its part's places left now."""
+        page = self.decisions.page(criteria, query["sort"], query["limit"], query.get("cursor"))
+        page["items"] = self.with_current_places_left(page["items"])
+        return page
+
     # events
 
     def apply_request_event(self, event: Event, topic_school: str) -> None:

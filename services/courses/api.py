@@ -3,8 +3,10 @@ school) and the host's decisions on them. Load with the schema, call one functio
 
 from __future__ import annotations
 
+import logging
 import uuid
 
+import requests
 from flask import current_app
 from flask import request as http_request
 from flask.views import MethodView
@@ -18,17 +20,20 @@ from services.courses.schemas import (
     PlaceRequestPageSchema, PlaceRequestQuerySchema, PlaceRequestSchema,
 )
 from services.courses.store import (
-    CourseStore, PlaceDecisionStore, PlaceRequestStore, PlaceSeatStore, criteria_from, place_decision_criteria,
-    place_request_criteria,
+    CourseStore, PlaceRequestStore, PlaceSeatStore, criteria_from, place_decision_criteria, place_request_criteria,
 )
 from shared.auth import current_principal, require
-from shared.clock import now_iso, write_order
+from shared.clock import now_iso, today_iso, write_order
 from shared.errors import DomainError
 from shared.mail import pick_lang
 from shared.resource import (
     IDEMPOTENCY_HEADER_DOC, READERS, created, db, empty_page, expected_version, linked, narrowed, reader, reads,
     replaced, school, with_etag, writes,
 )
+
+log = logging.getLogger(__name__)
+# how long a request waits for the school's own catalog before the host is left to decide alone
+CATALOG_TIMEOUT_SECONDS = 2.0
 
 blp = Blueprint("courses", __name__, url_prefix="/courses", description="A school's courses")
 places = Blueprint("places", __name__, description="Students' requests for places in partners' course offerings, "
@@ -122,6 +127,28 @@ def _invalid(pointer: str, detail: str) -> DomainError:
                        f"{pointer}: {detail}", errors=[{"in": "json", "pointer": pointer, "detail": detail}])
 
 
+def _check_with_catalog(data: dict) -> None:
+    """Refuse at the field a request the school's own catalog shows cannot be made (unknown course, no such
+    offering, closed). The catalog is asked as the student (their token); when it cannot answer, the host
+    decides alone (and declines what is not open, with the reason)."""
+    url = current_app.extensions["settings"].school_of(school()).urls.get("catalog")
+    if not url:
+        return  # no catalog configured for this school (a service tested alone)
+    try:
+        answer = requests.get(f"{url}/courses/{data['course_id']}", timeout=CATALOG_TIMEOUT_SECONDS,
+                              headers={"Authorization": http_request.headers.get("Authorization", "")})
+    except requests.RequestException as exc:
+        log.info("catalog not reachable to check a place request (%s); the host decides", exc.__class__.__name__)
+        return
+    if answer.status_code not in (200, 404):
+        log.info("catalog answered %d to check a place request; the host decides", answer.status_code)
+        return
+    course = answer.json() if answer.status_code == 200 else None
+    refused = model.catalog_refusal(course, data["host_school"], data["term"], today_iso())
+    if refused:
+        raise _invalid(f"/{refused[0]}", refused[1])
+
+
 @places.route("/place-requests")
 class PlaceRequests(MethodView):
     decorators = [require("student", "coordinator")]
@@ -144,6 +171,7 @@ class PlaceRequests(MethodView):
         partners = set(current_app.extensions["settings"].school_ids) - {school()}
         if data["host_school"] not in partners:
             raise _invalid("/host_school", "must be a partner school of the alliance")
+        _check_with_catalog(data)
         caller = current_principal()
         # the student's language, for the mails about this request (kept at this school only)
         lang = pick_lang(http_request.headers.get("Accept-Language"))
@@ -189,10 +217,7 @@ class PlaceDecisions(MethodView):
     def get(self, query):
         """List partners' students' endorsed requests for this school's offerings with their decisions, oldest
         first."""
-        page = linked(PlaceDecisionStore(db()).page(place_decision_criteria(query), query["sort"], query["limit"],
-                                                    query.get("cursor")))
-        page["items"] = PlaceHost(db(), school()).with_current_places_left(page["items"])
-        return page
+        return linked(PlaceHost(db(), school()).page(place_decision_criteria(query), query))
 
 
 @places.route("/place-decisions/<uuid:request_id>")
@@ -202,10 +227,7 @@ class PlaceDecision(MethodView):
     @reads(places, HostPlaceDecisionSchema)
     def get(self, request_id):
         """Read the decision on one place request."""
-        decision = PlaceDecisionStore(db()).get(str(request_id))
-        if decision is None:
-            raise PlaceDecisionStore(db()).not_found()
-        return with_etag(PlaceHost(db(), school()).with_current_places_left([decision])[0])
+        return with_etag(PlaceHost(db(), school()).read(str(request_id)))
 
     @writes(places, HostPlaceDecisionSchema, DecisionInSchema, roles=None)
     def put(self, data, request_id):

@@ -176,6 +176,19 @@ OFFERING_CLOSED = "offering-closed"
 OFFERING_REMOVED = "offering-removed"
 
 
+def catalog_refusal(course: dict | None, host_school: str, term: str, today: str) -> tuple[str, str] | None:
+    """(field, why) a request cannot be made, as far as the student's school's catalog knows the host's course
+    (`course` as the catalog shows it, None when it shows none); None when it may be asked for."""
+    if course is None or course.get("school") != host_school:
+        return "course_id", f"no course of {host_school} shared with this school has this id"
+    offering = find_offering(course, term)
+    if offering is None:
+        return "term", "the course has no offering in this term"
+    if not is_open(offering, today):
+        return "term", "this offering takes no requests now (no places, started, or outside its application dates)"
+    return None
+
+
 def refusal(course: dict | None, term: str, requester_school: str, today: str) -> str | None:
     """Why a request for an offering must be declined whatever the places, or None.
 

@@ -21,7 +21,7 @@ from services.courses import model
 from services.courses.schemas import PlaceDecisionEventSchema, PlaceRequestEventSchema
 from services.courses.store import CourseStore, PlaceDecisionStore, PlaceRequestStore, PlaceSeatStore, live_key
 from shared import saga
-from shared.clock import now_iso, touched
+from shared.clock import now_iso, today_iso, touched
 from shared.errors import DomainError
 from shared.notifications import marker as notify_marker
 from shared.saga import awaiting_host
@@ -56,7 +56,7 @@ class PlaceHost(saga.Host):
         self.decisions = PlaceDecisionStore(db)
         self.seats = PlaceSeatStore(db)
         # the host's date, to which "before the offering starts" and the application window refer
-        self.today = today or (lambda: self.clock()[:10])
+        self.today = today or (lambda: today_iso(self.clock()))
 
     def received(self, request: dict, version: int, now: str) -> dict:
         # who asks and why, for the coordinator who reviews; never published back

@@ -12,11 +12,11 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_lo
 from services.courses.model import (
     DECISION_STATUSES, DELIVERY_MODES, ENDORSED, HOME, HOST, REQUEST_STATUSES, STATUSES, VISIBILITIES,
 )
+from shared import saga_schemas
 from shared.fields import EntityId, Integer, IsoDate, LangMap, LanguageTag, Number, unique_items
 from shared.pagination import PageQuerySchema, PageSchema
 from shared.saga import APPROVALS, AUTOMATIC, DECLINED
-from shared import saga_schemas
-from shared.saga_schemas import NOTE_DOC, SCHOOL_ID, WAITLIST_POSITION_DOC, DecisionInSchema  # noqa: F401 (the API's)
+from shared.saga_schemas import SCHOOL_ID, DecisionInSchema  # noqa: F401 (DecisionInSchema: the API's)
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$", error="1-32 letters, digits, '.', '_' or '-'.")
 PROGRAMME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9 _-]{0,39}$", error="1-40 letters, digits, spaces, '_' or '-'.")
@@ -45,6 +45,9 @@ class OfferingSchema(Schema):
     applications_close = IsoDate()
     approval = fields.String(load_default=AUTOMATIC, dump_default=AUTOMATIC, validate=validate.OneOf(APPROVALS),
                              metadata={"description": APPROVAL_DOC})
+    # an offering read from the API and sent back unchanged carries it: accepted, and ignored
+    places_left = Integer(allow_none=True, validate=validate.Range(0, 100_000),
+                          metadata={"description": "Read-only: the service derives it from the seats held"})
 
     @post_load
     def _derived_fields_are_not_written(self, data, **kwargs):
@@ -185,51 +188,35 @@ class RequestedOfferingSchema(Schema):
     approval = fields.String(validate=validate.Length(max=20), metadata={"description": "automatic or review"})
 
 
-class PlaceRequestSchema(PlaceRequestInSchema):
+class PlaceRequestSchema(PlaceRequestInSchema, saga_schemas.RequestFields):
     """A place request as the student's school shows it, with the host's decision once it arrives."""
 
-    id = fields.String(required=True, attribute="_id", metadata={"format": "uuid"})
-    school = fields.String(required=True, metadata={"description": "The student's school"})
     student_id = fields.String(required=True, metadata={"description": "The student's id (their token's subject)"})
     name = fields.String(allow_none=True)
     email = fields.String(allow_none=True, metadata={"description": "Kept at the student's school only"})
     student_number = fields.String(allow_none=True, metadata={"description": "Kept at the student's school only"})
     programme = fields.String(allow_none=True)
     status = fields.String(required=True, validate=validate.OneOf(REQUEST_STATUSES))
-    reason = fields.String(allow_none=True, metadata={"description": "Why it was declined, as a stable slug"})
     note = fields.String(allow_none=True, metadata={
         "description": "The words of whoever declined it (the student's coordinator or the host's)"})
     declined_by = fields.String(allow_none=True, validate=validate.OneOf([HOME, HOST]),
                                 metadata={"description": "home: the student's school; host: the host school"})
-    waitlist_position = fields.Integer(allow_none=True, metadata={"description": WAITLIST_POSITION_DOC})
     places_left = fields.Integer(allow_none=True, metadata={
         "description": "Places left in the offering when the host last wrote its decision (null: not known)"})
     course = fields.Nested(RequestedCourseSchema, allow_none=True, metadata={
         "description": "The course (title, code, credits) as the host last sent it; null until the host answers"})
     offering = fields.Nested(RequestedOfferingSchema, allow_none=True)
     endorsed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
-    decided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
-    version = fields.Integer(required=True)
-    created_at = fields.String(required=True, metadata={"format": "date-time"})
-    updated_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
-class PlaceRequestEventSchema(Schema):
+class PlaceRequestEventSchema(saga_schemas.RequestEventFields):
     """The body of a place_request event: only what the host needs (never the student's email, number or id)."""
 
-    class Meta:
-        unknown = EXCLUDE
-
-    id = EntityId(required=True)
-    school = fields.String(required=True, validate=SCHOOL_ID)
-    host_school = fields.String(required=True, validate=SCHOOL_ID)
     course_id = EntityId(required=True)
     term = fields.String(required=True, validate=TERM)
     name = fields.String(allow_none=True, validate=PROFILE_TEXT)
     programme = fields.String(allow_none=True, validate=PROFILE_TEXT)
     statement = fields.String(load_default="", validate=validate.Length(max=2000))
-    withdrawn = fields.Boolean(load_default=False, metadata={"description": "The student withdrew it"})
-    version = fields.Integer(required=True, validate=validate.Range(1, 2**62))
     created_at = fields.String(validate=validate.Length(max=40), metadata={"format": "date-time"})
     updated_at = fields.String(validate=validate.Length(max=40), metadata={"format": "date-time"})
 
@@ -240,41 +227,28 @@ class EndorsementInSchema(saga_schemas.NoteToDecline):
     status = fields.String(required=True, validate=validate.OneOf([ENDORSED, DECLINED]))
 
 
-class PlaceRequestQuerySchema(PageQuerySchema):
+class PlaceRequestQuerySchema(saga_schemas.RequestQuerySchema):
     """Filters, sort and paging of GET /place-requests."""
 
     status = fields.String(validate=validate.OneOf(REQUEST_STATUSES))
     host_school = fields.String(validate=SCHOOL_ID)
     course_id = EntityId()
-    sort = fields.String(load_default="-created_at", validate=validate.OneOf(
-        ["created_at", "-created_at", "updated_at", "-updated_at"]))
 
 
 class PlaceRequestPageSchema(PageSchema):
     items = fields.List(fields.Nested(PlaceRequestSchema), required=True)
 
 
-class PlaceDecisionSchema(Schema):
+class PlaceDecisionSchema(saga_schemas.DecisionFields):
     """The host's decision on one place request, as its events carry it (HostPlaceDecisionSchema: as its API
     returns it)."""
 
-    id = fields.String(required=True, attribute="_id", metadata={"description": "The request's id"})
-    school = fields.String(required=True, metadata={"description": "The host school"})
-    requester_school = fields.String(required=True)
     course_id = fields.String(required=True)
     term = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(DECISION_STATUSES))
-    reason = fields.String(allow_none=True)
-    note = fields.String(allow_none=True, metadata={"description": NOTE_DOC})
     course = fields.Nested(RequestedCourseSchema, allow_none=True)
     offering = fields.Nested(RequestedOfferingSchema, allow_none=True)
-    waitlist_position = fields.Integer(allow_none=True, metadata={"description": WAITLIST_POSITION_DOC})
     places_left = fields.Integer(allow_none=True, metadata={"description": PLACES_LEFT_DOC})
-    version = fields.Integer(required=True)
-    request_version = fields.Integer(required=True, metadata={
-        "description": "The newest version of the request the host has applied (the requester's acknowledgement)"})
-    decided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
-    updated_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
 class HostPlaceDecisionSchema(PlaceDecisionSchema):
@@ -289,24 +263,12 @@ class HostPlaceDecisionSchema(PlaceDecisionSchema):
     queued_at = fields.Integer(metadata={"description": "When the host received the request (its order)"})
 
 
-class PlaceDecisionEventSchema(Schema):
+class PlaceDecisionEventSchema(saga_schemas.DecisionEventFields):
     """The body of a place_decision event, as the student's school reads it."""
 
-    class Meta:
-        unknown = EXCLUDE
-
-    id = EntityId(required=True)
-    school = fields.String(required=True, validate=SCHOOL_ID)
-    requester_school = fields.String(required=True, validate=SCHOOL_ID)
     status = fields.String(required=True, validate=validate.OneOf(DECISION_STATUSES))
-    reason = fields.String(allow_none=True, validate=validate.Length(max=100))
-    note = fields.String(allow_none=True, validate=validate.Length(max=1000))
-    decided_at = fields.String(allow_none=True, validate=validate.Length(max=40))
     course = fields.Nested(RequestedCourseSchema, allow_none=True)
     offering = fields.Nested(RequestedOfferingSchema, allow_none=True)
-    waitlist_position = fields.Integer(allow_none=True, validate=validate.Range(1, 1_000_000))
-    places_left = fields.Integer(allow_none=True, validate=validate.Range(0, 100_000))
-    request_version = fields.Integer(load_default=0, validate=validate.Range(0, 2**62))
 
 
 class PlaceDecisionQuerySchema(saga_schemas.DecisionQuerySchema):

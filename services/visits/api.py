@@ -16,7 +16,7 @@ from services.visits.schemas import (
     VisitQuerySchema, VisitSchema,
 )
 from services.visits.store import (
-    DecisionStore, RequestStore, SeatStore, VisitStore, decision_criteria, invited_filter, request_criteria,
+    RequestStore, SeatStore, VisitStore, decision_criteria, invited_filter, request_criteria,
     visit_criteria,
 )
 from services.visits.workflow import Host, Requester
@@ -208,10 +208,7 @@ class Decisions(MethodView):
     @reads(blp, DecisionPageSchema, query=DecisionQuerySchema)
     def get(self, query):
         """List partners' requests for this school's visits with their decisions, oldest first."""
-        page = linked(DecisionStore(db()).page(decision_criteria(query), query["sort"], query["limit"],
-                                               query.get("cursor")))
-        page["items"] = Host(db(), school()).with_current_places_left(page["items"])
-        return page
+        return linked(Host(db(), school()).page(decision_criteria(query), query))
 
 
 @blp.route("/slot-decisions/<uuid:request_id>")
@@ -221,10 +218,7 @@ class Decision(MethodView):
     @reads(blp, HostDecisionSchema)
     def get(self, request_id):
         """Read the decision on one request."""
-        decision = DecisionStore(db()).get(str(request_id))
-        if decision is None:
-            raise DecisionStore(db()).not_found()
-        return with_etag(Host(db(), school()).with_current_places_left([decision])[0])
+        return with_etag(Host(db(), school()).read(str(request_id)))
 
     @writes(blp, HostDecisionSchema, DecisionInSchema, roles=None)
     def put(self, data, request_id):

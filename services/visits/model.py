@@ -26,7 +26,7 @@ from shared.clock import iso, touched
 from shared.errors import DomainError
 from shared import saga
 from shared.events import canonical_json
-from shared.saga import (
+from shared.saga import (  # noqa: F401 (the names every request kind shares, as this model's too)
     APPROVALS, APPROVE, APPROVED, AUTOMATIC, AWAIT_REVIEW, DECISION, DECLINE, DECLINED, NEEDS_NOTE, PENDING, PROMOTE,
     PUBLISH_INTENT, RECEIVED, REQUEST, REQUEST_FOR_REVIEW, REVIEW, TAKE_SEAT, TAKE_SEAT_OR_WAIT, WAITLISTED, WITHDRAW,
     WITHDRAWN,

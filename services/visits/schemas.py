@@ -15,10 +15,10 @@ from zoneinfo import available_timezones
 from services.visits.model import (
     APPROVALS, AUTOMATIC, REQUEST_STATUSES, SLOT_KINDS, STATUSES, parse_moment,
 )
+from shared import saga_schemas
 from shared.fields import EntityId, Integer, IsoDate, IsoDateTime, LangMap, unique_items
 from shared.pagination import PageQuerySchema, PageSchema
-from shared import saga_schemas
-from shared.saga_schemas import NOTE_DOC, SCHOOL_ID, WAITLIST_POSITION_DOC, DecisionInSchema  # noqa: F401 (the API's)
+from shared.saga_schemas import SCHOOL_ID, DecisionInSchema  # noqa: F401 (DecisionInSchema: the API's)
 
 PLACE = validate.Length(1, 200)
 HASH = validate.Regexp(r"^[0-9a-f]{64}$", error="A SHA-256 hex digest.")
@@ -182,84 +182,54 @@ class SlotRequestInSchema(Schema):
     motivation = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
-class SlotRequestSchema(SlotRequestInSchema):
+class SlotRequestSchema(SlotRequestInSchema, saga_schemas.RequestFields):
     """A slot request as the requester's school shows it, with the host's decision once it arrives."""
 
-    id = fields.String(required=True, attribute="_id", metadata={"format": "uuid"})
-    school = fields.String(required=True, metadata={"description": "The requester's school"})
     status = fields.String(required=True, validate=validate.OneOf(REQUEST_STATUSES))
-    reason = fields.String(allow_none=True, metadata={"description": "Why it was declined, as a stable slug"})
-    note = fields.String(allow_none=True, metadata={"description": NOTE_DOC})
     slot_hash = fields.String(allow_none=True, metadata={"description": "The slot as decided on, hashed"})
     slot = fields.Nested(DecidedSlotSchema, allow_none=True, metadata={
         "description": "The slot (kind, title, times with their offset, capacity) as the host last decided on it; "
                        "null until the host has received the request"})
     visit = fields.Nested(DecidedVisitSchema, allow_none=True, metadata={
         "description": "The visit's theme, place, time zone and approval mode, as the host last sent them"})
-    waitlist_position = fields.Integer(allow_none=True, metadata={"description": WAITLIST_POSITION_DOC})
     places_left = fields.Integer(allow_none=True, metadata={"description": PLACES_LEFT_DOC})
-    decided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
-    version = fields.Integer(required=True)
-    created_at = fields.String(required=True, metadata={"format": "date-time"})
-    updated_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
-class SlotRequestEventSchema(Schema):
+class SlotRequestEventSchema(saga_schemas.RequestEventFields):
     """The body of a slot_request event: what the requester asks of the host."""
 
-    class Meta:
-        unknown = EXCLUDE
-
-    id = EntityId(required=True)
-    school = fields.String(required=True, validate=SCHOOL_ID)
-    host_school = fields.String(required=True, validate=SCHOOL_ID)
     visit_id = EntityId(required=True)
     slot_id = EntityId(required=True)
     faculty_id = EntityId(required=True)
     motivation = fields.String(load_default="", validate=validate.Length(max=2000))
-    withdrawn = fields.Boolean(load_default=False, metadata={"description": "The requester withdrew it"})
     confirmed_slot_hash = fields.String(allow_none=True, validate=HASH,
                                         metadata={"description": "The changed slot the requester accepts"})
-    version = fields.Integer(required=True, validate=validate.Range(1, 2**62))
 
 
-class SlotRequestQuerySchema(PageQuerySchema):
+class SlotRequestQuerySchema(saga_schemas.RequestQuerySchema):
     """Filters, sort and paging of GET /slot-requests."""
 
     status = fields.String(validate=validate.OneOf(REQUEST_STATUSES))
     visit_id = EntityId()
     host_school = fields.String(validate=SCHOOL_ID)
     faculty_id = EntityId()
-    sort = fields.String(load_default="-created_at", validate=validate.OneOf(
-        ["created_at", "-created_at", "updated_at", "-updated_at"]))
 
 
 class SlotRequestPageSchema(PageSchema):
     items = fields.List(fields.Nested(SlotRequestSchema), required=True)
 
 
-class DecisionSchema(Schema):
+class DecisionSchema(saga_schemas.DecisionFields):
     """The host's decision on one slot request, as its events carry it (HostDecisionSchema: as its API returns it)."""
 
-    id = fields.String(required=True, attribute="_id", metadata={"description": "The request's id"})
-    school = fields.String(required=True, metadata={"description": "The host school"})
-    requester_school = fields.String(required=True)
     visit_id = fields.String(required=True)
     slot_id = fields.String(required=True)
     faculty_id = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(REQUEST_STATUSES))
-    reason = fields.String(allow_none=True)
-    note = fields.String(allow_none=True, metadata={"description": NOTE_DOC})
     slot_hash = fields.String(allow_none=True, metadata={"description": "SHA-256 of the slot decided on"})
     slot = fields.Nested(DecidedSlotSchema, allow_none=True)
     visit = fields.Nested(DecidedVisitSchema, allow_none=True)
-    waitlist_position = fields.Integer(allow_none=True, metadata={"description": WAITLIST_POSITION_DOC})
     places_left = fields.Integer(allow_none=True, metadata={"description": PLACES_LEFT_DOC})
-    version = fields.Integer(required=True)
-    request_version = fields.Integer(required=True, metadata={
-        "description": "The newest version of the request the host has applied (the requester's acknowledgement)"})
-    decided_at = fields.String(allow_none=True, metadata={"format": "date-time"})
-    updated_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
 class HostDecisionSchema(DecisionSchema):
@@ -273,26 +243,13 @@ class HostDecisionSchema(DecisionSchema):
         "description": "The requester's motivation, as their request event carried it (empty: none given)"})
 
 
-class DecisionEventSchema(Schema):
+class DecisionEventSchema(saga_schemas.DecisionEventFields):
     """The body of a slot_decision event, as a requester reads it."""
 
-    class Meta:
-        unknown = EXCLUDE
-
-    id = EntityId(required=True)
-    school = fields.String(required=True, validate=SCHOOL_ID)
-    requester_school = fields.String(required=True, validate=SCHOOL_ID)
     status = fields.String(required=True, validate=validate.OneOf(REQUEST_STATUSES))
-    reason = fields.String(allow_none=True, validate=validate.Length(max=100))
     slot_hash = fields.String(allow_none=True, validate=HASH)
-    decided_at = fields.String(allow_none=True, validate=validate.Length(max=40))
-    note = fields.String(allow_none=True, validate=validate.Length(max=1000))
     slot = fields.Nested(DecidedSlotSchema, allow_none=True)
     visit = fields.Nested(DecidedVisitSchema, allow_none=True)
-    waitlist_position = fields.Integer(allow_none=True, validate=validate.Range(1, 1_000_000))
-    places_left = fields.Integer(allow_none=True, validate=validate.Range(0, 100_000))
-    # 0 from a host that does not send it yet: the requester then keeps re-sending its latest intent
-    request_version = fields.Integer(load_default=0, validate=validate.Range(0, 2**62))
 
 
 class DecisionQuerySchema(saga_schemas.DecisionQuerySchema):

@@ -14,7 +14,6 @@ Run with `python -m services.visits.worker`. Loops, each in its own thread:
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 
 from services.visits.model import DECISION_ENTITY, ENTITY, REQUEST_ENTITY, with_places_left
@@ -22,12 +21,10 @@ from services.visits.notify import Notifier, notify_loops
 from services.visits.schemas import DecisionSchema, VisitSchema
 from services.visits.store import DECISIONS, DECISIONS_LOG, REQUESTS, REQUESTS_LOG, VISITS, SeatStore, ensure_indexes
 from services.visits.workflow import Host, Requester
-from shared.config import Settings
 from shared import saga
+from shared.config import Settings
 from shared.outbox import OutboxSpec
 from shared.worker import make_relay, run_worker, saga_loops
-
-log = logging.getLogger(__name__)
 
 SERVICE = "visits"
 REQUEST_TOPIC, DECISION_TOPIC = "slot-requests", "slot-decisions"

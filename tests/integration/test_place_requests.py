@@ -9,22 +9,19 @@ threads of this process and stop at teardown.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from services.courses.app import create_app
 from services.courses.places import PlaceHost
 from services.courses.schemas import PlaceRequestEventSchema
 from services.courses.store import DECISIONS, REQUESTS, PlaceSeatStore
-from services.courses.worker import request_view, worker_loops
-from shared.mongo import database
-from shared.worker import run_loops
+from services.courses.worker import request_view
 from tests.integration.test_slot_workflow import _replay
 from tests.kafkautil import read_topic, read_until
 from tests.samples import course
+from tests.schools import School, two_schools
 from tests.waiting import wait_until
 
 HOST, HOME = "ecnu-cto", "sdu-sie"
@@ -32,41 +29,9 @@ PROFILE = {"name": "Wang Fang", "email": "wang.fang@sdu.example", "student_numbe
            "programme": "MEM"}
 
 
-class School:
-    """One school's courses service: its Flask test client, database, and worker threads."""
-
-    def __init__(self, make_settings, mongo_client, school: str):
-        self.school = school
-        self.settings = make_settings(school, "courses", place_request_resend_seconds=2.0)
-        self.app = create_app(self.settings, client=mongo_client)
-        self.db = database(mongo_client, self.settings)
-        self.workers: list[tuple[threading.Event, threading.Thread]] = []
-
-    @property
-    def client(self):
-        return self.app.test_client()
-
-    def start_worker(self) -> None:
-        stop = threading.Event()
-        loops = worker_loops(self.settings, self.db)
-        thread = threading.Thread(target=run_loops, args=(loops, stop, self.settings.worker_stop_seconds), daemon=True)
-        thread.start()
-        self.workers.append((stop, thread))
-
-    def stop_workers(self) -> None:
-        for stop, _ in self.workers:
-            stop.set()
-        for _, thread in self.workers:
-            thread.join(20)
-
-
 @pytest.fixture
 def schools(make_settings, mongo_client):
-    host = School(make_settings, mongo_client, HOST)
-    home = School(make_settings, mongo_client, HOME)
-    yield host, home
-    host.stop_workers()
-    home.stop_workers()
+    yield from two_schools(make_settings, mongo_client, "courses", HOST, HOME, place_request_resend_seconds=2.0)
 
 
 @pytest.fixture
@@ -406,3 +371,26 @@ def test_repeated_and_reordered_deliveries_change_nothing(running, auth, kafka_b
     assert read_until(kafka_bootstrap, home.settings.dlq_topic, lambda r: len(r) >= 1, 30)
     assert [decision_at_host(host, auth, i) for i in ids] == before_host
     assert [at_home(home, auth, i) for i in ids] == before_home
+
+
+def test_more_places_promote_the_waitlist_and_a_withdrawn_course_declines_its_requests(running, auth):
+    host, home = running
+    published = publish_course(host, auth, places=1)
+    first = asked_and_endorsed(home, auth, published, 1)
+    await_status(home, auth, first["id"], "approved")
+    second = asked_and_endorsed(home, auth, published, 2)
+    await_status(home, auth, second["id"], "waitlisted")
+    # the host's coordinator edits the course (sent back as read, places left and all) on the ETag they read
+    # before the seat was taken: still current
+    doc = course(code=published["code"], offerings=[{**published["offerings"][0], "places": 2}])
+    more = host.client.put(f"/courses/{published['id']}", json=doc,
+                           headers={**auth(HOST), "If-Match": f'"{published["version"]}"'})
+    assert more.status_code == 200, more.get_json()
+    await_status(home, auth, second["id"], "approved")
+    current = host.client.get(f"/courses/{published['id']}", headers=auth(HOST))
+    gone = host.client.delete(f"/courses/{published['id']}",
+                              headers={**auth(HOST), "If-Match": current.headers["ETag"]})
+    assert gone.status_code == 200
+    for made in (first, second):
+        seen = await_status(home, auth, made["id"], "declined")
+        assert (seen["declined_by"], seen["reason"]) == ("host", "offering-removed")

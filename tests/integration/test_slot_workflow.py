@@ -8,7 +8,6 @@ reconciliation) run in threads of this process and stop at teardown.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -17,13 +16,12 @@ import pytest
 from confluent_kafka import Producer
 
 from services.visits import model
-from services.visits.app import create_app
 from services.visits.store import DECISIONS, REQUESTS, RequestStore, SeatStore, ensure_indexes
 from services.visits.workflow import Host, Requester
-from services.visits.worker import visit_spec, worker_loops
-from shared.mongo import database
-from shared.worker import make_relay, run_loops
+from services.visits.worker import visit_spec
+from shared.worker import make_relay
 from tests.kafkautil import read_topic, read_until
+from tests.schools import School, two_schools
 from tests.visit_samples import as_host_reads, request_doc, slot, visit, visit_doc
 from tests.waiting import wait_until
 
@@ -31,40 +29,9 @@ HOST, REQUESTER = "ecnu-cto", "sdu-sie"
 DEADLINE = 60.0
 
 
-class School:
-    """One school's visits service: its Flask test client, database, and worker threads."""
-
-    def __init__(self, make_settings, mongo_client, school: str):
-        self.settings = make_settings(school, "visits")
-        self.app = create_app(self.settings, client=mongo_client)
-        self.db = database(mongo_client, self.settings)
-        self.workers: list[tuple[threading.Event, threading.Thread]] = []
-
-    @property
-    def client(self):
-        return self.app.test_client()
-
-    def start_worker(self) -> None:
-        stop = threading.Event()
-        loops = worker_loops(self.settings, self.db)
-        thread = threading.Thread(target=run_loops, args=(loops, stop, self.settings.worker_stop_seconds), daemon=True)
-        thread.start()
-        self.workers.append((stop, thread))
-
-    def stop_workers(self) -> None:
-        for stop, _ in self.workers:
-            stop.set()
-        for _, thread in self.workers:
-            thread.join(20)
-
-
 @pytest.fixture
 def schools(make_settings, mongo_client):
-    host = School(make_settings, mongo_client, HOST)
-    requester = School(make_settings, mongo_client, REQUESTER)
-    yield host, requester
-    host.stop_workers()
-    requester.stop_workers()
+    yield from two_schools(make_settings, mongo_client, "visits", HOST, REQUESTER)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ LITERAL = re.compile(r"""(?:ValidationError\(|error=)\s*"((?:[^"\\]|\\.)+)\"""")
 
 
 def schema_messages() -> set[str]:
-    sources = [*REPO.glob("services/*/schemas.py"), REPO / "shared" / "fields.py"]
+    sources = [*REPO.glob("services/*/schemas.py"), REPO / "shared" / "fields.py", REPO / "shared" / "saga_schemas.py"]
     return {m.group(1) for path in sources for m in LITERAL.finditer(path.read_text(encoding="utf-8"))}
 
 
