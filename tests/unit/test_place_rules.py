@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
-from services.catalog.frontdoor.applications import open_for_requests
+from services.courses.model import is_open
 from services.catalog.frontdoor.auth import person_from_claims
 from shared.config import Settings
 
-TODAY = date(2027, 1, 10)
+TODAY = "2027-01-10"
 OFFERING = {"term": "2027-spring", "starts_on": "2027-03-01", "ends_on": "2027-06-30", "places": 2}
 
 
@@ -24,9 +22,9 @@ OFFERING = {"term": "2027-spring", "starts_on": "2027-03-01", "ends_on": "2027-0
     ({"applications_open": "2027-01-11"}, False),
     ({"applications_close": "2027-01-09"}, False),
 ])
-def test_an_offering_takes_requests_before_it_starts_with_places_and_within_its_application_window(changes, open_):
+def test_the_pages_offer_requests_before_an_offering_starts_with_places_and_within_its_application_window(changes, open_):
     offering = {k: v for k, v in {**OFFERING, **changes}.items() if v is not None}
-    assert open_for_requests(offering, TODAY) is open_
+    assert is_open(offering, TODAY) is open_
 
 
 def test_a_student_s_number_and_programme_come_from_the_claims_the_school_names():

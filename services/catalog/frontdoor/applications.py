@@ -10,8 +10,6 @@ does it travel to the host (docs/workflows.md).
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
@@ -21,6 +19,8 @@ from services.catalog.frontdoor.exchange import (
 from services.catalog.frontdoor.people import current_person, role_required
 from services.catalog.frontdoor.services_client import ServiceProblem, for_person
 from services.catalog.store import COLLECTIONS
+from services.courses.model import is_open
+from shared.clock import today_iso
 from services.catalog import i18n
 from shared.i18n import N_, current_lang
 
@@ -54,17 +54,10 @@ def decline_reason(item: dict) -> str:
     return reason_text(item, REASON_LABELS)
 
 
-def open_for_requests(offering: dict, today: date) -> bool:
-    """Whether a published course's offering takes requests today: it has places, it has not started, and
-    today is within its application window when it has one (dates are ISO text and compare as such)."""
-    if offering.get("places") is None:
-        return False
-    day = today.isoformat()
-    if not day < str(offering.get("starts_on") or ""):
-        return False
-    if offering.get("applications_open") and day < offering["applications_open"]:
-        return False
-    return not (offering.get("applications_close") and day > offering["applications_close"])
+def open_for_requests(offering: dict) -> bool:
+    """Whether an offering of a partner's shared course takes requests today (the courses service's own rule:
+    it has places, it has not started, today is within its application window when it has one)."""
+    return is_open(offering, today_iso())
 
 
 def may_request(course: dict, offering: dict) -> bool:
@@ -72,7 +65,7 @@ def may_request(course: dict, offering: dict) -> bool:
     places); on a full one the form says that the request would join the waitlist."""
     person = current_person()
     return (person is not None and person.role == "student" and course.get("school") != _own_school()
-            and open_for_requests(offering, date.today()))
+            and open_for_requests(offering))
 
 
 def offering_places(offering: dict) -> str:
@@ -110,14 +103,14 @@ def _partner_offering(course_id: str, term: str) -> tuple[dict, dict]:
 def request_place(course_id, term: str):
     """"Request a place": the offering, a "Statement" field and "Send request" (POST /place-requests)."""
     course, offering = _partner_offering(str(course_id), term)
-    is_open = open_for_requests(offering, date.today())
+    taking = open_for_requests(offering)
     values = forms.posted() if request.method == "POST" else {}
     form = forms.Form(values={"statement": values.get("statement", ""),
                               "idempotency_key": values.get("idempotency_key") or forms.new_idempotency_key()})
     status = 200
     if request.method == "POST":
         statement = forms.text(values, "statement")
-        if not is_open:
+        if not taking:
             status = 409
         elif not statement:
             form.errors["statement"] = _("Write a statement: your school and the host read it.")
@@ -135,9 +128,9 @@ def request_place(course_id, term: str):
                 form.errors = forms.errors_of(problem)
                 # the refused request created nothing: a new key lets the corrected one through
                 form.values["idempotency_key"] = forms.new_idempotency_key()
-        status = 422 if form.errors.get("statement") else (409 if form.problem or not is_open else status)
+        status = 422 if form.errors.get("statement") else (409 if form.problem or not taking else status)
     return render_template("frontdoor/place_request.html", course=course, offering=offering, form=form,
-                           is_open=is_open, refusal=_refusal(form.problem),
+                           is_open=taking, refusal=_refusal(form.problem),
                            statement_max=STATEMENT_MAX), status
 
 
@@ -147,7 +140,9 @@ def _refusal(problem: ServiceProblem | None) -> str | None:
         return None
     if problem.type.endswith(":already-requested"):
         return _("You already hold a request for this offering: see My applications.")
-    return _("The request was not sent: %(reason)s", reason=problem.detail or problem.title)
+    # a refusal at another field (the course, the term: what this catalog shows cannot be asked for) says why
+    others = [message for key, message in forms.errors_of(problem).items() if key != "statement"]
+    return _("The request was not sent: %(reason)s", reason="; ".join(others) or problem.detail or problem.title)
 
 
 def _my_requests() -> list[dict]:
