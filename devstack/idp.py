@@ -3,8 +3,10 @@
 Used by `make run` and the test fixtures alike. Its sign-in page takes the user
 in its `sub` field (or offers a button per predefined user): `coordinator@<s>`,
 `faculty@<s>` (linked, by email, to the school's first seeded faculty profile),
-`faculty2@<s>` (its second, for trying exchange requests with two people) and `student@<s>`. Each user's `groups` claim carries the role and its `school`
-claim the school, as the front door's dev settings (`idp_env`) map them.
+`faculty2@<s>` (its second, for trying exchange requests with two people), `student@<s>` and
+`student2@<s>` (each with a `student_number` and a `programme` claim, for place requests in partners'
+courses). Each user's `groups` claim carries the role and its `school` claim the school, as the front
+door's dev settings (`idp_env`) map them.
 """
 
 from __future__ import annotations
@@ -33,8 +35,15 @@ def users(school: str) -> list[dict]:
         {"sub": f"faculty2@{school}", "name": (second[0].get("name") or {}).get("en", f"Faculty 2 ({school})"),
          "email": faculty2_email(school), "groups": ["faculty"], "school": school},
         {"sub": f"student@{school}", "name": f"Student ({school})", "email": f"student@{school}.example.edu",
-         "groups": ["student"], "school": school},
+         "groups": ["student"], "school": school, "student_number": student_number(school, 1), "programme": "MEM"},
+        {"sub": f"student2@{school}", "name": f"Student 2 ({school})", "email": f"student2@{school}.example.edu",
+         "groups": ["student"], "school": school, "student_number": student_number(school, 2), "programme": "MBA"},
     ]
+
+
+def student_number(school: str, n: int) -> str:
+    """A dev student's number at `school`: its initials, the year, the student's index (e.g. "EC2026-0001")."""
+    return f"{school[:2].upper()}2026-{n:04d}"
 
 
 def start_idp(school: str, port: int, log_dir: Path, stop: threading.Event | None = None) -> servers.Proc:

@@ -177,6 +177,8 @@ class Settings:
     oidc_student_values: tuple[str, ...] = ("student",)
     oidc_school_claim: str = ""
     oidc_profile_claim: str = "email"
+    oidc_student_number_claim: str = "student_number"
+    oidc_programme_claim: str = "programme"
     session_idle_seconds: int = 1800
     session_absolute_seconds: int = 12 * 3600
     session_cookie_secure: bool = True
@@ -247,6 +249,8 @@ class Settings:
             oidc_student_values=_list("OIDC_STUDENT_VALUES", cls.oidc_student_values),
             oidc_school_claim=_env("OIDC_SCHOOL_CLAIM", cls.oidc_school_claim),
             oidc_profile_claim=_env("OIDC_PROFILE_CLAIM", cls.oidc_profile_claim),
+            oidc_student_number_claim=_env("OIDC_STUDENT_NUMBER_CLAIM", cls.oidc_student_number_claim),
+            oidc_programme_claim=_env("OIDC_PROGRAMME_CLAIM", cls.oidc_programme_claim),
             session_idle_seconds=_int("SESSION_IDLE_SECONDS", cls.session_idle_seconds),
             session_absolute_seconds=_int("SESSION_ABSOLUTE_SECONDS", cls.session_absolute_seconds),
             session_cookie_secure=_bool("SESSION_COOKIE_SECURE", cls.session_cookie_secure),

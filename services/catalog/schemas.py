@@ -79,6 +79,9 @@ class OfferingBody(Schema):
     places = fields.Integer(validate=validate.Range(0, 100_000))
     applications_open = IsoDate()
     applications_close = IsoDate()
+    # the host's seat counter as the course was published; null without `places`, absent from an older host
+    places_left = fields.Integer(allow_none=True, validate=validate.Range(0, 100_000))
+    approval = fields.String(validate=validate.OneOf(("automatic", "review")))
 
 
 class CourseBody(_Body):
@@ -181,6 +184,9 @@ class OfferingOut(Schema):
     places = fields.Integer()
     applications_open = fields.String()
     applications_close = fields.String()
+    places_left = fields.Integer(allow_none=True, metadata={
+        "description": "Places left as the host last published them (0: full); null or absent: not stated"})
+    approval = fields.String(metadata={"description": "automatic (first come, first served) or review"})
 
 
 class CourseCardSchema(Schema):

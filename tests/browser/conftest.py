@@ -41,3 +41,19 @@ def context(browser, stack):
 @pytest.fixture
 def page(context):
     return context.new_page()
+
+
+@pytest.fixture
+def new_page(browser):
+    """A page in a fresh browser context (its own cookies) at phone width; nothing may leave loopback."""
+    contexts = []
+
+    def make(javascript: bool = True):
+        context = browser.new_context(viewport=PHONE, java_script_enabled=javascript)
+        context.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()

@@ -11,6 +11,7 @@ writes tests/artifacts/partners-<lang>-phone.png and -desktop.png.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +31,8 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 SCHOOL, PARTNER = "ecnu-cto", "sdu-sie"
+# how long what one school sends may take to show at the other (relay, broker, consumer)
+SYNC_SECONDS = 45
 
 
 def start_stack(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_dir: Path, *,
@@ -84,11 +87,16 @@ def visit_in_catalog(stack: Stack, school: str, **changes) -> dict:
     return body
 
 
-def start_two_schools(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_dir: Path) -> dict[str, Stack]:
-    """Both schools as real processes, for the exchange between them: each school's identity provider, faculty
-    web and worker, visits web and worker, catalog web and worker (no courses service: these pages do not
-    read it), and two faculty profiles each (the dev users faculty@ and faculty2@), visible to the alliance.
-    The processes start in parallel (each waits for its own health check)."""
+# each service's port, from the school's port base (as devstack.processes.start_school places them)
+PORT_OFFSETS = {"catalog": 0, "courses": 1, "faculty": 2, "visits": 3}
+
+
+def start_two_schools(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_dir: Path,
+                      services: tuple[str, ...] = ("faculty", "visits", "catalog")) -> dict[str, Stack]:
+    """Both schools as real processes, for the exchange between them: each school's identity provider, and
+    the web and worker of each of `services` (by default faculty, visits and the catalog: the exchange pages
+    do not read courses), and with the faculty service two faculty profiles each (the dev users faculty@ and
+    faculty2@), visible to the alliance. The processes start in parallel (each waits for its own health check)."""
     prefix = f"ex{uuid.uuid4().hex[:8]}_"
     bases = {SCHOOL: free_port_base(4), PARTNER: free_port_base(4)}
     alliance = write_alliance(run_dir / f"{prefix}alliance.json", bases)
@@ -99,9 +107,9 @@ def start_two_schools(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_
         stack = stacks[school] = Stack(school, base, issuer(idp_port), keys_dir)
         starts.append(lambda school=school, port=idp_port, stack=stack: stack.procs.append(
             start_idp(school, port, run_dir / prefix / "log")))
-        for offset, service in ((2, "faculty"), (3, "visits"), (0, "catalog")):
-            svc = service_processes(school, service, base + offset, mongo_uri, kafka_bootstrap, run_dir,
-                                    alliance, keys_dir, prefix)
+        for service in services:
+            svc = service_processes(school, service, base + PORT_OFFSETS[service], mongo_uri, kafka_bootstrap,
+                                    run_dir, alliance, keys_dir, prefix)
             if service == "catalog":
                 svc.env.update(idp_env(school, idp_port, keys_dir))
             stack.services[service] = svc
@@ -113,6 +121,8 @@ def start_two_schools(mongo_uri: str, kafka_bootstrap: str, run_dir: Path, keys_
             for future in [pool.submit(start) for start in starts]:
                 future.result()
         for school, stack in stacks.items():
+            if "faculty" not in services:
+                break
             names = {SCHOOL: ({"en": "Zhang Min", "zh": "张敏"}, {"en": "Chen Hao", "zh": "陈昊"}),
                      PARTNER: ({"en": "Wang Li", "zh": "王丽"}, {"en": "Liu Yang", "zh": "刘洋"})}[school]
             ids = []
@@ -171,3 +181,46 @@ def screenshots(page, name: str) -> list[Path]:
     if original:
         page.set_viewport_size(original)
     return paths
+
+
+def wait_for(page, url: str, selector: str, seconds: float = SYNC_SECONDS):
+    """Open `url` again until `selector` is on it (what another school sent has arrived), or fail."""
+    deadline = time.monotonic() + seconds
+    while True:
+        page.goto(url)
+        if page.locator(selector).count():
+            return page.locator(selector)
+        assert time.monotonic() < deadline, f"{selector} never appeared on {url}"
+        time.sleep(1)
+
+
+def check_page(page, url: str, name: str) -> None:
+    """The page in both languages: its lang, no sideways scroll at phone width, axe, screenshots."""
+    for lang in ("zh", "en"):
+        page.goto(f"{url}{'&' if '?' in url else '?'}lang={lang}")
+        assert page.locator("html").get_attribute("lang") == ("zh-Hans" if lang == "zh" else "en")
+        assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"], name
+        assert_accessible(page)
+        screenshots(page, name)
+
+
+def status_text(page, request_id: str):
+    """The status words of one request on a person's own list ("My requests", "My applications")."""
+    return page.locator(f'li.request[data-request="{request_id}"]').get_by_test_id("request-status")
+
+
+def withdraw_and_see_the_waitlist_promoted(first, second, list_url: str, first_id: str, second_id: str) -> None:
+    """The first person withdraws their request on their own list: it reads "Withdrawn" at once; then the
+    second person's waitlisted request is approved, on their list at `list_url`."""
+    first.locator(f'li.request[data-request="{first_id}"]').get_by_role("button", name="Withdraw").click()
+    assert first.get_by_test_id("notice").inner_text() == "Your request was withdrawn."
+    assert status_text(first, first_id).inner_text() == "Withdrawn"
+    wait_for(second, list_url, f'li.request[data-request="{second_id}"][data-status="approved"]')
+    assert status_text(second, second_id).inner_text() == "Approved"
+
+
+def focus_after_tab(page, locator) -> list:
+    """Focus `locator`, press Tab: the text of the control reached and its outline style (a visible focus)."""
+    locator.focus()
+    page.keyboard.press("Tab")
+    return page.evaluate("[document.activeElement.textContent, getComputedStyle(document.activeElement).outlineStyle]")

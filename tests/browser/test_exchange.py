@@ -15,11 +15,11 @@ import pytest
 import requests
 
 from tests.browser.frontdoor import (
-    PARTNER, PHONE, SCHOOL, assert_accessible, screenshots, sign_in, start_two_schools, stop_all,
+    PARTNER, SCHOOL, SYNC_SECONDS, check_page, focus_after_tab, screenshots, sign_in, start_two_schools,
+    status_text, stop_all, wait_for, withdraw_and_see_the_waitlist_promoted,
 )
 
 HOST, REQUESTER = SCHOOL, PARTNER  # ecnu-cto hosts the visit, sdu-sie's faculty request its slots
-SYNC_SECONDS = 45
 
 
 @pytest.fixture(scope="module")
@@ -48,33 +48,6 @@ def visit(schools):
                   slot("guest_lecture", 2, "14:00", "16:00", 3), slot("panel", 3, "10:00", "12:00", 2)]})
     ids = [s["id"] for s in created["slots"]]
     return {"id": created["id"], "approve": ids[0], "waitlist": ids[1], "decline": ids[2], "pages": ids[3]}
-
-
-@pytest.fixture
-def new_page(browser):
-    """A page in a fresh browser context (its own cookies) at phone width; nothing may leave loopback."""
-    contexts = []
-
-    def make(javascript: bool = True):
-        context = browser.new_context(viewport=PHONE, java_script_enabled=javascript)
-        context.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-def wait_for(page, url: str, selector: str, seconds: float = SYNC_SECONDS):
-    """Open `url` again until `selector` is on it (what another school sent has arrived), or fail."""
-    deadline = time.monotonic() + seconds
-    while True:
-        page.goto(url)
-        if page.locator(selector).count():
-            return page.locator(selector)
-        assert time.monotonic() < deadline, f"{selector} never appeared on {url}"
-        time.sleep(1)
 
 
 def request_slot(page, schools, visit, slot: str, motivation: str = "") -> str:
@@ -117,10 +90,6 @@ def move_slot(host, visit_id: str, slot_id: str, starts: str, ends: str) -> None
 def _waitlisted(signature: str) -> str:
     """The ids of the waitlisted requests in a "My requests" signature ("id:version:status:position|...")."""
     return "|".join(f"{part.split(':')[0]}:" for part in signature.split("|") if ":waitlisted:" in part)
-
-
-def status_text(page, request_id: str):
-    return page.locator(f'li.request[data-request="{request_id}"]').get_by_test_id("request-status")
 
 
 def test_a_faculty_member_requests_a_slot_and_sees_it_approved_without_reloading(new_page, schools, visit):
@@ -200,12 +169,8 @@ def test_a_full_slot_waitlists_the_next_person_who_is_promoted_after_a_withdrawa
     # the first withdraws (once the approval has arrived): the waitlisted one is promoted
     wait_for(first, schools[REQUESTER].url + "/exchange/requests",
              f'li.request[data-request="{first_id}"][data-status="approved"]')
-    first.locator(f'li.request[data-request="{first_id}"]').get_by_role("button", name="Withdraw").click()
-    assert first.get_by_test_id("notice").inner_text() == "Your request was withdrawn."
-    assert status_text(first, first_id).inner_text() == "Withdrawn"
-    wait_for(second, schools[REQUESTER].url + "/exchange/requests",
-             f'li.request[data-request="{second_id}"][data-status="approved"]')
-    assert status_text(second, second_id).inner_text() == "Approved"
+    withdraw_and_see_the_waitlist_promoted(first, second, schools[REQUESTER].url + "/exchange/requests", first_id,
+                                           second_id)
 
 
 def test_a_decline_needs_its_reason_and_the_faculty_member_reads_it(new_page, schools, visit):
@@ -254,16 +219,6 @@ def test_a_faculty_member_keeps_their_expertise_bio_and_availability_current(new
     assert page.get_by_label("To").first.input_value() == "2027-05-20"
 
 
-def check_page(page, url: str, name: str) -> None:
-    """The page in both languages: its lang, no sideways scroll at phone width, axe, screenshots."""
-    for lang in ("zh", "en"):
-        page.goto(f"{url}{'&' if '?' in url else '?'}lang={lang}")
-        assert page.locator("html").get_attribute("lang") == ("zh-Hans" if lang == "zh" else "en")
-        assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"], name
-        assert_accessible(page)
-        screenshots(page, name)
-
-
 def test_every_exchange_page_reads_in_both_languages_fits_a_phone_and_passes_axe(new_page, schools, visit):
     faculty, coordinator = new_page(), new_page()
     requester, host = schools[REQUESTER], schools[HOST]
@@ -287,11 +242,7 @@ def test_every_exchange_page_reads_in_both_languages_fits_a_phone_and_passes_axe
     row = coordinator.locator(f'li.decision[data-request="{request_id}"]')
     assert row.get_by_role("button", name="Approve").count() == 1 and row.get_by_label("Reason").count() == 1
     # keyboard alone reaches "Approve" with a visible focus
-    row.get_by_label("Reason").focus()
-    coordinator.keyboard.press("Tab")
-    focused = coordinator.evaluate("[document.activeElement.textContent, getComputedStyle(document.activeElement)"
-                                   ".outlineStyle]")
-    assert focused == ["Approve", "solid"]
+    assert focus_after_tab(coordinator, row.get_by_label("Reason")) == ["Approve", "solid"]
 
 
 def test_coordinator_and_faculty_pages_refuse_the_other_role(new_page, schools):

@@ -65,6 +65,22 @@ def test_a_course_read_back_fills_the_form_it_came_from():
     assert body["offerings"] == course["offerings"] and body["credits"] == 2.5 and body["title"] == course["title"]
 
 
+def test_an_offering_s_approval_reads_back_and_a_blank_row_stays_blank():
+    course = {"code": "MEM-1", "title": {"en": "T"}, "programme": "MEM", "credits": 3, "languages": ["en"],
+              "delivery": "online", "version": 2, "offerings": [
+                  {"term": "2027-fall", "starts_on": "2027-09-01", "ends_on": "2027-12-20", "places": 4,
+                   "approval": "review", "places_left": 4},
+                  {"term": "2028-spring", "starts_on": "2028-03-01", "ends_on": "2028-06-30", "places": 2,
+                   "approval": "automatic", "places_left": 1}]}
+    values = values_of(course)
+    # automatic is the service's default: the form's blank choice, so a row left blank is still blank
+    assert values["offerings-0-approval"] == "review" and values["offerings-1-approval"] == ""
+    with posted(list(values.items()) + [("offerings-2-term", ""), ("offerings-2-approval", "")]):
+        body = course_body(forms.posted())
+    assert [o.get("approval") for o in body["offerings"]] == ["review", None]
+    assert all("places_left" not in o for o in body["offerings"])
+
+
 def test_slot_times_are_typed_in_the_visit_time_zone_and_shown_back_in_it():
     shanghai = zone("Asia/Shanghai")
     assert moment("2027-04-13T09:00", shanghai) == "2027-04-13T09:00:00+08:00"

@@ -22,11 +22,13 @@ from pymongo.errors import PyMongoError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from services.catalog.frontdoor.applications import applications
 from services.catalog.frontdoor.auth import auth, init_oauth
 from services.catalog.frontdoor.exchange import exchange
 from services.catalog.frontdoor.manage import manage
 # the coordinators' pages beyond Courses and Partners: their views join the `manage` blueprint on import
-from services.catalog.frontdoor import feeds, incoming, manage_courses, manage_faculty, manage_outgoing, manage_visits  # noqa: F401
+from services.catalog.frontdoor import (  # noqa: F401
+    feeds, incoming, manage_applications, manage_courses, manage_faculty, manage_outgoing, manage_visits)
 from services.catalog.frontdoor.nav import NAV
 from services.catalog.frontdoor.people import current_person
 from services.catalog.frontdoor.sessions import COLLECTION, MongoSessionInterface
@@ -35,7 +37,7 @@ from shared.auth import KeyRing
 log = logging.getLogger(__name__)
 
 # blueprints whose views are pages (HTML, forms, the strict Content-Security-Policy)
-PAGE_BLUEPRINTS = {"pages", "auth", "exchange", "manage"}
+PAGE_BLUEPRINTS = {"pages", "auth", "exchange", "applications", "manage"}
 csrf = CSRFProtect()
 
 
@@ -60,7 +62,7 @@ def init_app(app: Flask, clock=time.time) -> None:
     app.extensions.setdefault("form_blueprints", set()).update(PAGE_BLUEPRINTS)
     csrf.init_app(app)
     init_oauth(app, settings)
-    for blueprint in (auth, exchange, manage):
+    for blueprint in (auth, exchange, applications, manage):
         app.register_blueprint(blueprint)
 
     @app.context_processor
@@ -110,7 +112,7 @@ def _error_page(error):
     return render_template("frontdoor/error.html", status=status), status
 
 
-for _blueprint in (auth, exchange, manage):
+for _blueprint in (auth, exchange, applications, manage):
     _blueprint.register_error_handler(Exception, _error_page)
 
 

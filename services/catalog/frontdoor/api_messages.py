@@ -39,6 +39,7 @@ FIXED = frozenset({
     N_("A slot kind such as 'guest_lecture'."), N_("Text on one line, not blank."),
     N_("A phone number such as '+86 21 6223 3333'."), N_("Must not be blank."),
     N_("Must not be before starts_on."), N_("Must not be before applications_open."),
+    N_("Another offering has this term."),
     N_("Must be after starts_at."), N_("Slot ids must be unique."),
     N_("A decline needs its reason for the requester."),
     N_("Give at least one of expertise, bio, availability."),

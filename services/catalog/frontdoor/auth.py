@@ -118,8 +118,20 @@ def person_from_claims(claims: dict, settings) -> Person:
         if faculty_id is None:
             raise Refused("no-profile", str(key))
     name = claims.get("name") or claims.get("preferred_username") or email or claims.get("sub")
+    student = {}
+    if role == "student":
+        student = {"student_number": _text_claim(claims, settings.oidc_student_number_claim),
+                   "programme": _text_claim(claims, settings.oidc_programme_claim)}
     return Person(sub=str(claims.get("sub")), name=str(name), role=role, school=settings.school,
-                  email=email, faculty_id=faculty_id)
+                  email=email, faculty_id=faculty_id, **student)
+
+
+def _text_claim(claims: dict, path: str) -> str | None:
+    """A claim as text (a number claim too), or None when the provider does not send it."""
+    value = claim(claims, path) if path else None
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    return str(value).strip() or None
 
 
 @auth.post("/signout")

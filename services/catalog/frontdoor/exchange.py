@@ -56,16 +56,19 @@ def kind_label(kind) -> str:
     return _(KIND_LABELS[kind]) if kind in KIND_LABELS else str(kind or "").replace("_", " ")
 
 
+def label_in(labels: dict, value) -> str:
+    """A coded value in words, by a table of gettext msgids; the value itself when the table lacks it."""
+    return _(labels[value]) if value in labels else str(value or "")
+
+
 def request_status_label(status) -> str:
-    return _(STATUS_LABELS[status]) if status in STATUS_LABELS else str(status or "")
+    return label_in(STATUS_LABELS, status)
 
 
-def reason_text(item: dict) -> str:
-    """Why a request was declined, in words: the host's note for a decline by hand."""
-    if item.get("note"):
-        return item["note"]
-    reason = item.get("reason")
-    return _(REASON_LABELS[reason]) if reason in REASON_LABELS else str(reason or "")
+def reason_text(item: dict, labels: dict = REASON_LABELS) -> str:
+    """Why a request was declined, in words: the person's note for a decline by hand, else its reason code in
+    words (`labels`)."""
+    return item.get("note") or label_in(labels, item.get("reason"))
 
 
 @exchange.app_context_processor
@@ -209,16 +212,22 @@ def _request_rows(items: list[dict]) -> list[dict]:
 
 
 def _requests_context(notice: str | None = None, changed: dict | None = None) -> dict:
+    return own_requests_context(_my_requests, _request_rows, WITHDRAWABLE, notice, changed)
+
+
+def own_requests_context(fetch, rows_of, withdrawable, notice: str | None = None, changed: dict | None = None) -> dict:
+    """What a person's list of their own requests shows ("My requests", "My applications"): the rows
+    (`rows_of(fetch())`), or the problem when the service did not answer; a notice, the newer state of a
+    request changed meanwhile, the live list's signature and the statuses that can be withdrawn."""
     problem = None
     items: list[dict] = []
     try:
-        items = _my_requests()
+        items = fetch()
     except ServiceProblem as exc:
         problem = exc
-    rows = _request_rows(items)
-    signature = "|".join(f"{r['id']}:{r['version']}:{r['status']}:{r.get('waitlist_position')}" for r in rows)
-    return {"rows": rows, "problem": problem, "notice": notice, "changed": changed, "signature": signature,
-            "withdrawable": WITHDRAWABLE}
+    rows = rows_of(items)
+    return {"rows": rows, "problem": problem, "notice": notice, "changed": changed, "signature": signature_of(rows),
+            "withdrawable": withdrawable}
 
 
 @exchange.get("/exchange/requests")
@@ -234,47 +243,60 @@ def requests():
 @role_required("faculty")
 def requests_live():
     """"My requests" as JSON for the page's script: a signature of the statuses and the list's HTML."""
-    context = _requests_context()
-    html = render_template("frontdoor/_my_requests.html", **context)
-    response = jsonify({"signature": context["signature"], "html": html})
+    return live_answer("frontdoor/_my_requests.html", _requests_context())
+
+
+def live_answer(template: str, context: dict):
+    """A live list's JSON for static/frontdoor.js: its signature and its HTML (`template` with `context`)."""
+    response = jsonify({"signature": context["signature"], "html": render_template(template, **context)})
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def signature_of(rows: list[dict]) -> str:
+    """What a live list's script compares: each request's id, version, status and waitlist position."""
+    return "|".join(f"{r['id']}:{r['version']}:{r['status']}:{r.get('waitlist_position')}" for r in rows)
 
 
 @exchange.post("/exchange/requests/<uuid:request_id>/withdraw")
 @role_required("faculty")
 def withdraw(request_id):
     """"Withdraw": DELETE /slot-requests/<id> with If-Match; a 412 shows the newer state."""
-    return _change(str(request_id), "DELETE", f"/slot-requests/{request_id}", _("Your request was withdrawn."))
+    return change_request("DELETE", "visits", f"/slot-requests/{request_id}", _("Your request was withdrawn."),
+                          _render_requests)
 
 
 @exchange.post("/exchange/requests/<uuid:request_id>/reconfirm")
 @role_required("faculty")
 def reconfirm(request_id):
     """"Re-confirm": accept the changed slot of an approval (POST .../reconfirmation with If-Match)."""
-    return _change(str(request_id), "POST", f"/slot-requests/{request_id}/reconfirmation",
-                   _("You re-confirmed the changed slot."))
+    return change_request("POST", "visits", f"/slot-requests/{request_id}/reconfirmation",
+                          _("You re-confirmed the changed slot."), _render_requests,
+                          item_path=f"/slot-requests/{request_id}")
 
 
-def _change(request_id: str, method: str, path: str, done: str):
-    etag = forms.if_match(request.form)
+def _render_requests(notice: str, changed: dict | None = None) -> str:
+    return render_template("frontdoor/exchange_requests.html", **_requests_context(notice, changed=changed))
+
+
+def change_request(method: str, service: str, path: str, done: str, render, item_path: str | None = None):
+    """One change of the person's own request (withdraw, re-confirm) with If-Match on the version the page
+    showed; `render(notice, changed)` draws the person's list again. A 412 shows the request's newer state
+    (read at `item_path`, the request itself by default), and nothing is done."""
     client = for_person(current_person())
     try:
-        client.call(method, "visits", path, etag=etag)
+        client.call(method, service, path, etag=forms.if_match(request.form))
     except ServiceProblem as exc:
         if exc.status == 412:
             try:
-                newer = client.get("visits", f"/slot-requests/{request_id}")
+                newer = client.get(service, item_path or path)
             except ServiceProblem:
                 newer = None
-            return render_template("frontdoor/exchange_requests.html", **_requests_context(
-                _("This request changed meanwhile; here is its newer state. Nothing was done."),
-                changed=newer)), 409
+            return render(_("This request changed meanwhile; here is its newer state. Nothing was done."), newer), 409
         if exc.status == 404:
             abort(404)
-        return render_template("frontdoor/exchange_requests.html", **_requests_context(
-            _("That could not be done: %(reason)s", reason=exc.detail or exc.title))), 409
-    return render_template("frontdoor/exchange_requests.html", **_requests_context(done))
+        return render(_("That could not be done: %(reason)s", reason=exc.detail or exc.title), None), 409
+    return render(done, None)
 
 
 # my profile: the public fields a faculty member keeps current

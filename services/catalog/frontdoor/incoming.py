@@ -8,6 +8,8 @@ rules (capacity, waitlist, overlap) and decides; this page only asks it, as the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import abort, current_app, render_template, request
 from flask_babel import gettext as _
 
@@ -87,32 +89,11 @@ def incoming_requests():
 def decide(request_id):
     """"Approve" or "Decline" (with its reason) one pending request: PUT /slot-decisions/<id> with If-Match."""
     request_id = str(request_id)
-    action = request.form.get("action")
-    note = (request.form.get("reason") or "").strip()
-    etag = forms.if_match(request.form)
-    if action not in ("approve", "decline"):
-        abort(400)
-    if action == "decline" and not note:
-        return _again({request_id: _("Give the reason: the requester reads it.")}, reasons={request_id: note})
-    if len(note) > REASON_MAX:
-        return _again({request_id: _("At most %(num)d characters.", num=REASON_MAX)}, reasons={request_id: note})
-    body = {"status": "approved" if action == "approve" else "declined"}
-    if note:
-        body["note"] = note
-    try:
-        decided = for_person(current_person()).call("PUT", "visits", f"/slot-decisions/{request_id}", json=body,
-                                                     etag=etag).json()
-    except ServiceProblem as exc:
-        if exc.status == 404:
-            abort(404)
-        if exc.status == 412:
-            return _again({}, _("This request changed meanwhile; here is its newer state. Nothing was done."), 409)
-        if exc.field_errors().get("note"):
-            return _again({request_id: exc.field_errors()["note"]}, reasons={request_id: note})
-        if exc.body.get("reason") == "overlapping-approval":
-            return _again({}, _("Not approved: the requester already holds an approved slot at an overlapping "
-                                "time. Decline it with a reason they can read."), 409)
-        return _again({}, _("That could not be done: %(reason)s", reason=exc.detail or exc.title), 409)
+    decided, refused = send_decision("visits", f"/slot-decisions/{request_id}", request_id,
+                                     posted_decision({"approve": "approved", "decline": "declined"}), _again,
+                                     _overlapping)
+    if refused is not None:
+        return refused
     if decided.get("status") == "waitlisted":
         notice = _("Approved: the slot is full, so the request joined the waitlist (position %(num)d).",
                    num=decided.get("waitlist_position") or 0)
@@ -121,6 +102,62 @@ def decide(request_id):
     else:
         notice = _("Declined: the requester reads your reason.")
     return _again({}, notice, 200)
+
+
+def _overlapping(problem: ServiceProblem) -> str | None:
+    if problem.body.get("reason") == "overlapping-approval":
+        return _("Not approved: the requester already holds an approved slot at an overlapping time. Decline it "
+                 "with a reason they can read.")
+    return None
+
+
+def send_decision(service: str, path: str, request_id: str, decision: "PostedDecision", again, explain=None):
+    """PUT a posted decision on one request of a list page; `(the answer, None)` once done, else `(None, the
+    page again)`: `again(errors, notice, status, reasons)` with the message at the request's reason field (its
+    reason kept), that it changed meanwhile (412), or why the service refused (`explain(problem)` first)."""
+    if decision.error:
+        return None, again({request_id: decision.error}, reasons={request_id: decision.note})
+    try:
+        return for_person(current_person()).call("PUT", service, path, json=decision.body,
+                                                 etag=decision.etag).json(), None
+    except ServiceProblem as exc:
+        if exc.status == 404:
+            abort(404)
+        if exc.status == 412:
+            return None, again({}, _("This request changed meanwhile; here is its newer state. Nothing was done."),
+                               409)
+        if exc.field_errors().get("note"):
+            return None, again({request_id: exc.field_errors()["note"]}, reasons={request_id: decision.note})
+        return None, again({}, (explain and explain(exc)) or _("That could not be done: %(reason)s",
+                                                               reason=exc.detail or exc.title), 409)
+
+
+@dataclass
+class PostedDecision:
+    """A decision posted from a list (an "Approve", "Endorse" or "Decline" button with its "Reason" field)."""
+
+    body: dict
+    note: str
+    etag: str
+    error: str | None
+
+
+def posted_decision(actions: dict[str, str]) -> PostedDecision:
+    """The posted decision: the API body for the button pressed (`actions`: button value -> status), the
+    reason as typed, If-Match on the version the page showed, and the message for the reason field when a
+    decline has none or it is too long (then nothing is sent). A form that is not one of ours is a 400."""
+    action = request.form.get("action")
+    note = (request.form.get("reason") or "").strip()
+    etag = forms.if_match(request.form)
+    if action not in actions:
+        abort(400)
+    error = None
+    if actions[action] == "declined" and not note:
+        error = _("Give the reason: the requester reads it.")
+    elif len(note) > REASON_MAX:
+        error = _("At most %(num)d characters.", num=REASON_MAX)
+    body = {"status": actions[action], **({"note": note} if note else {})}
+    return PostedDecision(body=body, note=note, etag=etag, error=error)
 
 
 def _again(errors: dict, notice: str | None = None, status: int = 422, reasons: dict | None = None):

@@ -16,7 +16,9 @@ from services.catalog.frontdoor.people import current_person, role_required
 from services.catalog.frontdoor.services_client import ServiceProblem, for_person
 from services.courses.model import DELIVERY_MODES
 
-OFFERING_FIELDS = ("term", "starts_on", "ends_on", "places", "applications_open", "applications_close")
+OFFERING_FIELDS = ("term", "starts_on", "ends_on", "places", "applications_open", "applications_close", "approval")
+# an offering's `approval` in the form: blank is the service's default, automatic (so a blank row stays blank)
+APPROVALS = ("", "review")
 # every field the form shows an error at (the rest are listed at the top)
 PLACED = {"code", "title", "description", "programme", "credits", "eqf_level", "isced_f", "languages", "delivery",
           "hours", "learning_outcomes", "prerequisites", "instructors", "offerings", "visibility", "status"}
@@ -68,6 +70,8 @@ def values_of(course: dict) -> dict:
     values.update(forms.lang_list_of(course, "prerequisites"))
     offerings = [{f: str(o.get(f, "") if o.get(f) is not None else "") for f in OFFERING_FIELDS}
                  for o in course.get("offerings") or []]
+    for offering in offerings:
+        offering["approval"] = "" if offering["approval"] == "automatic" else offering["approval"]
     values.update(forms.flatten_rows(offerings, "offerings"))
     values["version"] = str(course.get("version", ""))
     return values
@@ -88,7 +92,7 @@ def _render(form: Form, course: dict | None, status: int = 200, newer: dict | No
     return render_template(
         "frontdoor/manage_course_form.html", form=form, course=course, newer=newer, offerings=rows,
         instructors=instructors, faculty=_faculty_choices(client), statuses=COURSE_STATUSES,
-        visibilities=COURSE_VISIBILITIES, deliveries=DELIVERY_MODES,
+        visibilities=COURSE_VISIBILITIES, deliveries=DELIVERY_MODES, approvals=APPROVALS,
         unplaced=form.unplaced(PLACED)), status
 
 

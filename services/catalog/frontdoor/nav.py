@@ -17,7 +17,10 @@ NAV = {
         ("manage.visits", N_("Visits")),
         ("manage.incoming_requests", N_("Incoming requests")),
         ("manage.outgoing_requests", N_("Outgoing requests")),
+        ("manage.applications", N_("Student applications")),
         ("manage.partners", N_("Partners")),
     ],
-    "student": [],
+    "student": [
+        ("applications.mine", N_("My applications")),
+    ],
 }

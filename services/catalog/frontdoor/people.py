@@ -21,6 +21,17 @@ class Person:
     school: str
     email: str | None = None
     faculty_id: str | None = None
+    # a student's number and programme at the school (claims OIDC_STUDENT_NUMBER_CLAIM, OIDC_PROGRAMME_CLAIM)
+    student_number: str | None = None
+    programme: str | None = None
+
+    def profile(self) -> dict | None:
+        """What a student's token says about them (name, email, number, programme); None for other roles."""
+        if self.role != "student":
+            return None
+        fields = {"name": self.name, "email": self.email, "student_number": self.student_number,
+                  "programme": self.programme}
+        return {k: v for k, v in fields.items() if v}
 
     def to_session(self) -> dict:
         return asdict(self)

@@ -1,7 +1,8 @@
 """Calling the school's own services (courses, faculty, visits) for the signed-in person.
 
 Each call carries a token minted for that person only, for a minute or two
-(PERSON_TOKEN_SECONDS): their role, and their faculty id for faculty. The
+(PERSON_TOKEN_SECONDS): their role, their faculty id for faculty, and for a
+student their name, email, student number and programme. The
 services check roles themselves, so a page that asked for too much is refused
 there too. A problem+json answer becomes a ServiceProblem, which a page shows
 at the field its JSON pointer names (`field_errors()`), or as a message.
@@ -62,10 +63,11 @@ class ServicesClient:
         self.http = http or requests
 
     def token(self) -> str:
-        """A token for this person only, valid for PERSON_TOKEN_SECONDS."""
+        """A token for this person only, valid for PERSON_TOKEN_SECONDS; a student's carries their name, email,
+        student number and programme (the courses service reads them when the student requests a place)."""
         return issue_token(self.keyring.private_key(), self.settings.school, self.person.role,
                            subject=self.person.email or self.person.sub, faculty_id=self.person.faculty_id,
-                           ttl_seconds=self.settings.person_token_seconds)
+                           ttl_seconds=self.settings.person_token_seconds, profile=self.person.profile())
 
     def url(self, service: str, path: str) -> str:
         if service not in SERVICES:
