@@ -552,6 +552,9 @@ class Requester:
         """
         return self.requests.resend_unanswered(older_than)
 
+    # the fields of a request that say its status (a withdrawn request keeps its own when a decision arrives)
+    status_fields: tuple[str, ...] = ("status",)
+
     def decision_fields(self, body: dict) -> dict:
         """The kind's own fields of a host's decision, as the request keeps them (snapshots of what was decided)."""
         return {}
@@ -570,7 +573,8 @@ class Requester:
                   "decided_at": body.get("decided_at"), "note": body.get("note"),
                   "waitlist_position": body.get("waitlist_position"), "places_left": body.get("places_left"),
                   **self.decision_fields(body), **touched(self.clock()), **notify_marker()}
-        if self.requests.apply_decision(body["id"], topic_school, event.entityversion, fields) is None:
+        if self.requests.apply_decision(body["id"], topic_school, event.entityversion, fields,
+                                        self.status_fields) is None:
             known = self.requests.get(body["id"])
             if known is None or known["host_school"] != topic_school:
                 raise InvalidEvent(f"no request {body['id']} of {self.school} to host {topic_school}")

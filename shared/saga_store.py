@@ -93,8 +93,11 @@ class RequestStore(EntityStore):
         self.collection.create_index([("updated_at", ASCENDING)])
         fill_time_keys(self.collection, {"created_key": "created_at", "updated_key": "updated_at"})
 
-    def apply_decision(self, request_id: str, host_school: str, decision_version: int, fields: dict) -> dict | None:
+    def apply_decision(self, request_id: str, host_school: str, decision_version: int, fields: dict,
+                       status_fields: tuple[str, ...] = ("status",)) -> dict | None:
         """Store the host's decision if it is newer than the one held; None when it is not (or unknown).
+
+        `status_fields` say what the request's status is; a withdrawn request keeps its own.
 
         Not marked for the relay: partners learn nothing new from it. The version
         still moves, so an If-Match taken before the decision no longer matches.
@@ -106,7 +109,8 @@ class RequestStore(EntityStore):
             {"$set": update, "$inc": {"version": 1}}, return_document=ReturnDocument.AFTER)
         if changed is None:
             # withdrawn here: the host's answer is recorded, the withdrawal stands
-            update.pop("status", None)
+            for name in status_fields:
+                update.pop(name, None)
             changed = self.collection.find_one_and_update(
                 {**where, "status": WITHDRAWN}, {"$set": update, "$inc": {"version": 1}},
                 return_document=ReturnDocument.AFTER)

@@ -151,7 +151,7 @@ DECISIONS = StateMachine("place decision", DECISION_STATUSES, INTENTS, {
     (WAITLISTED, APPROVE): Transition((APPROVED,), (TAKE_SEAT,)),
     (WAITLISTED, PROMOTE): Transition((APPROVED,), (TAKE_SEAT,)),
     (WAITLISTED, OFFERING_GONE): Transition((DECLINED,)),
-    (DECLINED, APPROVE): Transition((APPROVED,), (TAKE_SEAT,)),
+    # no (DECLINED, APPROVE): a host's decline is final for a place, since it frees the student to ask again
 })
 # the student's school: its own record, endorsed (or declined) by its coordinator, then moved by the host's
 # decisions (the host's `pending` shows as `endorsed`); a withdrawn request stays withdrawn
@@ -163,8 +163,6 @@ REQUESTS = StateMachine("place request", REQUEST_STATUSES, INTENTS, {
     **{(status, WITHDRAW): Transition((WITHDRAWN,), (PUBLISH_INTENT,)) for status in (ENDORSED, APPROVED, WAITLISTED)},
     **{(status, DECISION): Transition(_DECIDED) for status in (ENDORSED, APPROVED, WAITLISTED, DECLINED)},
 })
-# the statuses in which a student holds the request (one per offering): not withdrawn, not declined
-LIVE = (PENDING_ENDORSEMENT, ENDORSED, APPROVED, WAITLISTED)
 # the host's decisions a change of their course may decline
 AFFECTED_BY_COURSE_CHANGE = DECISIONS.from_statuses(OFFERING_GONE)
 

@@ -142,6 +142,9 @@ class PlaceRequester(saga.Requester):
         # the host's coordinator reviews: still endorsed, as far as the student is concerned
         return model.ENDORSED if host_status == model.PENDING else host_status
 
+    # a withdrawn request is not "declined by the host" when the host's decline crosses the withdrawal
+    status_fields = ("status", "declined_by", "live_key")
+
     def decision_fields(self, body: dict) -> dict:
         fields = {k: body[k] for k in ("course", "offering") if body.get(k) is not None}
         declined = body["status"] == model.DECLINED

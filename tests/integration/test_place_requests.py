@@ -177,6 +177,10 @@ def test_the_host_declines_with_its_reason_and_the_students_school_sees_who_decl
     # the place it held is free again
     wait_until(lambda: host.client.get(f"/courses/{published['id']}", headers=auth(HOST)).get_json()[
         "offerings"][0]["places_left"] == 2, what="the place given back")
+    # a host's decline is final: the student may ask again, so approving the old request could give two places
+    again = host.client.put(f"/place-decisions/{made['id']}", json={"status": "approved"},
+                            headers={**auth(HOST), "If-Match": f'"{declined.get_json()["version"]}"'})
+    assert again.status_code == 409 and again.get_json()["type"].endswith(":decision-not-possible")
     # an offering that has started is closed: the host declines at once, with the reason
     started = publish_course(host, auth, term="2026-autumn", starts_on="2026-09-01", ends_on="2027-01-15")
     late = asked_and_endorsed(home, auth, started, term="2026-autumn")
