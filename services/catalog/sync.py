@@ -290,15 +290,16 @@ class Catchup:
         local, remote = self._digests(school, entity)
         result = "equal"
         if not _same(local, remote):
-            # the kept digest is off after a crash between a write and its count: counted from the entries first
-            local = self.model.recount(school, ENTITY_OF_TOPIC[entity])
-        if not _same(local, remote):
             self.catch_up(school, entity, reason="digest differs")
             local, remote = self._digests(school, entity)
             if not _same(local, remote):
                 # events in flight can make a difference that heals by itself: look once more
                 time.sleep(0.5)
                 local, remote = self._digests(school, entity)
+            if not _same(local, remote):
+                # the kept digest is off after a crash between a write and its count: counted from the
+                # entries (one full read, under the write lock) only now, before the costlier full re-sync
+                local = self.model.recount(school, ENTITY_OF_TOPIC[entity])
             if not _same(local, remote):
                 self.catch_up(school, entity, full=True, reason="digest differs after catch-up")
                 local, remote = self._digests(school, entity)

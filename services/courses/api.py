@@ -190,7 +190,7 @@ class PlaceRequest(MethodView):
 
     @writes(places, PlaceRequestSchema, roles=("student",))
     def delete(self, request_id):
-        """Withdraw a place request; needs If-Match. An approved place goes to the host's waitlist."""
+        """Withdraw a place request; needs If-Match. A place it held is freed and the host promotes its waitlist."""
         _own_request(_requests().get(str(request_id)))
         return with_etag(_requester().withdraw(str(request_id), expected_version("place request")))
 

@@ -126,7 +126,8 @@ REQUEST_STATUSES = (PENDING_ENDORSEMENT, ENDORSED, APPROVED, WAITLISTED, DECLINE
 DECISION_STATUSES = (RECEIVED, PENDING, APPROVED, WAITLISTED, DECLINED, WITHDRAWN)
 # the student's school's coordinator answers for the credits: only an endorsed request travels to the host
 ENDORSE = "endorse"
-# the host withdrew the course, stopped sharing it, or removed the offering
+# the host withdrew the course, stopped sharing it, or removed the offering (an intent; the decline it leads
+# to gives the reason OFFERING_REMOVED, the same word)
 OFFERING_GONE = "offering-removed"
 INTENTS = (REQUEST, REQUEST_FOR_REVIEW, ENDORSE, WITHDRAW, APPROVE, DECLINE, PROMOTE, OFFERING_GONE, DECISION)
 # who declined a request

@@ -30,7 +30,7 @@ from pymongo.database import Database
 
 from services.courses.model import (
     APPROVED, COURSE_NOT_FOUND, DECLINED, DECLINED_BY_HOME, ENDORSED, HOME, OFFERING_CLOSED, OFFERING_NOT_FOUND,
-    OFFERING_REMOVED, PENDING_ENDORSEMENT, WAITLISTED, WITHDRAWN,
+    OFFERING_REMOVED, PENDING_ENDORSEMENT, WAITLISTED, WITHDRAWN, find_offering,
 )
 from services.courses.store import DECISIONS, REQUESTS
 from shared import mail, notifications
@@ -190,10 +190,6 @@ def dates_text(offering: dict | None) -> str:
     if not offering or not offering.get("starts_on"):
         return ""
     return f"{offering['starts_on']} – {offering['ends_on']}" if offering.get("ends_on") else offering["starts_on"]
-
-
-def find_offering(course: dict, term: str) -> dict | None:
-    return next((o for o in course.get("offerings") or [] if o.get("term") == term), None)
 
 
 class Deliverer(notifications.Deliverer):

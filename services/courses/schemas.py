@@ -13,6 +13,7 @@ from services.courses.model import (
     DECISION_STATUSES, DELIVERY_MODES, ENDORSED, HOME, HOST, REQUEST_STATUSES, STATUSES, VISIBILITIES,
 )
 from shared import saga_schemas
+from shared.auth import MAX_PROFILE_CLAIM
 from shared.fields import EntityId, Integer, IsoDate, LangMap, LanguageTag, Number, unique_items
 from shared.pagination import PageQuerySchema, PageSchema
 from shared.saga import APPROVALS, AUTOMATIC, DECLINED
@@ -145,7 +146,8 @@ class CoursePageSchema(PageSchema):
 
 
 STATEMENT = validate.Length(1, 2000)
-PROFILE_TEXT = validate.Length(max=320)
+# as long as the front door lets a claim be (longer, the host would refuse the event)
+PROFILE_TEXT = validate.Length(max=MAX_PROFILE_CLAIM)
 
 
 class PlaceRequestInSchema(Schema):

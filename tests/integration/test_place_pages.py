@@ -126,9 +126,9 @@ def test_the_statement_typed_is_kept_when_the_courses_service_does_not_answer(ma
     refused = client.post(f"/course/{course_id}/offerings/2090-open/request",
                           data={"csrf_token": token, "idempotency_key": str(uuid.uuid4()), "statement": typed})
     html = refused.get_data(as_text=True)
-    assert refused.status_code == 409
+    assert refused.status_code == 503
     assert "I study &lt;platform&gt; strategy &amp; would bring two years of case work." in html
-    assert "The request was not sent" in html
+    assert "The request was not sent: A service this page needs did not answer." in html
     # My applications says the service did not answer, as a page
     mine = client.get("/applications")
     assert mine.status_code == 200 and "The courses service did not answer as expected" in mine.get_data(as_text=True)

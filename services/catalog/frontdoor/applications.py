@@ -128,7 +128,12 @@ def request_place(course_id, term: str):
                 form.errors = forms.errors_of(problem)
                 # the refused request created nothing: a new key lets the corrected one through
                 form.values["idempotency_key"] = forms.new_idempotency_key()
-        status = 422 if form.errors.get("statement") else (409 if form.problem or not taking else status)
+        if form.errors.get("statement"):
+            status = 422
+        elif form.problem is not None and form.problem.status >= 500:
+            status = 503  # not sent: the service did not answer; the same form may be sent again
+        elif form.problem is not None or not taking:
+            status = 409
     return render_template("frontdoor/place_request.html", course=course, offering=offering, form=form,
                            is_open=taking, refusal=_refusal(form.problem),
                            statement_max=STATEMENT_MAX), status
@@ -140,9 +145,18 @@ def _refusal(problem: ServiceProblem | None) -> str | None:
         return None
     if problem.type.endswith(":already-requested"):
         return _("You already hold a request for this offering: see My applications.")
-    # a refusal at another field (the course, the term: what this catalog shows cannot be asked for) says why
-    others = [message for key, message in forms.errors_of(problem).items() if key != "statement"]
-    return _("The request was not sent: %(reason)s", reason="; ".join(others) or problem.detail or problem.title)
+    # the page's own words for what the service refused (its text is English): the course, the term, or no answer
+    fields = set(forms.errors_of(problem))
+    if "course_id" in fields:
+        reason = _("The host does not know this course.")
+    elif "term" in fields:
+        reason = _("This offering does not take requests now: it has started, its application period is over or "
+                   "not yet open, or it has no places.")
+    elif problem.status >= 500:
+        reason = _("A service this page needs did not answer. Please try again in a minute.")
+    else:
+        reason = problem.detail or problem.title
+    return _("The request was not sent: %(reason)s", reason=reason)
 
 
 def _my_requests() -> list[dict]:

@@ -91,7 +91,9 @@ def posted() -> dict:
 
 
 def text(values: dict, name: str) -> str:
-    return (values.get(name) or "").strip()
+    """A typed value, trimmed, its line breaks as one character each (a browser sends CRLF, and its
+    maxlength counts one)."""
+    return (values.get(name) or "").replace("\r\n", "\n").strip()
 
 
 def number(raw: str, integer: bool = False):
