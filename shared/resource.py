@@ -161,10 +161,16 @@ def expected_version(entity: str) -> int:
 
 
 def idempotency(data: dict) -> tuple[str | None, str | None]:
-    """(Idempotency-Key, fingerprint of the validated body) of a POST; a 400 for a malformed key."""
+    """(Idempotency-Key, fingerprint of the caller and the validated body) of a POST; a 400 for a malformed key.
+
+    The caller is part of the fingerprint: a key is one client's, so another caller sending the same key
+    and body gets a 422 (key reused), never the first caller's entity (a student's request, say).
+    """
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None, None
     if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
         raise DomainError("invalid-idempotency-key", f"use 1-{MAX_IDEMPOTENCY_KEY} printable characters, e.g. a UUID")
-    return key, hashlib.sha256(canonical_json(data)).hexdigest()
+    caller = current_principal(optional=True)
+    who = [caller.school, caller.subject] if caller is not None else None
+    return key, hashlib.sha256(canonical_json({"caller": who, "body": data})).hexdigest()

@@ -123,6 +123,19 @@ def test_a_request_is_refused_at_the_field_or_when_the_student_holds_one_already
     assert ask(home, auth(HOME), published).status_code == 403
 
 
+def test_an_idempotency_key_replays_only_for_the_student_who_sent_it(schools, auth):
+    _, home = schools
+    published, key = {"id": str(uuid.uuid4())}, {"Idempotency-Key": str(uuid.uuid4())}
+    first = ask(home, {**student(auth, 3), **key}, published)
+    assert first.status_code == 201
+    replay = ask(home, {**student(auth, 3), **key}, published)
+    assert replay.headers.get("Idempotent-Replayed") == "true" and replay.get_json()["id"] == first.get_json()["id"]
+    # the same key and body from another student: refused, never the first student's request (email, number)
+    other = ask(home, {**student(auth, 4), **key}, published)
+    assert other.status_code == 422 and other.get_json()["type"].endswith(":idempotency-key-reused")
+    assert "email" not in other.get_json() and "student_number" not in other.get_json()
+
+
 def test_a_decline_at_home_needs_its_note_and_never_travels(schools, auth):
     host, home = schools
     request = ask(home, student(auth), {"id": str(uuid.uuid4())}).get_json()
