@@ -170,7 +170,8 @@ class Host:
         """automatic or review: how requests for this part are decided."""
         raise NotImplementedError
 
-    def places_left(self, ctx: dict | None, group: tuple[str, str]) -> int | None:
+    def places_left(self, ctx: dict | None, group: tuple[str, str], taken: int | None = None) -> int | None:
+        """The part's places left given the seats `taken` (read from its seat document when None)."""
         raise NotImplementedError
 
     def snapshot(self, decision: dict, ctx: dict | None) -> dict:
@@ -207,10 +208,12 @@ class Host:
         """The decisions, each with its part's places left now (rather than when the decision was written)."""
         ids = list({self.decisions.group_of(d)[0] for d in decisions})
         owners = {o["_id"]: o for o in self.owners.collection.find({"_id": {"$in": ids}})} if ids else {}
+        taken = self.seats.taken_of(list(owners.values()))  # every part's seats in one read
         out = []
         for decision in decisions:
             group = self.decisions.group_of(decision)
-            out.append({**decision, "places_left": self.places_left(owners.get(group[0]), group)})
+            seats = taken.get(group[0], {}).get(group[1], 0)
+            out.append({**decision, "places_left": self.places_left(owners.get(group[0]), group, seats)})
         return out
 
     def read(self, request_id: str) -> dict:

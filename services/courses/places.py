@@ -73,11 +73,12 @@ class PlaceHost(saga.Host):
     def approval(self, ctx: dict | None, group: tuple[str, str]) -> str:
         return model.approval_of(model.find_offering(ctx, group[1]))
 
-    def places_left(self, ctx: dict | None, group: tuple[str, str]) -> int | None:
+    def places_left(self, ctx: dict | None, group: tuple[str, str], taken: int | None = None) -> int | None:
         offering = model.find_offering(ctx, group[1])
         if offering is None:
             return None
-        return model.places_left(offering, self.seats.count(*group), ctx.get("status") == "withdrawn")
+        seats = self.seats.count(*group) if taken is None else taken
+        return model.places_left(offering, seats, ctx.get("status") == "withdrawn")
 
     def snapshot(self, decision: dict, ctx: dict | None) -> dict:
         offering = model.find_offering(ctx, decision["term"])

@@ -78,11 +78,12 @@ class Host(saga.Host):
     def approval(self, ctx: dict | None, group: tuple[str, str]) -> str:
         return model.approval_of(ctx)
 
-    def places_left(self, ctx: dict | None, group: tuple[str, str]) -> int | None:
+    def places_left(self, ctx: dict | None, group: tuple[str, str], taken: int | None = None) -> int | None:
         slot = model.find_slot(ctx, group[1])
         if slot is None:
             return None
-        return model.places_left(slot, self.seats.count(*group), ctx.get("status") == "cancelled")
+        seats = self.seats.count(*group) if taken is None else taken
+        return model.places_left(slot, seats, ctx.get("status") == "cancelled")
 
     def snapshot(self, decision: dict, ctx: dict | None) -> dict:
         slot = model.find_slot(ctx, decision["slot_id"])
