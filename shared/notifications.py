@@ -64,14 +64,16 @@ def marked(collection: Collection, limit: int = 50) -> list[dict]:
 
 
 def clear_marker(collection: Collection, doc: dict, fields: dict | None = None) -> None:
-    """Its notifications are queued: clear the marker read (and remember `fields`), unless a newer change set one.
+    """Its notifications are queued: remember `fields` (what was told), then clear the marker read, unless a
+    newer change set one.
 
-    Conditional on the marker read: a change written meanwhile set a newer one, derived next time.
+    What was told is recorded whatever was written meanwhile: the next derivation compares the newer change
+    with it, so a change that did not move the status (a decision received again) mails nothing twice.
+    The marker is cleared only if it is still the one read: a change written meanwhile is derived next time.
     """
-    update: dict = {"$unset": {"notify_since": ""}}
     if fields:
-        update["$set"] = fields
-    collection.update_one({"_id": doc["_id"], "notify_since": doc["notify_since"]}, update)
+        collection.update_one({"_id": doc["_id"]}, {"$set": fields})
+    collection.update_one({"_id": doc["_id"], "notify_since": doc["notify_since"]}, {"$unset": {"notify_since": ""}})
 
 
 def ensure_marker_index(*collections: Collection) -> None:

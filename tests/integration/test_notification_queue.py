@@ -115,6 +115,26 @@ def test_a_request_change_is_derived_into_one_notification_even_when_derived_twi
     assert "notify_since" not in stored and stored["notified_status"] == model.APPROVED
 
 
+def test_a_change_written_while_its_mail_is_derived_does_not_mail_the_same_status_twice(db, make_settings):
+    notifier = Notifier(db, make_settings("sdu-sie", "visits"))
+    notifier.ensure_indexes()
+    slot = {"kind": "workshop", "starts_at": "2099-04-15T14:00:00+08:00", "ends_at": "2099-04-15T17:00:00+08:00",
+            "capacity": 1}
+    request = {"_id": "r2", "school": "sdu-sie", "host_school": "ecnu-cto", "visit_id": "v1", "slot_id": "s1",
+               "faculty_id": "f1", "status": model.APPROVED, "reason": None, "slot": slot, "slot_hash": "h",
+               "version": 3, "lang": "en", **marker()}
+    db["slot_requests"].insert_one(request)
+    # the approval is derived from the document as read; meanwhile the host's decision arrives again (the
+    # requester records it, a newer version with a newer marker, the status unchanged)
+    db["slot_requests"].update_one({"_id": "r2"}, {"$set": {"version": 4, **marker()}})
+    notifier.derive_request(request)
+    # the newer marker is derived next: the approval was told already, whatever the version
+    notifier.derive_pending()
+    assert [d["kind"] for d in db["notifications"].find({"cause": "slot-request/r2"})] == ["approved"]
+    stored = db["slot_requests"].find_one({"_id": "r2"})
+    assert "notify_since" not in stored and stored["notified_status"] == model.APPROVED
+
+
 def test_a_message_is_marked_sent_only_once_the_smtp_server_accepted_it(db, make_settings, tmp_path):
     port = servers.free_port()
     settings = make_settings("sdu-sie", "visits", smtp_host=servers.HOST, smtp_port=port, smtp_timeout_seconds=2)
