@@ -61,14 +61,20 @@ class EntityStore:
             self.collection.insert_one(doc)
             return doc, True
         except DuplicateKeyError:
-            if idempotency_key:
-                first = self.collection.find_one({"idempotency_key": idempotency_key})
-                if first is not None:
-                    if first.get("idempotency_fingerprint") != fingerprint:
-                        raise DomainError("idempotency-key-reused",
-                                          f"use a new key for a different {self.entity}") from None
-                    return first.get("idempotency_first", first), False
+            first = self.replay(idempotency_key, fingerprint) if idempotency_key else None
+            if first is not None:
+                return first, False
             raise self.duplicate(doc) from None
+
+    def replay(self, idempotency_key: str, fingerprint: str | None) -> dict | None:
+        """The entity as first created under this Idempotency-Key, None if the key is new; a 422 for the
+        key sent with another body (or by another caller)."""
+        first = self.collection.find_one({"idempotency_key": idempotency_key})
+        if first is None:
+            return None
+        if first.get("idempotency_fingerprint") != fingerprint:
+            raise DomainError("idempotency-key-reused", f"use a new key for a different {self.entity}")
+        return first.get("idempotency_first", first)
 
     def replace(self, entity_id: str, expected_version: int, fields: dict, unset=(),
                 where: dict | None = None) -> dict | None:

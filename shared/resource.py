@@ -132,10 +132,16 @@ def with_etag(doc: dict, status: int = 200):
 def created(store, data: dict, build, collection_path: str):
     """Insert the entity `build(data)` makes, idempotently by the request's Idempotency-Key; 201 and its URL.
 
-    The key is checked before the entity is built, so a malformed key is a 400 whatever the body.
+    The key is checked before the entity is built, so a malformed key is a 400 whatever the body; a retry
+    is answered from the stored first result before `build` runs (a check `build` makes, such as a place
+    request's look at the catalog, does not turn a retry of a created entity into a refusal).
     """
     key, fingerprint = idempotency(data)
-    doc, is_new = store.insert(build(data), key, fingerprint)
+    first = store.replay(key, fingerprint) if key else None
+    if first is not None:
+        doc, is_new = first, False
+    else:
+        doc, is_new = store.insert(build(data), key, fingerprint)
     headers = {"ETag": etag(doc["version"]), "Location": f"{collection_path}/{doc['_id']}"}
     if not is_new:
         headers["Idempotent-Replayed"] = "true"

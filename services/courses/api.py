@@ -171,12 +171,15 @@ class PlaceRequests(MethodView):
         partners = set(current_app.extensions["settings"].school_ids) - {school()}
         if data["host_school"] not in partners:
             raise _invalid("/host_school", "must be a partner school of the alliance")
-        _check_with_catalog(data)
         caller = current_principal()
         # the student's language, for the mails about this request (kept at this school only)
         lang = pick_lang(http_request.headers.get("Accept-Language"))
-        return created(_requests(), data, lambda d: _requester().new_request(
-            {**d, "lang": lang}, str(uuid.uuid4()), caller.subject, caller.profile), "/place-requests")
+
+        def build(d: dict) -> dict:
+            _check_with_catalog(d)  # not for a retry of a request already made: created() replays it first
+            return _requester().new_request({**d, "lang": lang}, str(uuid.uuid4()), caller.subject, caller.profile)
+
+        return created(_requests(), data, build, "/place-requests")
 
 
 @places.route("/place-requests/<uuid:request_id>")

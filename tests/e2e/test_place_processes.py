@@ -114,14 +114,25 @@ def test_the_students_school_refuses_at_the_field_what_its_catalog_shows_cannot_
     started = {"term": "2026-autumn", "starts_on": "2026-09-01", "ends_on": "2027-01-15", "places": 5}
     published = publish(stack, keys_dir, 5, started)
 
-    def ask(course_id: str, term: str):
+    def ask(course_id: str, term: str, **extra):
         return requests.post(f"{stack[HOME].url}/place-requests", timeout=10, json={
             "host_school": HOST, "course_id": course_id, "term": term, "statement": "Why not."},
-            headers=headers(keys_dir, HOME, "student", 7))
+            headers=headers(keys_dir, HOME, "student", 7, **extra))
 
     for course_id, term, pointer in ((published["id"], "2026-autumn", "/term"), (published["id"], "2030-fall", "/term"),
                                      (str(uuid.uuid4()), "2027-spring", "/course_id")):
         refused = ask(course_id, term)
         assert refused.status_code == 422, refused.text
         assert [e["pointer"] for e in refused.json()["errors"]] == [pointer]
-    assert ask(published["id"], "2027-spring").status_code == 201
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    made = ask(published["id"], "2027-spring", **key)
+    assert made.status_code == 201
+    # the host withdraws the course; a retry of the request already made is its replay, not a refusal
+    withdrawn = requests.delete(f"{stack[HOST].url}/courses/{published['id']}", timeout=10,
+                                headers=headers(keys_dir, HOST, **{"If-Match": f'"{published["version"]}"'}))
+    assert withdrawn.status_code == 200, withdrawn.text
+    wait_until(lambda: requests.get(f"{stack['catalog'].url}/courses/{published['id']}", timeout=5).status_code
+               == 404, 60, "the withdrawal in the students' catalog")
+    retried = ask(published["id"], "2027-spring", **key)
+    assert retried.status_code == 201 and retried.headers.get("Idempotent-Replayed") == "true"
+    assert retried.json()["id"] == made.json()["id"]
