@@ -93,15 +93,20 @@ def test_a_claimed_notification_is_not_sent_by_another_worker_until_the_claim_ex
     assert queue.mark_sent(claimed) is False and queue.mark_sent(again) is True
 
 
+def approved_request(request_id: str, lang: str) -> dict:
+    """A faculty member's slot request as the requester keeps it once approved, marked for its mail."""
+    slot = {"kind": "workshop", "starts_at": "2099-04-15T14:00:00+08:00", "ends_at": "2099-04-15T17:00:00+08:00",
+            "capacity": 1}
+    return {"_id": request_id, "school": "sdu-sie", "host_school": "ecnu-cto", "visit_id": "v1", "slot_id": "s1",
+            "faculty_id": "f1", "status": model.APPROVED, "reason": None, "slot": slot, "slot_hash": "h",
+            "version": 3, "lang": lang, **marker()}
+
+
 def test_a_request_change_is_derived_into_one_notification_even_when_derived_twice(db, make_settings):
     settings = make_settings("sdu-sie", "visits")
     notifier = Notifier(db, settings)
     notifier.ensure_indexes()
-    slot = {"kind": "workshop", "starts_at": "2099-04-15T14:00:00+08:00", "ends_at": "2099-04-15T17:00:00+08:00",
-            "capacity": 1}
-    request = {"_id": "r1", "school": "sdu-sie", "host_school": "ecnu-cto", "visit_id": "v1", "slot_id": "s1",
-               "faculty_id": "f1", "status": model.APPROVED, "reason": None, "slot": slot, "slot_hash": "h",
-               "version": 3, "lang": "zh", **marker()}
+    request = approved_request("r1", lang="zh")
     db["slot_requests"].insert_one(request)
     # a crash after the notification was queued and before the marker was cleared: derived again
     notifier.derive_request(dict(request, notify_since=request["notify_since"] - 1))
@@ -118,11 +123,7 @@ def test_a_request_change_is_derived_into_one_notification_even_when_derived_twi
 def test_a_change_written_while_its_mail_is_derived_does_not_mail_the_same_status_twice(db, make_settings):
     notifier = Notifier(db, make_settings("sdu-sie", "visits"))
     notifier.ensure_indexes()
-    slot = {"kind": "workshop", "starts_at": "2099-04-15T14:00:00+08:00", "ends_at": "2099-04-15T17:00:00+08:00",
-            "capacity": 1}
-    request = {"_id": "r2", "school": "sdu-sie", "host_school": "ecnu-cto", "visit_id": "v1", "slot_id": "s1",
-               "faculty_id": "f1", "status": model.APPROVED, "reason": None, "slot": slot, "slot_hash": "h",
-               "version": 3, "lang": "en", **marker()}
+    request = approved_request("r2", lang="en")
     db["slot_requests"].insert_one(request)
     # the approval is derived from the document as read; meanwhile the host's decision arrives again (the
     # requester records it, a newer version with a newer marker, the status unchanged)
