@@ -127,31 +127,33 @@ class ReadModel:
                                    commit_every=commit_every, defer=commit_every is not None)
 
     def _apply_many(self, kind: str, docs: list[dict]) -> tuple[int, int, list[dict]]:
-        """(applied, refused, the documents now stored), in a few round trips: one read of what is held of the
-        page, one insert_many of the others (a catalog catching up from nothing writes at the server's insert
-        rate), version-conditional replaces of the held ones and a read of what they left. The kept digest
-        moves by what changed."""
+        """(applied, refused, the documents now stored), in a few round trips: one unordered insert_many of the
+        page (a catalog catching up from nothing writes at the server's insert rate, and reads nothing), then
+        for the entries it refused as held already (duplicate ids, reported by their index in the page): one
+        read of them, version-conditional replaces and a read of what they left. The kept digest moves by what
+        changed."""
         coll = self.collection(kind)
+        # one entry per id (the latest of the page): an id twice would be refused by its own first insert
         ours = {d["_id"]: d for d in docs}
-        before = {row["_id"]: row for row in coll.find({"_id": {"$in": list(ours)}}, DIGEST_FIELDS)}
-        fresh = [d for d in docs if d["_id"] not in before]
-        held = [d for d in docs if d["_id"] in before]
-        after = {}
-        if fresh:
-            try:
-                coll.insert_many(fresh, ordered=False)
-                after.update((d["_id"], d) for d in fresh)
-            except BulkWriteError as exc:
-                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                    raise
-                # stored meanwhile by another writer: these go as conditional replaces too (which of them were
-                # inserted is not reported alike by every server; a replace of an inserted one changes nothing)
-                held = docs
+        docs = list(ours.values())
+        before, after = {}, {}
+        held = []
+        try:
+            coll.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            # an unordered insert writes every other entry and names each one it refused by its index
+            held = [docs[e["index"]] for e in errors]
+        refused_ids = {d["_id"] for d in held}
+        after.update((d["_id"], d) for d in docs if d["_id"] not in refused_ids)
         refused = 0
         if held:
+            ids = [d["_id"] for d in held]
+            before = {row["_id"]: row for row in coll.find({"_id": {"$in": ids}}, DIGEST_FIELDS)}
             refused = self._replace_many(kind, held)
-            stored = [d["_id"] for d in held if d["_id"] not in after]
-            after.update((row["_id"], row) for row in coll.find({"_id": {"$in": stored}}, DIGEST_FIELDS))
+            after.update((row["_id"], row) for row in coll.find({"_id": {"$in": ids}}, DIGEST_FIELDS))
         changed = [i for i in ours if i in after and _state(after[i]) != _state(before.get(i))]
         self.digests.change(kind, [before[i] for i in changed if i in before], [after[i] for i in changed])
         # the ones stored now are those whose generation is held (courses)

@@ -178,6 +178,38 @@ def test_the_kept_digest_follows_applies_replays_withdrawals_pages_and_tombstone
     assert model.digests.get(SDU, "course") == digest_of([])
 
 
+def test_a_page_is_written_without_reading_what_is_held_and_a_held_entry_in_its_middle_or_an_id_twice_counts_once(
+        model, monkeypatch):
+    from pymongo.collection import Collection
+
+    from services.catalog.model import Change, entry
+
+    model.prime_digests([ECNU, SDU])
+    held = course_body(ECNU)
+    apply(model, held)
+
+    def page_entry(body, version, seq):
+        return entry(Change("course", body["id"], ECNU, version, seq, "course.updated.v1", body),
+                     "2026-12-04T00:00:00Z")
+
+    first, twice = course_body(ECNU), course_body(ECNU)
+    page = [page_entry(first, 1, 2), page_entry(course_body(ECNU, held["id"], version=2), 2, 3),
+            page_entry(twice, 1, 4), page_entry(course_body(ECNU, twice["id"], version=2), 2, 5)]
+    assert model.apply_many("course", page) == (3, 0)
+    assert model.get("course", twice["id"])["version"] == 2 and model.get("course", held["id"])["version"] == 2
+    expected = digest_of([(first["id"], 1), (held["id"], 2), (twice["id"], 2)])
+    assert model.digests.get(ECNU, "course") == expected == model.recount(ECNU, "course")
+    # a page of courses the catalog does not hold yet costs one insert and no read of the courses
+    reads = []
+    original = Collection.find
+    monkeypatch.setattr(Collection, "find", lambda self, *a, **k: reads.append(self.name) or original(self, *a, **k))
+    fresh = [page_entry(course_body(ECNU), 1, 6 + i) for i in range(3)]
+    assert model.apply_many("course", fresh) == (3, 0)
+    assert "courses" not in reads
+    assert model.digests.get(ECNU, "course") == model.recount(ECNU, "course")
+    assert model.apply_many("course", fresh) == (0, 0)
+
+
 def test_search_finds_courses_by_text_in_both_languages_with_filters_and_facets(model, client):
     mem = course_body(ECNU, code="MEM-1", credits=3)
     exec_ = course_body(SDU, code="EXE-1", programme="EMBA", credits=2, languages=["zh"], delivery="hybrid",
