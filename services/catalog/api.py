@@ -185,8 +185,7 @@ def sync_status(db, settings) -> list[dict]:
                 "last_digest_check": state.get("last_digest_check"),
                 "last_catchup": state.get("last_catchup"),
                 "dead_lettered": state.get("dead_lettered", 0),
-                "held": model.collection(kind).database.command(
-                    "count", model.collection(kind).name, query={"school": school, "visible": True})["n"],
+                "held": model.held_count(school, kind),
                 "error": state.get("error"),
             })
     return out

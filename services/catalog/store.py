@@ -28,11 +28,14 @@ COLLECTIONS = {kind: topic for kind, (topic, _) in KINDS.items()}  # course -> c
 SYNC = "sync"
 HELD_DIGESTS = "held_digests"
 # what the kept digest and the generation check read of an entry
-DIGEST_FIELDS = {"school": 1, "version": 1, "visible": 1, "gen": 1}
+DIGEST_FIELDS = {"school": 1, "version": 1, "visible": 1, "gen": 1, "seq": 1}
 DEAD_LETTERS = "dead_letters"
 DUPLICATE_KEY = 11000
 # single-field indexes of courses the regex search used; the search index answers those queries now
 SEARCH_REPLACED_INDEXES = ("visible", "programme", "code", "title_sort", "credits", "updated_key")
+# compound indexes that courses no longer have: what /sync asked of them (the highest sequence applied and the
+# visible entries held, per school) is kept beside the digest; each cost a catch-up's insert a fifth of its rate
+KEPT_INSTEAD_INDEXES = (("school", "seq"), ("school", "visible"))
 # a page of courses is written by this thread while the applying one builds their search documents
 _WRITES = ThreadPoolExecutor(1, thread_name_prefix="read-model-write")
 
@@ -57,17 +60,18 @@ class ReadModel:
     def ensure_indexes(self) -> None:
         # _id stays out of compound indexes: the embedded server fails every insert with one
         for kind in KINDS:
-            coll = self.collection(kind)
-            coll.create_index([("school", ASCENDING), ("seq", ASCENDING)])
-            coll.create_index([("school", ASCENDING), ("visible", ASCENDING)])
+            if kind != "course":
+                coll = self.collection(kind)
+                coll.create_index([("school", ASCENDING), ("seq", ASCENDING)])
+                coll.create_index([("school", ASCENDING), ("visible", ASCENDING)])
         courses = self.collection("course")
+        # the one secondary index of courses: the search index follows the entries by generation
         courses.create_index([("gen", ASCENDING)])
         # course search, filters and sorts are the search index's: MongoDB indexes on those fields (of the
-        # regex search before it) only cost each write, a third of a catch-up's insert rate on nx-27017
-        held = courses.index_information()
-        for field in SEARCH_REPLACED_INDEXES:
-            if f"{field}_1" in held:
-                courses.drop_index(f"{field}_1")
+        # regex search before it) only cost each write, a third of a catch-up's insert rate on nx-27017; the
+        # sequence and visibility per school are kept with the digest (HeldDigests)
+        for name in _unwanted_indexes(courses):
+            courses.drop_index(name)
         # entries applied before the key existed; the next change of a course replaces its entry anyway
         fill_time_keys(courses, {"updated_key": "updated_at"})
         DeadLetterTally(self.db).ensure_indexes()
@@ -206,8 +210,20 @@ class ReadModel:
             return result.modified_count == 1
 
     def applied_seq(self, school: str, kind: str) -> int:
+        """The highest source sequence of the entries held of `school` (kept with the digest)."""
+        kept = self.digests.kept(school, kind)
+        if kept is not None:
+            return kept["seq"]
+        # not counted yet (before the worker's first start): courses have no index for this, a read of them
         last = self.collection(kind).find_one({"school": school}, sort=[("seq", DESCENDING)], projection={"seq": 1})
         return last["seq"] if last else 0
+
+    def held_count(self, school: str, kind: str) -> int:
+        """How many visible entries of `school` are held (kept with the digest)."""
+        kept = self.digests.kept(school, kind)
+        if kept is not None:
+            return kept["count"]
+        return self.db.command("count", self.collection(kind).name, query={"school": school, "visible": True})["n"]
 
     def held(self, school: str, kind: str) -> list[dict]:
         """{_id, school, version, seq} of the visible entries of one school."""
@@ -223,10 +239,13 @@ class ReadModel:
         return kept if kept is not None else self.recount(school, kind)
 
     def recount(self, school: str, kind: str) -> dict:
-        """The digest counted from the held entries (one read of them all), kept from now on."""
+        """The digest counted from the held entries (one read of them all), kept from now on, with the highest
+        sequence held (tombstones too)."""
         with self.search.lock:  # every write holds it: no apply slips between the count and its storing
-            count, lanes = lanes_of((d["_id"], d["version"]) for d in self.held(school, kind))
-            self.digests.reset(school, kind, count, lanes)
+            entries = list(self.collection(kind).find({"school": school}, {"version": 1, "visible": 1, "seq": 1}))
+            count, lanes = lanes_of((d["_id"], d["version"]) for d in entries if d.get("visible"))
+            seq = max((d.get("seq", 0) for d in entries), default=0)
+            self.digests.reset(school, kind, count, lanes, seq)
             return {"count": count, "sha256": hex_of(lanes)}
 
     def prime_digests(self, schools) -> None:
@@ -264,22 +283,31 @@ class HeldDigests:
     def key(school: str, kind: str) -> str:
         return f"{school}/{kind}"
 
-    def get(self, school: str, kind: str) -> dict | None:
+    def kept(self, school: str, kind: str) -> dict | None:
+        """{"count", "lanes", "seq"} as kept; None when never counted (or counted before `seq` was kept)."""
         doc = self.collection.find_one({"_id": self.key(school, kind)})
-        if doc is None:
+        if doc is None or "seq" not in doc:
             return None
-        return {"count": doc["count"], "sha256": hex_of([doc[f"l{i}"] for i in range(LANES)])}
+        return {"count": doc["count"], "lanes": [doc[f"l{i}"] for i in range(LANES)], "seq": doc["seq"]}
 
-    def reset(self, school: str, kind: str, count: int, lanes: list[int]) -> None:
+    def get(self, school: str, kind: str) -> dict | None:
+        kept = self.kept(school, kind)
+        return None if kept is None else {"count": kept["count"], "sha256": hex_of(kept["lanes"])}
+
+    def reset(self, school: str, kind: str, count: int, lanes: list[int], seq: int) -> None:
         key = self.key(school, kind)
         # the id in the replacement too: nx-27017 does not take an upsert's id from its filter here
         lanes_doc = {f"l{i}": lanes[i] for i in range(LANES)}
-        self.collection.replace_one({"_id": key}, {"_id": key, "count": count, **lanes_doc}, upsert=True)
+        self.collection.replace_one({"_id": key}, {"_id": key, "count": count, **lanes_doc, "seq": seq},
+                                    upsert=True)
 
     def change(self, kind: str, removed: list[dict], added: list[dict]) -> None:
         """Subtract the visible ones of `removed` and add the visible ones of `added` (entries or their
-        {_id, school, version, visible}), per school."""
+        {_id, school, version, visible, seq}), per school; the highest `seq` of `added` is kept too."""
         deltas: dict[str, list[int]] = {}
+        seqs: dict[str, int] = {}
+        for row in added:
+            seqs[row["school"]] = max(seqs.get(row["school"], 0), int(row.get("seq") or 0))
         for rows, sign in ((removed, -1), (added, 1)):
             for row in rows:
                 if not row.get("visible"):
@@ -288,10 +316,12 @@ class HeldDigests:
                 delta[LANES] += sign
                 for i, lane in enumerate(pair_lanes(row["_id"], row["version"])):
                     delta[i] += sign * lane
-        for school, delta in deltas.items():
+        for school in deltas.keys() | seqs.keys():
+            delta = deltas.get(school, [0] * (LANES + 1))
+            update = {"$max": {"seq": seqs.get(school, 0)}}
             if any(delta):
-                inc = {"count": delta[LANES], **{f"l{i}": delta[i] for i in range(LANES)}}
-                self.collection.update_one({"_id": self.key(school, kind)}, {"$inc": inc})
+                update["$inc"] = {"count": delta[LANES], **{f"l{i}": delta[i] for i in range(LANES)}}
+            self.collection.update_one({"_id": self.key(school, kind)}, update)
 
 
 class SyncState:
@@ -352,6 +382,14 @@ class DeadLetterTally:
 
     def count(self, school: str) -> int:
         return self.collection.count_documents({"school": school})
+
+
+def _unwanted_indexes(courses) -> list[str]:
+    """The names of the courses' indexes that `ensure_indexes` drops, found by their keys (nx-27017 names
+    them its own way, `idx_courses_visible`, and drops nothing by the name `create_index` returned)."""
+    unwanted = {(field,) for field in SEARCH_REPLACED_INDEXES} | set(KEPT_INSTEAD_INDEXES)
+    return [name for name, info in courses.index_information().items()
+            if tuple(field for field, _ in info.get("key", ())) in unwanted]
 
 
 def _state(row: dict | None) -> tuple | None:

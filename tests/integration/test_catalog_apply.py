@@ -394,6 +394,39 @@ def test_sync_status_and_metrics_show_each_source(model, client, db):
             'entity="courses"} 2.0' in metrics), metrics
 
 
+def test_sync_status_reads_the_sequence_and_count_kept_with_the_digest_since_courses_index_only_their_generation(
+        model, client, db):
+    from pymongo import ASCENDING
+
+    from services.catalog.model import Change, entry
+
+    courses = model.collection("course")
+    # a catalog of an older version: the compound indexes and a kept digest without the sequence
+    courses.create_index([("school", ASCENDING), ("seq", ASCENDING)])
+    courses.create_index([("school", ASCENDING), ("visible", ASCENDING)])
+    a, b = course_body(ECNU), course_body(ECNU)
+    apply(model, a, seq=3)
+    model.digests.collection.replace_one({"_id": "ecnu-cto/course"}, {"_id": "ecnu-cto/course", "count": 0,
+                                          **{f"l{i}": 0 for i in range(8)}}, upsert=True)
+    model.ensure_indexes()
+    def keys(coll):
+        return {tuple(field for field, _ in info["key"]) for info in coll.index_information().values()}
+
+    assert keys(courses) == {("_id",), ("gen",)}
+    assert keys(model.collection("visit")) >= {("school", "seq"), ("school", "visible")}
+    model.prime_digests([ECNU, SDU])
+    assert model.digests.kept(ECNU, "course")["seq"] == 3
+    page = [entry(Change("course", b["id"], ECNU, 1, 7, "course.published.v1", b), "2026-12-04T00:00:00Z")]
+    assert model.apply_many("course", page) == (1, 0)
+    # a withdrawal with the highest sequence: no longer counted, its sequence applied
+    apply(model, withdrawn_course_body(ECNU, a["id"], version=2), "course.withdrawn.v1", seq=9)
+    sources = {(s["school"], s["entity"]): s for s in client.get("/sync").get_json()["sources"]}
+    assert (sources[(ECNU, "courses")]["applied_seq"], sources[(ECNU, "courses")]["held"]) == (9, 1)
+    assert (sources[(SDU, "courses")]["applied_seq"], sources[(SDU, "courses")]["held"]) == (0, 0)
+    assert model.digests.get(ECNU, "course") == model.recount(ECNU, "course") == digest_of([(b["id"], 1)])
+    assert model.digests.kept(ECNU, "course")["seq"] == 9
+
+
 def test_the_page_renders_cards_and_a_course_in_both_languages_and_remembers_the_choice(model, client):
     body = course_body(ECNU)
     apply(model, body)

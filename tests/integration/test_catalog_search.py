@@ -268,7 +268,8 @@ def test_a_catch_up_page_with_deferred_commit_is_searchable_after_the_flush_and_
     courses = model.collection("course")
     courses.create_index([("programme", ASCENDING)])
     model.ensure_indexes()
-    assert not set(courses.index_information()) & {f"{f}_1" for f in SEARCH_REPLACED_INDEXES}
+    held = {tuple(field for field, _ in info["key"]) for info in courses.index_information().values()}
+    assert not held & {(f,) for f in SEARCH_REPLACED_INDEXES}
     bodies = [course_body(ECNU, code=f"D-{i}", title={"en": f"Deferred commit {i}"}) for i in range(3)]
     docs = [entry(Change("course", b["id"], ECNU, 1, 10 + i, "course.created.v1", b), "2026-12-04T00:00:00Z")
             for i, b in enumerate(bodies)]
