@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from marshmallow import ValidationError
 
 from services.catalog import schemas
+from services.catalog.strict import strict_course
 from shared.clock import moment_key
 from shared.errors import pointer_errors
 from shared.events import InvalidEvent
@@ -68,10 +69,13 @@ def entry(change: Change, applied_at: str) -> dict:
     """The document to store for a change: a visible entry or a tombstone; InvalidEvent for poison."""
     removal = is_removal(change.type, change.body)
     schema = _TOMBSTONE if removal else KINDS[change.kind][1]
-    try:
-        body = schema.load(change.body)
-    except ValidationError as exc:
-        raise InvalidEvent(f"the {change.kind} body does not validate: {_first_errors(exc.messages)}") from None
+    # a course body the strict check accepts loads as the schema would load it; any other is the schema's to judge
+    body = strict_course(change.body) if change.kind == "course" and not removal else None
+    if body is None:
+        try:
+            body = schema.load(change.body)
+        except ValidationError as exc:
+            raise InvalidEvent(f"the {change.kind} body does not validate: {_first_errors(exc.messages)}") from None
     if body.get("version", change.version) != change.version:
         raise InvalidEvent(f"the body's version {body['version']} differs from entityversion {change.version}")
     if body["id"] != change.entity_id:
