@@ -68,7 +68,7 @@ def child(spec: dict) -> dict:
     timer(sync.Catchup, "_page", "a page read + validated (prefetch thread)")
     timer(store.ReadModel, "_apply_many", "server writes a page (write thread)", per_page=True)
     timer(store.HeldDigests, "change", "kept digest $inc (write thread)")
-    timer(search_index.SearchIndex, "prepare", "index documents built (applying thread)")
+    timer(search_index.SearchIndex, "prepare", "index documents built (prefetch thread since v6, else applying)")
     timer(search_index.SearchIndex, "_commit", "tantivy commit (applying thread)", per_page=True)
     timer(search_index.SearchIndex, "follow", "follow: documents added (applying thread)")
     timer(search_index.SearchIndex, "take_generations", "generations taken (applying thread)")

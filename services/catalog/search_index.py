@@ -324,9 +324,10 @@ class SearchIndex:
             self._index = None
 
     @staticmethod
-    def prepare(entries: list[dict]) -> dict[int, tantivy.Document]:
-        """The index documents of the visible ones of `entries`, by generation (built before their write lands)."""
-        return {e["gen"]: document(e) for e in entries if e.get("visible")}
+    def prepare(entries: list[dict]) -> dict[str, tantivy.Document]:
+        """The index documents of the visible ones of `entries`, by id (built before their write lands: a catch-up
+        builds them in the thread that reads and validates the page)."""
+        return {e["_id"]: document(e) for e in entries if e.get("visible")}
 
     def follow(self, db, written: list[dict] | None = None, taken: tuple[int, int] | None = None,
                prepared: dict | None = None, commit_every: float | None = None, defer: bool = False) -> int:
@@ -335,7 +336,7 @@ class SearchIndex:
         `written` and `taken`: the caller, under this index's lock, took the generations
         `taken` (first, last) and knows that exactly `written` of them are stored. When no other
         entry was stored since the last commit, those are indexed without reading anything back
-        (with their `prepared` documents, by generation, when the caller built them), and committed
+        (with their `prepared` documents, by id, when the caller built them from these entries), and committed
         at most `commit_every` seconds after the last commit (default: `self.commit_every`); with
         `defer`, by the next `flush_due` or `flush` only (a catch-up commits while its next page is written).
         """
@@ -351,7 +352,7 @@ class SearchIndex:
                     for entry in written:
                         writer.delete_documents_by_term("id", entry["_id"])
                         if entry.get("visible"):
-                            built = prepared.get(entry["gen"])
+                            built = prepared.get(entry["_id"])
                             writer.add_document(built if built is not None else document(entry))
                     every = self.commit_every if commit_every is None else commit_every
                     due = self._last_commit + every

@@ -100,11 +100,13 @@ class ReadModel:
                 self.search.follow(self.db, [doc] if applied else [], (doc["gen"], doc["gen"]))
             return applied
 
-    def apply_many(self, kind: str, docs: list[dict], commit_every: float | None = None) -> tuple[int, int]:
+    def apply_many(self, kind: str, docs: list[dict], commit_every: float | None = None,
+                   prepared: dict | None = None) -> tuple[int, int]:
         """Apply a page of changes in a few round trips; (applied, refused as another school's).
 
         Courses: while the server writes the page, this thread commits the earlier pages' search documents
-        when that is due and builds this page's; the index commits at most `commit_every` seconds apart
+        when that is due and builds this page's (unless the caller `prepared` them from these docs:
+        `SearchIndex.prepare`); the index commits at most `commit_every` seconds apart
         (default: the index's own setting: then each page commits as a single apply does). With
         `commit_every`, the last page's documents wait for the next page, `flush_due` or `flush`.
         """
@@ -116,13 +118,14 @@ class ReadModel:
                 return applied, refused
             first = self.search.take_generations(self.db, len(docs))
             docs = [{**d, "gen": first + i} for i, d in enumerate(docs)]
-            written, prepared = None, {}
+            written = None
             try:
                 writing = _WRITES.submit(self._apply_many, kind, docs)
                 try:
                     # the earlier pages' due commit and this page's documents, while the server writes it
                     self.search.flush_due()
-                    prepared = self.search.prepare(docs)
+                    if prepared is None:
+                        prepared = self.search.prepare(docs)
                 finally:
                     applied, refused, written = writing.result()
                 return applied, refused

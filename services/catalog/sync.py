@@ -27,6 +27,7 @@ import requests
 from pymongo.errors import PyMongoError
 
 from services.catalog.model import ENTITY_OF_TOPIC, KINDS, TOPIC_ENTITIES, Change, entry, kind_of
+from services.catalog.search_index import SearchIndex
 from services.catalog.store import DeadLetterTally, ReadModel, SyncState
 from shared.auth import KeyRing, issue_token
 from shared.clock import now_iso
@@ -248,8 +249,9 @@ class Catchup:
                  seconds)
         return report
 
-    def _page(self, kind: str, school: str, entity: str, since: int) -> tuple[dict, list[dict], int]:
-        """One feed page after `since`: (the page, its valid entries to store, how many were refused)."""
+    def _page(self, kind: str, school: str, entity: str, since: int) -> tuple[dict, list[dict], int, dict | None]:
+        """One feed page after `since`: (the page, its valid entries to store, how many were refused, the search
+        index documents of its courses)."""
         page = self.feed.changes(school, entity, since)
         now = self.clock()
         docs, invalid = [], 0
@@ -260,20 +262,22 @@ class Catchup:
                 invalid += 1
                 log.warning("feed of %s/%s: refusing %s: %s", school, entity,
                             change.get("id") if isinstance(change, dict) else None, exc)
-        return page, docs, invalid
+        # built here, beside the feed's read, so that the applying thread only adds them to the index
+        prepared = SearchIndex.prepare(docs) if kind == "course" else None
+        return page, docs, invalid, prepared
 
     def _apply_pages(self, kind: str, school: str, entity: str, pending, prefetch, seen: set, counts: dict) -> int:
         """Apply feed pages from the `pending` one on, asking for each next page before applying; the last seq."""
         last_seq = 0
         for _ in range(MAX_FEED_PAGES):
-            page, docs, invalid = pending.result()
+            page, docs, invalid, prepared = pending.result()
             last_seq = int(page["last_seq"])
             if page.get("next"):
                 pending = prefetch.submit(self._page, kind, school, entity, last_seq)
             counts["invalid"] += invalid
             seen.update(doc["_id"] for doc in docs if doc["visible"])
             # a catch-up's pages are committed to the search index together, at most a second apart
-            done, foreign = self.model.apply_many(kind, docs, commit_every=CATCHUP_COMMIT_SECONDS)
+            done, foreign = self.model.apply_many(kind, docs, commit_every=CATCHUP_COMMIT_SECONDS, prepared=prepared)
             counts["applied"] += done
             counts["refused"] += foreign
             if not page.get("next"):
