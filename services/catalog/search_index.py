@@ -84,6 +84,10 @@ def build_schema() -> tantivy.Schema:
         sb.add_text_field(name, tokenizer_name=text.PLAIN, index_option="basic")
     for name in GRAM_WEIGHTS:
         sb.add_text_field(name, tokenizer_name="whitespace", index_option="freq")
+    # which courses match, without scores: every stemmed field's words in one field and every typo field's in
+    # another, so that counting and faceting read one posting list (and one typo automaton) per word, not seven
+    sb.add_text_field("match_stem", tokenizer_name=text.STEMMED, index_option="basic")
+    sb.add_text_field("match_plain", tokenizer_name=text.PLAIN, index_option="basic")
     sb.add_text_field("suggest", tokenizer_name=text.PLAIN, index_option="basic")
     for field in ("school", "programme", "delivery", "terms", "isced_f", "language_set"):
         sb.add_text_field(field, tokenizer_name="raw", fast=True, index_option="basic")
@@ -178,6 +182,7 @@ def document(entry: dict, today: str | None = None) -> tantivy.Document:
     outcomes = _texts(entry.get("learning_outcomes"))
     body = _texts(entry.get("description"))
     doc.add_text("code", f"{code} {entry.get('programme', '')}")
+    doc.add_text("match_stem", f"{code} {entry.get('programme', '')}")
     segmented_titles = []
     for name, texts in (("title", titles), ("outcomes", outcomes), ("description", body)):
         for t in texts:
@@ -186,6 +191,8 @@ def document(entry: dict, today: str | None = None) -> tantivy.Document:
                 segmented_titles.append(cut)
             doc.add_text(name, cut)
             doc.add_text(f"{name}_plain", t)
+            doc.add_text("match_stem", cut)
+            doc.add_text("match_plain", t)
     doc.add_text("grams_title", " ".join(text.grams(t) for t in titles))
     doc.add_text("grams_body", " ".join(text.grams(t) for t in outcomes + body))
     # jieba cuts each title once: the same words go to the title and the suggestions
@@ -539,7 +546,7 @@ class SearchIndex:
         # are counted by tantivy's threads while this one ranks the page
         matching = self._text_match(words)
         faceting = self._facets(searcher, matching, filters) if facets else None
-        cards, total = self._page(index, searcher, matching, words, filters, sort, limit, cursor, offset)
+        cards, total = self._page(index, searcher, matching, words, None, filters, sort, limit, cursor, offset)
         if total == 0 and len(words) > 1:
             # nothing has every word: the courses with the most of them (asked only when nothing matched)
             for need in range(len(words) - 1, 0, -1):
@@ -547,7 +554,7 @@ class SearchIndex:
                 if need == 1 or searcher.search(self._narrowed(matching, filters), 1, count=True).count:
                     break
             faceting = self._facets(searcher, matching, filters) if facets else None
-            cards, total = self._page(index, searcher, matching, words, filters, sort, limit, cursor, offset)
+            cards, total = self._page(index, searcher, matching, words, need, filters, sort, limit, cursor, offset)
         more = len(cards) > limit
         cards = cards[:limit]
         next_cursor = None
@@ -560,13 +567,14 @@ class SearchIndex:
         return {"items": cards, "total": total, "next_cursor": next_cursor, "words": words,
                 "facets": faceting() if faceting is not None else {}}
 
-    def _page(self, index, searcher, matching: Query, words, filters: dict, sort: str, limit: int, cursor,
-              offset: int) -> tuple[list[dict], int]:
-        """Up to limit + 1 cards of the page in `sort` order, and how many courses match in all."""
+    def _page(self, index, searcher, matching: Query, words, need: int | None, filters: dict, sort: str,
+              limit: int, cursor, offset: int) -> tuple[list[dict], int]:
+        """Up to limit + 1 cards of the page in `sort` order, and how many courses match in all (`matching`:
+        the unscored text match, `need` its words)."""
         narrowed = self._narrowed(matching, filters)
         if sort == "relevance":
-            found = searcher.search(self._narrowed(self._ranked(matching, words), filters), limit + 1, count=True,
-                                    offset=offset)
+            ranked = self._ranked(self._text_match(words, need, scored=True), words)
+            found = searcher.search(self._narrowed(ranked, filters), limit + 1, count=True, offset=offset)
             return [self._card(searcher, address) for _, address in found.hits], found.count
         key_field = f"key_{sort.lstrip('-')}_{'desc' if sort.startswith('-') else 'asc'}"
         clauses = [(Occur.Must, narrowed)]
@@ -590,11 +598,12 @@ class SearchIndex:
     def _card(self, searcher, address) -> dict:
         return json.loads(searcher.doc(address)["card"][0])
 
-    def _text_match(self, words: list[text.QueryWord], need: int | None = None) -> Query:
-        """Every word required (or at least `need` of them), scored by weighted BM25; every course without words."""
+    def _text_match(self, words: list[text.QueryWord], need: int | None = None, scored: bool = False) -> Query:
+        """Every word required (or at least `need` of them); every course without words. `scored`: scored by
+        weighted BM25 over each field (the ranking), else over the match fields (the same courses, for less)."""
         if not words:
             return Query.all_query()
-        clauses = [self._word_query(w) for w in words]
+        clauses = [self._word_query(w) if scored else self._word_match(w) for w in words]
         if need is None:
             return Query.boolean_query([(Occur.Must, c) for c in clauses])
         return Query.boolean_query([(Occur.Should, c) for c in clauses], minimum_number_should_match=need)
@@ -614,6 +623,17 @@ class SearchIndex:
             ranked = Query.boolean_query([(Occur.Must, ranked),
                                           (Occur.Should, Query.const_score_query(codes, EXACT_CODE_SCORE))])
         return ranked
+
+    def _word_match(self, word: text.QueryWord) -> Query:
+        """The courses `_word_query` finds, through the match fields (the Chinese bigrams as there: per field)."""
+        should = [Query.term_query(SCHEMA, "match_stem", word.stem)]
+        if word.chinese:
+            for field in GRAM_WEIGHTS:
+                grams = [Query.term_query(SCHEMA, field, g) for g in text.run_grams(word.text)]
+                should.append(Query.boolean_query([(Occur.Must, g) for g in grams]))
+        elif word.typos:
+            should.append(Query.fuzzy_term_query(SCHEMA, "match_plain", word.text, word.typos, True, False))
+        return Query.boolean_query([(Occur.Should, q) for q in should])
 
     def _word_query(self, word: text.QueryWord) -> Query:
         should = [Query.boost_query(Query.term_query(SCHEMA, field, word.stem), weight)
