@@ -32,7 +32,7 @@ SERVICES = ("courses", "faculty", "visits", "catalog")
 # Ctrl-C must end `make run` within 5 s: the services get this long together, nx-27017 this long after;
 # within that, a worker's loops get WORKER_STOP_SECONDS to return and gunicorn lets requests in flight end
 # for WEB_GRACEFUL_SECONDS (local requests are short; production's values come from docker-compose.yml)
-SERVICES_STOP_SECONDS = 3.0
+SERVICES_STOP_SECONDS = 2.5
 MONGO_STOP_SECONDS = 1.0
 WORKER_STOP_SECONDS = 1.0
 WEB_GRACEFUL_SECONDS = 1

@@ -14,7 +14,11 @@ services/courses/notify.py for course places). No multi-document transaction is 
 - it is marked `sent` only after the SMTP server accepted the message, with a write
   conditional on its own claim; a failure leaves it `pending` with the next attempt
   after an exponential backoff; a permanent refusal (5xx, no address) marks it
-  `failed` with the reason.
+  `failed` with the reason;
+- one person's notifications of one cause go out in the order they were queued
+  (`order`): one claimed while an older one of its cause and recipient is still
+  pending (waiting for a retry) is put back to be due after it, so an approval
+  delayed by a retry never arrives after the decline that followed it.
 
 The one window left: a worker that dies after the server accepted a message and
 before it marked it sent. Its claim expires (MAIL_CLAIM_SECONDS) and another worker
@@ -51,6 +55,8 @@ log = logging.getLogger(__name__)
 
 COLLECTION = "notifications"
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+# how long a notification waits when an older one of its cause and recipient is being sent (milliseconds)
+IN_ORDER_WAIT_MS = 100
 
 
 def marker() -> dict:
@@ -106,6 +112,7 @@ class NotificationQueue:
         """Queue a notification under `key`; False when it was queued before (a repeated derivation)."""
         doc = {"_id": key, "cause": cause, "kind": kind, "to": to, "lang": lang, "context": context,
                "calendar": calendar, "status": PENDING, "attempts": 0, "due_key": due_key or wall_ms(),
+               "order": write_order(),
                "claimed_until": 0, "claimed_by": None, "created_at": now_iso(), "sent_at": None,
                "last_error": None}
         try:
@@ -126,7 +133,7 @@ class NotificationQueue:
             {"_id": key},
             {"$set": {f"context.items.{item_id}": item},
              "$setOnInsert": {"cause": cause, "kind": kind, "to": to, "lang": lang, "calendar": None,
-                              "status": PENDING, "attempts": 0, "due_key": due_key, "claimed_until": 0,
+                              "order": write_order(), "status": PENDING, "attempts": 0, "due_key": due_key, "claimed_until": 0,
                               "claimed_by": None, "created_at": now_iso(), "sent_at": None, "last_error": None}},
             upsert=True)
 
@@ -137,7 +144,24 @@ class NotificationQueue:
         return self.collection.find_one_and_update(
             {"status": PENDING, "due_key": {"$lte": now}, "claimed_until": {"$lt": now}},
             {"$set": {"claimed_until": now + int(claim_seconds * 1000), "claimed_by": token}},
-            sort=[("due_key", ASCENDING)], return_document=ReturnDocument.AFTER)
+            sort=[("due_key", ASCENDING), ("order", ASCENDING)], return_document=ReturnDocument.AFTER)
+
+    def earlier_pending(self, doc: dict) -> dict | None:
+        """An older notification of `doc`'s cause to the same recipient, still to be sent; None if there is none."""
+        if "order" not in doc:
+            return None  # queued before notifications had an order
+        # the recipient field by field (nx-27017 does not compare whole embedded documents)
+        recipient = {f"to.{name}": value for name, value in doc["to"].items()}
+        return self.collection.find_one(
+            {"cause": doc["cause"], **recipient, "status": PENDING, "order": {"$lt": doc["order"]}},
+            {"due_key": 1}, sort=[("order", ASCENDING)])
+
+    def wait_for(self, doc: dict, earlier: dict) -> None:
+        """Give back the claim of `doc`, due after `earlier` (which is waiting for a retry, or being sent)."""
+        self.collection.update_one(
+            {"_id": doc["_id"], "claimed_by": doc["claimed_by"], "status": PENDING},
+            {"$set": {"due_key": max(doc["due_key"], earlier["due_key"] + 1, wall_ms() + IN_ORDER_WAIT_MS),
+                      "claimed_until": 0}})
 
     def mark_sent(self, doc: dict) -> bool:
         """The server accepted it: sent, if this worker's claim still holds."""
@@ -177,6 +201,11 @@ def send_due(queue: NotificationQueue, deliver: Callable[[dict], None], *, claim
         doc = queue.claim(claim_seconds)
         if doc is None:
             break
+        earlier = queue.earlier_pending(doc)
+        if earlier is not None:
+            # the older news of this cause goes first, even when its last attempt failed
+            queue.wait_for(doc, earlier)
+            continue
         handled += 1
         try:
             deliver(doc)

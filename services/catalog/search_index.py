@@ -10,7 +10,9 @@ and stores that generation in `stamp.json` beside the index. The worker calls
 it is applied; a crash between the two leaves a generation the next `follow`
 picks up. A missing index, an index of another schema, or one whose stamp is
 gone is rebuilt from the read model (`rebuild`, also `python -m
-services.catalog.reindex`).
+services.catalog.reindex`); so is one tantivy failed to write (its files removed
+under the writer, as a delete stopped half-way leaves it): the failure marks the
+index broken, and the next `follow` or `heal` builds it anew.
 
 Only one process writes (tantivy's writer lock): the catalog worker. Web
 processes open the index read-only and reload it when its stamp names a newer
@@ -28,6 +30,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Callable
@@ -263,6 +266,8 @@ class SearchIndex:
         self._block = (0, 0)
         # sweeps committed by this process: in the stamp, so that readers reload after a sweep too
         self._sweeps = 0
+        # tantivy failed to write the index (its files removed under the writer): built anew at the next chance
+        self._broken = False
 
     @classmethod
     def at(cls, base_dir: Path, db_name: str) -> "SearchIndex":
@@ -284,6 +289,19 @@ class SearchIndex:
     def ready(self) -> bool:
         return self._stamp().get("schema") == SCHEMA_VERSION and tantivy.Index.exists(str(self.path))
 
+    def _sound(self) -> bool:
+        """Whether the writer may go on with the index as it is (not to be built anew)."""
+        return not self._broken and self.ready()
+
+    @contextmanager
+    def _writing(self):
+        """Around tantivy's writes: a failure (files removed under the writer) marks the index to be built anew."""
+        try:
+            yield
+        except (OSError, ValueError):
+            self._broken = True
+            raise
+
     def index(self) -> tantivy.Index:
         """The index at its last commit (reopened when it was built anew); an `unavailable` problem while there
         is none yet.
@@ -299,16 +317,22 @@ class SearchIndex:
                     raise DomainError("unavailable", "the search index is being built; retry in a few seconds")
             elif self._index is not None and self._writer is None and stamp.get("build") != self._build:
                 self._index = None
-            if self._index is None:
-                if not tantivy.Index.exists(str(self.path)):
-                    raise DomainError("unavailable", "the search index is being built; retry in a few seconds")
-                self._index = _register(tantivy.Index(SCHEMA, str(self.path), reuse=True))
-                self._build = stamp.get("build")
-                self._loaded = None
-            seen = (stamp.get("build"), stamp.get("gen"), stamp.get("sweep"))
-            if seen != self._loaded or self._writer is not None:
-                self._index.reload()
-                self._loaded = seen
+            try:
+                if self._index is None:
+                    if not tantivy.Index.exists(str(self.path)):
+                        raise DomainError("unavailable", "the search index is being built; retry in a few seconds")
+                    self._index = _register(tantivy.Index(SCHEMA, str(self.path), reuse=True))
+                    self._build = stamp.get("build")
+                    self._loaded = None
+                seen = (stamp.get("build"), stamp.get("gen"), stamp.get("sweep"))
+                if seen != self._loaded or self._writer is not None:
+                    self._index.reload()
+                    self._loaded = seen
+            except (OSError, ValueError):
+                # its files are being removed or written anew: the worker builds it again (`heal`)
+                if self._writer is None:
+                    self._index = None
+                raise DomainError("unavailable", "the search index is being built; retry in a few seconds") from None
             return self._index
 
     def searcher(self) -> tantivy.Searcher:
@@ -329,11 +353,14 @@ class SearchIndex:
             return self._writer
 
     def _create(self) -> None:
-        """A new, empty index (an old one of another schema or without a stamp is removed first)."""
+        """A new, empty index (an old one of another schema, without a stamp, or broken is removed first)."""
         self.close()
         self._pending = None
         if self.path.exists():
-            shutil.rmtree(self.path)
+            # moved aside first: whatever else is still deleting or writing there cannot mix into the new one
+            aside = self.path.with_name(f"{self.path.name}.removed-{uuid.uuid4().hex}")
+            os.rename(self.path, aside)
+            shutil.rmtree(aside, ignore_errors=True)
         self.path.mkdir(parents=True)
         _register(tantivy.Index(SCHEMA, str(self.path), reuse=False))
         self._build = uuid.uuid4().hex
@@ -371,8 +398,8 @@ class SearchIndex:
         at most `commit_every` seconds after the last commit (default: `self.commit_every`); with
         `defer`, by the next `flush_due` or `flush` only (a catch-up commits while its next page is written).
         """
-        with self.lock:
-            if not self.ready():
+        with self.lock, self._writing():
+            if not self._sound():
                 return self.rebuild(db)
             done = self._done()
             if written is not None and taken is not None:
@@ -423,11 +450,12 @@ class SearchIndex:
             return changed
 
     def heal(self, db) -> bool:
-        """Rebuild the index when its folder or stamp went away under the running writer; whether it did."""
+        """Rebuild the index when its folder or stamp went away under the running writer, or a write to it failed;
+        whether it did."""
         with self.lock:
-            if self.ready():
+            if self._sound():
                 return False
-            log.warning("search index %s is gone or unreadable: rebuilding it from the read model", self.path)
+            log.warning("search index %s is gone, unreadable or broken: rebuilding it from the read model", self.path)
             self.rebuild(db)
             return True
 
@@ -436,9 +464,9 @@ class SearchIndex:
         the host's date), from their read model entries; how many. The worker calls it every few minutes
         (services/catalog/worker.py SEARCH_SWEEP_SECONDS), so a course ranks as upcoming at most that long after
         the day its last offering started."""
-        with self.lock:
-            if not self.ready():
-                return 0
+        with self.lock, self._writing():
+            if not self._sound():
+                return 0  # `heal` builds it anew, with today's marks
             writer = self._writable()
             searcher = self.index().searcher()
             stale = Query.boolean_query([
@@ -484,8 +512,9 @@ class SearchIndex:
         return self._pending if self._pending is not None else self._stamp().get("gen", 0)
 
     def _commit(self) -> None:
-        self._writable().commit()
-        self._save_stamp(self._pending)
+        with self._writing():
+            self._writable().commit()
+            self._save_stamp(self._pending)
         self._pending = None
         self._last_commit = time.monotonic()
 
@@ -509,9 +538,10 @@ class SearchIndex:
 
     def rebuild(self, db) -> int:
         """Build the index anew from the read model's visible courses; how many were indexed."""
-        with self.lock:
-            if not self.ready():
+        with self.lock, self._writing():
+            if not self._sound():
                 self._create()
+                self._broken = False
             writer = self._writable()
             # the generation first: an entry written while the rebuild reads is followed again, never missed;
             # this process's reserved generations are dropped, since the stamp will be above them

@@ -124,7 +124,8 @@ class PlaceRequester(saga.Requester):
             raise DomainError("not-awaiting-endorsement", f"the request is {request['status']}")
         now = self.clock()
         if status == model.ENDORSED:
-            fields = {"status": model.ENDORSED, "endorsed_at": now, "note": note,
+            # the endorser's words are their own field: `note` is the decliner's, which a host's decision rewrites
+            fields = {"status": model.ENDORSED, "endorsed_at": now, "endorsement_note": note,
                       **awaiting_host(expected_version + 1)}
         else:
             fields = {"status": model.DECLINED, "declined_by": model.HOME, "reason": model.DECLINED_BY_HOME,

@@ -209,6 +209,8 @@ class PlaceRequestSchema(PlaceRequestInSchema, saga_schemas.RequestFields):
         "description": "The course (title, code, credits) as the host last sent it; null until the host answers"})
     offering = fields.Nested(RequestedOfferingSchema, allow_none=True)
     endorsed_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    endorsement_note = fields.String(allow_none=True, metadata={
+        "description": "The words the student's coordinator gave with an endorsement (kept at the student's school)"})
 
 
 class PlaceRequestEventSchema(saga_schemas.RequestEventFields):

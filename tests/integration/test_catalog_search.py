@@ -311,3 +311,24 @@ def test_a_catch_up_page_with_deferred_commit_is_searchable_after_the_flush_and_
     assert codes(client, "deferred") == []
     model.search.flush()
     assert sorted(codes(client, "deferred")) == ["D-0", "D-1", "D-2"]
+
+
+def test_an_index_whose_files_were_removed_under_the_writer_is_built_anew_by_the_next_check(model, client):
+    add(model, "H-1", "Half removed catalogue")
+    # a delete of the folder stopped half-way (or a disk clean-up): the segments are gone, the stamp and
+    # tantivy's meta.json are left, so the folder still looks like a current index
+    for path in model.search.path.iterdir():
+        if path.name not in ("meta.json", "stamp.json"):
+            path.unlink()
+    with pytest.raises(ValueError):
+        add(model, "H-2", "Half removed catalogue, second")
+    # meanwhile the API says the index is being built, with a problem a client can retry on
+    response = client.get("/courses", query_string={"q": "catalogue"})
+    assert response.status_code == 503 and response.get_json()["type"].endswith(":unavailable")
+    # the write that failed marked the index broken: the worker's next check builds it anew from the read
+    # model, which holds both courses (the read model is written before the index)
+    assert model.search.heal(model.db)
+    assert sorted(codes(client, "catalogue")) == ["H-1", "H-2"]
+    assert not model.search.heal(model.db)
+    add(model, "H-3", "Half removed catalogue, third")
+    assert sorted(codes(client, "catalogue")) == ["H-1", "H-2", "H-3"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import threading
+import time
 from email import policy
 
 import pytest
@@ -42,7 +43,8 @@ def test_a_notification_queued_twice_under_its_key_is_one(db):
 def test_concurrent_senders_claim_each_notification_once(db):
     queue = NotificationQueue(db)
     for i in range(30):
-        queue.enqueue(f"n/{i}", cause="c", kind="k", to={"address": "a@x"}, lang="en", context={})
+        # causes of their own: one cause's notifications to one person go out one after the other
+        queue.enqueue(f"n/{i}", cause=f"c/{i}", kind="k", to={"address": "a@x"}, lang="en", context={})
     delivered, lock = [], threading.Lock()
 
     def deliver(doc):
@@ -78,6 +80,36 @@ def test_a_failed_delivery_stays_pending_with_a_later_due_time_and_a_permanent_o
     assert docs["n/0"]["status"] == PENDING and docs["n/0"]["attempts"] >= 1
     assert "ConnectionRefusedError" in docs["n/0"]["last_error"]
     assert docs["n/1"]["status"] == FAILED and docs["n/2"]["status"] == SENT
+
+
+def test_one_persons_news_of_one_cause_goes_out_in_order_even_when_the_first_attempt_failed(db):
+    queue = NotificationQueue(db)
+    person, other = {"faculty_id": "f-1"}, {"faculty_id": "f-2"}
+    queue.enqueue("r/v2/f-1", cause="r", kind="approved", to=person, lang="en", context={})
+    failing = {"r/v2/f-1"}
+    delivered = []
+
+    def deliver(doc):
+        if doc["_id"] in failing:
+            raise LookupError("the visit is not in this school's catalog yet")
+        delivered.append(doc["_id"])
+
+    send_due(queue, deliver, **SEND)
+    assert delivered == [] and db["notifications"].find_one({"_id": "r/v2/f-1"})["attempts"] == 1
+    # the decline is queued while the approval waits for its retry: due now, it still waits for the approval
+    queue.enqueue("r/v3/f-1", cause="r", kind="declined", to=person, lang="en", context={})
+    # another person's news of the same cause does not wait
+    queue.enqueue("r/v3/f-2", cause="r", kind="declined", to=other, lang="en", context={})
+    send_due(queue, deliver, claim_seconds=30, retry_seconds=5, retry_max_seconds=5)
+    assert delivered == ["r/v3/f-2"]
+    failing.clear()
+    db["notifications"].update_one({"_id": "r/v2/f-1"}, {"$set": {"due_key": 0}})
+    for _ in range(20):
+        send_due(queue, deliver, **SEND)
+        if len(delivered) == 3:
+            break
+        time.sleep(0.05)
+    assert delivered == ["r/v3/f-2", "r/v2/f-1", "r/v3/f-1"]
 
 
 def test_a_claimed_notification_is_not_sent_by_another_worker_until_the_claim_expires(db):

@@ -131,7 +131,11 @@ def test_the_statement_typed_is_kept_when_the_courses_service_does_not_answer(ma
     assert "The request was not sent: A service this page needs did not answer." in html
     # My applications says the service did not answer, as a page
     mine = client.get("/applications")
-    assert mine.status_code == 200 and "The courses service did not answer as expected" in mine.get_data(as_text=True)
+    assert mine.status_code == 200 and "The courses service did not answer as expected: it is not answering right " \
+        "now. Try again in a moment." in mine.get_data(as_text=True)
+    # in the page's language, not the service's English problem title
+    mine = client.get("/applications?lang=zh").get_data(as_text=True)
+    assert "课程服务未按预期响应： 它暂时没有响应。请稍后再试。" in mine and "temporarily unavailable" not in mine
 
 
 @pytest.mark.parametrize("person, path", [

@@ -88,12 +88,14 @@ def test_a_students_request_endorsed_at_home_is_approved_by_the_host_and_seen_at
     assert request["status"] == "pending-endorsement" and request["student_id"] == f"student1@{HOME}"
     assert (request["name"], request["email"], request["programme"]) == (
         "Wang Fang", "wang.fang@sdu.example", "MEM")
-    endorsed = endorse(home, auth, request)
+    endorsed = endorse(home, auth, request, note="Top of her cohort in strategy.")
     assert endorsed.status_code == 200, endorsed.get_json()
     assert endorsed.get_json()["status"] == "endorsed"
     seen = await_status(home, auth, request["id"], "approved")
     assert seen["course"]["code"] == published["code"] and seen["offering"]["term"] == "2027-spring"
     assert seen["places_left"] == 1 and seen["declined_by"] is None
+    # the endorser's words outlive the host's decision (which has no note of its own here)
+    assert (seen["endorsement_note"], seen["note"]) == ("Top of her cohort in strategy.", None)
     decision = host.client.get(f"/place-decisions/{request['id']}", headers=auth(HOST)).get_json()
     assert (decision["status"], decision["requester_school"], decision["name"]) == ("approved", HOME, "Wang Fang")
     assert decision["statement"].startswith("I want to learn")

@@ -22,6 +22,7 @@ from pymongo.errors import PyMongoError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from services.catalog.frontdoor.api_messages import problem_text
 from services.catalog.frontdoor.applications import applications
 from services.catalog.frontdoor.auth import auth, init_oauth
 from services.catalog.frontdoor.exchange import exchange
@@ -64,6 +65,9 @@ def init_app(app: Flask, clock=time.time) -> None:
     init_oauth(app, settings)
     for blueprint in (auth, exchange, applications, manage):
         app.register_blueprint(blueprint)
+
+    # a service's problem with no field to sit at, in the page's language (frontdoor/api_messages.py)
+    app.jinja_env.globals["problem_text"] = problem_text
 
     @app.context_processor
     def _person():

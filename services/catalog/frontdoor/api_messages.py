@@ -82,3 +82,18 @@ def in_page_language(message: str) -> str:
         if match:
             return words(match)
     return message
+
+
+def problem_text(problem) -> str:
+    """What a page says of a service's problem that has no field to sit at (a list that could not be read):
+    in the page's language, by its status, instead of the service's English title."""
+    status = getattr(problem, "status", 500)
+    if status in (502, 503, 504):
+        return _("it is not answering right now. Try again in a moment.")
+    if status in (401, 403):
+        return _("your sign-in does not allow this. Sign in again, or ask your school's coordinators.")
+    if status == 404:
+        return _("it does not know what was asked for (any more).")
+    if status == 400:
+        return _("it did not understand what was asked. Reload the page without the filters and try again.")
+    return _("it answered with an error (%(status)s). Try again in a moment.", status=status)
