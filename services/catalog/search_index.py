@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Callable
 
 import tantivy
 from pymongo import ASCENDING, ReturnDocument
@@ -45,7 +46,7 @@ from shared.errors import DomainError
 log = logging.getLogger(__name__)
 
 COURSES = KINDS["course"][0]  # the read model's collection of courses
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STAMP = "stamp.json"
 GENERATIONS = "generations"  # the read model's counter documents: {_id: "course", value}
 WRITER_HEAP = 64_000_000
@@ -56,6 +57,10 @@ GENERATION_BLOCK = 64
 FACET_FIELDS = {"school": "school", "programme": "programme", "language": "languages", "delivery": "delivery",
                 "term": "terms", "eqf_level": "eqf_level", "isced_f": "isced_f", "credits": "credits"}
 MAX_FACET_VALUES = 50
+# facets counted over another column than the filter's field: a course's languages as one value ("en zh"), since
+# a terms aggregation over a multi-valued column costs about twice one over a single-valued one
+FACET_COLUMNS = {"language": "language_set"}
+MAX_LANGUAGE_SETS = 1000
 # field weights of BM25: an exact code beats everything, then title, learning outcomes, description
 WEIGHTS = {"title": 4.0, "code": 3.0, "outcomes": 2.0, "description": 1.0}
 TYPO_WEIGHTS = {"title_plain": 1.5, "outcomes_plain": 0.8, "description_plain": 0.4}
@@ -64,7 +69,7 @@ EXACT_CODE_SCORE = 1_000_000.0
 UPCOMING_SCORE = 1_000.0
 MAX_RELEVANCE_OFFSET = 10_000
 # facet counts run beside the ranking of the page (tantivy releases the GIL while it searches)
-_FACETS = ThreadPoolExecutor(2, thread_name_prefix="search-facets")
+_FACETS = ThreadPoolExecutor(4, thread_name_prefix="search-facets")
 # sort name -> (the read model field it orders, number or text)
 SORT_VALUES = {"code": ("code", str), "title": ("title_sort", str), "credits": ("credits", float),
                "school": ("school", str), "updated": ("updated_key", int)}
@@ -82,12 +87,19 @@ def build_schema() -> tantivy.Schema:
         sb.add_text_field(name, tokenizer_name=text.PLAIN, index_option="basic")
     for name in GRAM_WEIGHTS:
         sb.add_text_field(name, tokenizer_name="whitespace", index_option="freq")
+    # which courses match, without scores: every stemmed field's words in one field and every typo field's in
+    # another, so that counting and faceting read one posting list (and one typo automaton) per word, not seven
+    sb.add_text_field("match_stem", tokenizer_name=text.STEMMED, index_option="basic")
+    sb.add_text_field("match_plain", tokenizer_name=text.PLAIN, index_option="basic")
     sb.add_text_field("suggest", tokenizer_name=text.PLAIN, index_option="basic")
-    for field in ("school", "programme", "languages", "delivery", "terms", "isced_f"):
+    for field in ("school", "programme", "delivery", "terms", "isced_f", "language_set"):
         sb.add_text_field(field, tokenizer_name="raw", fast=True, index_option="basic")
+    sb.add_text_field("languages", tokenizer_name="raw", index_option="basic")
     sb.add_integer_field("eqf_level", indexed=True, fast=True)
     sb.add_float_field("credits", indexed=True, fast=True)
-    # indexed only: the ranking's range over it reads the inverted index, cheaper than the fast column
+    # "yes" while the course's last offering has not started (as of the day it was indexed or swept): the
+    # ranking's boost is one term, not a range over every course; `sweep` turns it off when that day passes
+    sb.add_text_field("upcoming", tokenizer_name="raw", index_option="basic")
     sb.add_integer_field("last_start", indexed=True, fast=False)
     for name in SORT_VALUES:
         for direction in ("asc", "desc"):
@@ -150,8 +162,18 @@ CARD_FIELDS = ("_id", "school", "version", "code", "title", "description", "prog
                "title_sort", "updated_key")
 
 
-def document(entry: dict) -> tantivy.Document:
-    """The index document of a visible course entry of the read model."""
+def last_start(entry: dict) -> int:
+    """The start of the course's last offering as yyyymmdd (0 without offerings)."""
+    return max((_date_int(o.get("starts_on")) for o in entry.get("offerings", [])), default=0)
+
+
+def _today_int(today: str | None) -> int:
+    return _date_int(today or date.today().isoformat())
+
+
+def document(entry: dict, today: str | None = None) -> tantivy.Document:
+    """The index document of a visible course entry of the read model (`today`: the day it counts as
+    upcoming on, by default the host's date)."""
     doc = tantivy.Document()
     entity_id = entry["_id"]
     doc.add_text("id", entity_id)
@@ -163,6 +185,7 @@ def document(entry: dict) -> tantivy.Document:
     outcomes = _texts(entry.get("learning_outcomes"))
     body = _texts(entry.get("description"))
     doc.add_text("code", f"{code} {entry.get('programme', '')}")
+    doc.add_text("match_stem", f"{code} {entry.get('programme', '')}")
     segmented_titles = []
     for name, texts in (("title", titles), ("outcomes", outcomes), ("description", body)):
         for t in texts:
@@ -171,6 +194,8 @@ def document(entry: dict) -> tantivy.Document:
                 segmented_titles.append(cut)
             doc.add_text(name, cut)
             doc.add_text(f"{name}_plain", t)
+            doc.add_text("match_stem", cut)
+            doc.add_text("match_plain", t)
     doc.add_text("grams_title", " ".join(text.grams(t) for t in titles))
     doc.add_text("grams_body", " ".join(text.grams(t) for t in outcomes + body))
     # jieba cuts each title once: the same words go to the title and the suggestions
@@ -181,12 +206,17 @@ def document(entry: dict) -> tantivy.Document:
             doc.add_text(field, str(entry[field]))
     for lang in entry.get("languages", []):
         doc.add_text("languages", lang)
+    if entry.get("languages"):
+        doc.add_text("language_set", " ".join(sorted(set(entry["languages"]))))
     for term in entry.get("terms", []):
         doc.add_text("terms", term)
     if entry.get("eqf_level") is not None:
         doc.add_integer("eqf_level", int(entry["eqf_level"]))
     doc.add_float("credits", float(entry.get("credits", 0)))
-    doc.add_integer("last_start", max((_date_int(o.get("starts_on")) for o in entry.get("offerings", [])), default=0))
+    start = last_start(entry)
+    doc.add_integer("last_start", start)
+    if start >= _today_int(today):
+        doc.add_text("upcoming", "yes")
     id_bytes = _id_bytes(entity_id)
     for name, (field, _) in SORT_VALUES.items():
         value = entry.get(field)
@@ -234,6 +264,8 @@ class SearchIndex:
         self._commit_due = 0.0
         # generations reserved from the read model's counter and not handed out yet: [next, end)
         self._block = (0, 0)
+        # sweeps committed by this process: in the stamp, so that readers reload after a sweep too
+        self._sweeps = 0
         # tantivy failed to write the index (its files removed under the writer): built anew at the next chance
         self._broken = False
 
@@ -292,7 +324,7 @@ class SearchIndex:
                     self._index = _register(tantivy.Index(SCHEMA, str(self.path), reuse=True))
                     self._build = stamp.get("build")
                     self._loaded = None
-                seen = (stamp.get("build"), stamp.get("gen"))
+                seen = (stamp.get("build"), stamp.get("gen"), stamp.get("sweep"))
                 if seen != self._loaded or self._writer is not None:
                     self._index.reload()
                     self._loaded = seen
@@ -337,7 +369,7 @@ class SearchIndex:
     def _save_stamp(self, gen: int) -> None:
         # written after the commit it describes: a crash in between makes the next follow repeat work, not miss it
         tmp = self.path / f"{STAMP}.tmp"
-        tmp.write_text(json.dumps({"schema": SCHEMA_VERSION, "gen": gen, "build": self._build}))
+        tmp.write_text(json.dumps({"schema": SCHEMA_VERSION, "gen": gen, "build": self._build, "sweep": self._sweeps}))
         os.replace(tmp, self.path / STAMP)
 
     def close(self) -> None:
@@ -428,6 +460,39 @@ class SearchIndex:
             self.rebuild(db)
             return True
 
+    def sweep(self, db, today: str | None = None) -> int:
+        """Index again the courses still marked upcoming whose last offering started before `today` (by default
+        the host's date), from their read model entries; how many. The worker calls it every few minutes
+        (services/catalog/worker.py SEARCH_SWEEP_SECONDS), so a course ranks as upcoming at most that long after
+        the day its last offering started."""
+        with self.lock, self._writing():
+            if not self._sound():
+                return 0  # `heal` builds it anew, with today's marks
+            writer = self._writable()
+            searcher = self.index().searcher()
+            stale = Query.boolean_query([
+                (Occur.Must, Query.term_query(SCHEMA, "upcoming", "yes")),
+                (Occur.Must, Query.range_query(SCHEMA, "last_start", FieldType.Integer, None, _today_int(today),
+                                               include_upper=False, use_inverted_index=True))])
+            count = searcher.search(stale, 1, count=True).count
+            if not count:
+                return 0
+            ids = [searcher.doc(address)["id"][0] for _, address in searcher.search(stale, count).hits]
+            courses = db[COURSES]
+            for first in range(0, len(ids), FOLLOW_BATCH):
+                chunk = ids[first:first + FOLLOW_BATCH]
+                entries = {e["_id"]: e for e in courses.find({"_id": {"$in": chunk}})}
+                for entity_id in chunk:
+                    writer.delete_documents_by_term("id", entity_id)
+                    entry = entries.get(entity_id)
+                    if entry is not None and entry.get("visible"):
+                        writer.add_document(document(entry, today))
+            self._pending = self._done()
+            self._sweeps += 1
+            self._commit()
+            log.info("search index %s: %d courses no longer upcoming", self.path, len(ids))
+            return len(ids)
+
     def take_generations(self, db, count: int) -> int:
         """The first of `count` generations for entries about to be written (call under `lock`).
 
@@ -498,47 +563,29 @@ class SearchIndex:
 
     # querying
 
-    def search(self, filters: dict, sort: str, limit: int, cursor, facets: bool, today: str | None = None) -> dict:
+    def search(self, filters: dict, sort: str, limit: int, cursor, facets: bool) -> dict:
         """Matching courses: one page in `sort` order, the total, facet counts and the query's words."""
         words = text.query_words(filters.get("q", ""))
+        offset = 0
+        if sort == "relevance" and cursor is not None:
+            offset = cursor[0]
+            if not isinstance(offset, int) or isinstance(offset, bool) or not 0 < offset <= MAX_RELEVANCE_OFFSET:
+                raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is")
         index = self.index()
         searcher = index.searcher()
-        # which courses match needs no score: counted and faceted without the ranking's boosts
+        # which courses match needs no score: counted and faceted without the ranking's boosts; the facets
+        # are counted by tantivy's threads while this one ranks the page
         matching = self._text_match(words)
-        if len(words) > 1 and searcher.search(self._narrowed(matching, filters), 1, count=True).count == 0:
-            # nothing has every word: the courses with the most of them
+        faceting = self._facets(searcher, matching, filters) if facets else None
+        cards, total = self._page(index, searcher, matching, words, None, filters, sort, limit, cursor, offset)
+        if total == 0 and len(words) > 1:
+            # nothing has every word: the courses with the most of them (asked only when nothing matched)
             for need in range(len(words) - 1, 0, -1):
                 matching = self._text_match(words, need)
-                if searcher.search(self._narrowed(matching, filters), 1, count=True).count:
+                if need == 1 or searcher.search(self._narrowed(matching, filters), 1, count=True).count:
                     break
-        # the facets are counted by tantivy's threads while this one ranks the page
-        faceting = _FACETS.submit(self._facets, searcher, matching, filters) if facets else None
-        narrowed = self._narrowed(matching, filters)
-        if sort == "relevance":
-            offset = 0
-            if cursor is not None:
-                offset = cursor[0]
-                if not isinstance(offset, int) or isinstance(offset, bool) or not 0 < offset <= MAX_RELEVANCE_OFFSET:
-                    raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is")
-            ranked = self._narrowed(self._ranked(matching, words, today), filters)
-            found = searcher.search(ranked, limit + 1, count=True, offset=offset)
-            cards = [self._card(searcher, address) for _, address in found.hits]
-            total = found.count
-        else:
-            name = sort.lstrip("-")
-            key_field = f"key_{name}_{'desc' if sort.startswith('-') else 'asc'}"
-            clauses = [(Occur.Must, narrowed)]
-            if cursor is not None:
-                try:
-                    after = sort_key(sort, cursor[0], cursor[1])
-                except (TypeError, ValueError):
-                    raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is") from None
-                clauses.append((Occur.Must, index.parse_query(f"{key_field}:{{{after} TO *}}", [key_field])))
-            paged = Query.boolean_query(clauses)
-            found = searcher.search(paged, limit + 1, count=False, order_by_field=key_field, order=Order.Asc)
-            cards = [self._card(searcher, address) for _, address in found.hits]
-            field = SORT_VALUES[name][0]
-            total = searcher.search(narrowed, 1, count=True).count
+            faceting = self._facets(searcher, matching, filters) if facets else None
+            cards, total = self._page(index, searcher, matching, words, need, filters, sort, limit, cursor, offset)
         more = len(cards) > limit
         cards = cards[:limit]
         next_cursor = None
@@ -547,9 +594,34 @@ class SearchIndex:
             if sort == "relevance":
                 next_cursor = (offset + len(cards), last["_id"])
             else:
-                next_cursor = (last.get(field), last["_id"])
+                next_cursor = (last.get(SORT_VALUES[sort.lstrip("-")][0]), last["_id"])
         return {"items": cards, "total": total, "next_cursor": next_cursor, "words": words,
-                "facets": faceting.result() if faceting is not None else {}}
+                "facets": faceting() if faceting is not None else {}}
+
+    def _page(self, index, searcher, matching: Query, words, need: int | None, filters: dict, sort: str,
+              limit: int, cursor, offset: int) -> tuple[list[dict], int]:
+        """Up to limit + 1 cards of the page in `sort` order, and how many courses match in all (`matching`:
+        the unscored text match, `need` its words)."""
+        narrowed = self._narrowed(matching, filters)
+        if sort == "relevance":
+            ranked = self._ranked(self._text_match(words, need, scored=True), words)
+            found = searcher.search(self._narrowed(ranked, filters), limit + 1, count=True, offset=offset)
+            return [self._card(searcher, address) for _, address in found.hits], found.count
+        key_field = f"key_{sort.lstrip('-')}_{'desc' if sort.startswith('-') else 'asc'}"
+        clauses = [(Occur.Must, narrowed)]
+        counting = None
+        if cursor is not None:
+            try:
+                after = sort_key(sort, cursor[0], cursor[1])
+            except (TypeError, ValueError):
+                raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is") from None
+            clauses.append((Occur.Must, index.parse_query(f"{key_field}:{{{after} TO *}}", [key_field])))
+            # a later page counts every match beside its own search; the first page's search counts them itself
+            counting = _FACETS.submit(searcher.search, narrowed, 1, count=True)
+        found = searcher.search(Query.boolean_query(clauses), limit + 1, count=cursor is None,
+                                order_by_field=key_field, order=Order.Asc)
+        cards = [self._card(searcher, address) for _, address in found.hits]
+        return cards, found.count if counting is None else counting.result().count
 
     def _narrowed(self, matching: Query, filters: dict) -> Query:
         return Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
@@ -557,27 +629,42 @@ class SearchIndex:
     def _card(self, searcher, address) -> dict:
         return json.loads(searcher.doc(address)["card"][0])
 
-    def _text_match(self, words: list[text.QueryWord], need: int | None = None) -> Query:
-        """Every word required (or at least `need` of them), scored by weighted BM25; every course without words."""
+    def _text_match(self, words: list[text.QueryWord], need: int | None = None, scored: bool = False) -> Query:
+        """Every word required (or at least `need` of them); every course without words. `scored`: scored by
+        weighted BM25 over each field (the ranking), else over the match fields (the same courses, for less)."""
         if not words:
             return Query.all_query()
-        clauses = [self._word_query(w) for w in words]
+        clauses = [self._word_query(w) if scored else self._word_match(w) for w in words]
         if need is None:
             return Query.boolean_query([(Occur.Must, c) for c in clauses])
         return Query.boolean_query([(Occur.Should, c) for c in clauses], minimum_number_should_match=need)
 
-    def _ranked(self, matching: Query, words: list[text.QueryWord], today: str | None) -> Query:
+    def _ranked(self, matching: Query, words: list[text.QueryWord]) -> Query:
         """`matching` ranked: exact codes first, then courses with an upcoming offering, then BM25."""
-        today_int = _date_int(today or date.today().isoformat())
-        boosts = [(Occur.Must, matching),
-                  (Occur.Should, Query.const_score_query(
-                      Query.range_query(SCHEMA, "last_start", FieldType.Integer, today_int, None), UPCOMING_SCORE))]
+        # one optional clause per boolean query: tantivy then seeks each boost's postings to the matching
+        # courses; two optional clauses side by side are unioned over every course that has either (twice the
+        # cost at 100,000), and a term set query reads its terms into a set of every course first
+        ranked = Query.boolean_query([
+            (Occur.Must, matching),
+            (Occur.Should, Query.const_score_query(Query.term_query(SCHEMA, "upcoming", "yes"), UPCOMING_SCORE))])
         if words:
             whole = " ".join(w.text for w in words)
-            codes = sorted({whole, *(w.text for w in words)})
-            boosts.append((Occur.Should, Query.const_score_query(
-                Query.term_set_query(SCHEMA, "code_exact", codes), EXACT_CODE_SCORE)))
-        return Query.boolean_query(boosts)
+            codes = Query.boolean_query([(Occur.Should, Query.term_query(SCHEMA, "code_exact", code))
+                                         for code in sorted({whole, *(w.text for w in words)})])
+            ranked = Query.boolean_query([(Occur.Must, ranked),
+                                          (Occur.Should, Query.const_score_query(codes, EXACT_CODE_SCORE))])
+        return ranked
+
+    def _word_match(self, word: text.QueryWord) -> Query:
+        """The courses `_word_query` finds, through the match fields (the Chinese bigrams as there: per field)."""
+        should = [Query.term_query(SCHEMA, "match_stem", word.stem)]
+        if word.chinese:
+            for field in GRAM_WEIGHTS:
+                grams = [Query.term_query(SCHEMA, field, g) for g in text.run_grams(word.text)]
+                should.append(Query.boolean_query([(Occur.Must, g) for g in grams]))
+        elif word.typos:
+            should.append(Query.fuzzy_term_query(SCHEMA, "match_plain", word.text, word.typos, True, False))
+        return Query.boolean_query([(Occur.Should, q) for q in should])
 
     def _word_query(self, word: text.QueryWord) -> Query:
         should = [Query.boost_query(Query.term_query(SCHEMA, field, word.stem), weight)
@@ -603,24 +690,40 @@ class SearchIndex:
                 SCHEMA, "credits", FieldType.Float, filters.get("credits_min"), filters.get("credits_max"))))
         return clauses
 
-    def _facets(self, searcher, matching: Query, filters: dict) -> dict:
-        """Per facet, its values with counts under the text and every other filter (disjunctive), no empty one."""
+    def _facets(self, searcher, matching: Query, filters: dict) -> Callable[[], dict]:
+        """Per facet, its values with counts under the text and every other filter (disjunctive), no empty one.
+
+        One aggregation for the facets without a filter and one per filtered facet, each started at once in
+        the facet threads; the returned function waits for them and puts the counts together.
+        """
         active = {name for name in FACET_FIELDS if name in filters}
         if "credits_min" in filters or "credits_max" in filters:
             active.add("credits")
         groups = [(None, [n for n in FACET_FIELDS if n not in active])] + [(n, [n]) for n in sorted(active)]
-        out = {}
+        pending = []
         for skip, names in groups:
             if not names:
                 continue
             query = Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters, skip)])
-            aggs = {n: {"terms": {"field": FACET_FIELDS[n], "size": MAX_FACET_VALUES}} for n in names}
-            result = searcher.aggregate(query, aggs)
-            for n in names:
-                rows = [{"value": _facet_value(n, b["key"]), "count": b["doc_count"]}
-                        for b in result.get(n, {}).get("buckets", []) if b["doc_count"] > 0 and b["key"] != ""]
-                out[n] = sorted(rows, key=lambda r: (-r["count"], str(r["value"])))
-        return {n: out.get(n, []) for n in FACET_FIELDS}
+            aggs = {n: {"terms": {"field": FACET_COLUMNS.get(n, FACET_FIELDS[n]),
+                                  "size": MAX_LANGUAGE_SETS if n in FACET_COLUMNS else MAX_FACET_VALUES}}
+                    for n in names}
+            pending.append((names, _FACETS.submit(searcher.aggregate, query, aggs)))
+
+        def counts() -> dict:
+            out = {}
+            for names, future in pending:
+                result = future.result()
+                for n in names:
+                    buckets = result.get(n, {}).get("buckets", [])
+                    if n == "language":
+                        buckets = _languages(buckets)
+                    rows = [{"value": _facet_value(n, b["key"]), "count": b["doc_count"]}
+                            for b in buckets if b["doc_count"] > 0 and b["key"] != ""]
+                    out[n] = sorted(rows, key=lambda r: (-r["count"], str(r["value"])))[:MAX_FACET_VALUES]
+            return {n: out.get(n, []) for n in FACET_FIELDS}
+
+        return counts
 
     def suggest(self, prefix: str, limit: int = 8) -> list[dict]:
         """Course titles and codes for what a student has typed so far: every word, the last one as a prefix."""
@@ -647,6 +750,15 @@ class SearchIndex:
         stamp = self._stamp()
         return {"path": str(self.path), "documents": self.searcher().num_docs if self.ready() else 0,
                 "generation": stamp.get("gen", 0)}
+
+
+def _languages(buckets: list[dict]) -> list[dict]:
+    """Buckets per language from buckets per set of languages ("en zh"): each course has one set."""
+    counts: dict[str, int] = {}
+    for b in buckets:
+        for lang in str(b["key"]).split():
+            counts[lang] = counts.get(lang, 0) + b["doc_count"]
+    return [{"key": lang, "doc_count": n} for lang, n in counts.items()]
 
 
 def _facet_value(name: str, key):

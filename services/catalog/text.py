@@ -162,26 +162,34 @@ def highlight(text: str, words: list[QueryWord], seen: dict | None = None) -> Ma
     chinese = [w.text for w in words if w.chinese]
     latin = [w for w in words if not w.chinese]
     seen = {} if seen is None else seen
+    escape = html.escape
     out, pos = [], 0
     for m in WORD.finditer(text):
-        token = m.group(0)
-        if CJK.match(token):
-            spans = _chinese_spans(token, chinese) if chinese else []
+        token = m.group()
+        if token[0] >= "\u3400" and CJK.match(token):
+            spans = _chinese_spans(token, chinese) if chinese else None
             if not spans:
                 continue
-            out.append(html.escape(text[pos:m.start()]))
+            out.append(escape(text[pos:m.start()]))
             inner = 0
             for start, end in spans:
-                out.append(html.escape(token[inner:start]))
-                out.append(f"<mark>{html.escape(token[start:end])}</mark>")
+                out.append(escape(token[inner:start]))
+                out.append(f"<mark>{escape(token[start:end])}</mark>")
                 inner = end
-            out.append(html.escape(token[inner:]))
+            out.append(escape(token[inner:]))
             pos = m.end()
-        elif latin and _matched(token.lower(), latin, seen):
-            out.append(html.escape(text[pos:m.start()]))
-            out.append(f"<mark>{html.escape(token)}</mark>")
-            pos = m.end()
-    out.append(html.escape(text[pos:]))
+        elif latin:
+            low = token.lower()
+            hit = seen.get(low)
+            if hit is None:
+                hit = seen[low] = any(matches(low, w) for w in latin)
+            if hit:
+                out.append(escape(text[pos:m.start()]))
+                out.append(f"<mark>{escape(token)}</mark>")
+                pos = m.end()
+    if not pos:
+        return Markup(escape(text))
+    out.append(escape(text[pos:]))
     # every piece above is escaped; only the <mark> tags are markup
     return Markup("".join(out))
 

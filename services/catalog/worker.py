@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 SEARCH_COMMIT_SECONDS = 0.1
 # how often the worker looks whether its search index folder is still there
 INDEX_CHECK_SECONDS = 1.0
+# how often the search index's upcoming marks are swept (SearchIndex.sweep): a course ranks as upcoming at most
+# this long after the day its last offering started
+SEARCH_SWEEP_SECONDS = 300.0
 
 
 def topics(settings: Settings) -> list[str]:
@@ -53,6 +56,19 @@ def build(settings: Settings, db, feed: FeedClient | None = None) -> tuple[Event
                              on_batch=lambda: monitor(consumer.consumer), on_reset=monitor.reset)
     consumer.dead_letters = CountedDeadLetters(settings, SyncState(db))
     return consumer, catchup, monitor
+
+
+def sweep_upcoming(index, db, stop_loop, every: float = SEARCH_SWEEP_SECONDS) -> None:
+    """Sweep the search index's upcoming marks now and then every `every` seconds until `stop_loop` is set."""
+    while True:
+        try:
+            index.sweep(db)
+        except PyMongoError as exc:
+            log.warning("search sweep: database unavailable (%s); retrying", exc.__class__.__name__)
+        except (OSError, ValueError) as exc:
+            log.warning("search sweep: %s; retrying", exc)
+        if stop_loop.wait(every):
+            return
 
 
 def main() -> None:
@@ -92,7 +108,8 @@ def main() -> None:
 
     log.info("catalog worker of %s started; consuming %d topics", settings.school, len(consumer.topics))
     loops = {"consumer": consumer.run_forever, "sync": catchup.run_forever,
-             "dead-letters": DeadLetterReader(settings, db).run_forever, "search-index": keep_index}
+             "dead-letters": DeadLetterReader(settings, db).run_forever, "search-index": keep_index,
+             "search-sweep": partial(sweep_upcoming, model.search, db)}
     run_loops(loops, stop, settings.worker_stop_seconds)
     model.search.flush()
     log.info("catalog worker stopped")

@@ -8,9 +8,12 @@ text field, or a code order, gives another answer.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 
 from services.catalog.app import create_app
+from services.catalog.search_index import SearchIndex
 from services.catalog.store import ReadModel
 from services.catalog.sync import apply_event
 from shared.mongo import database
@@ -137,6 +140,28 @@ def test_courses_with_an_upcoming_offering_rank_above_those_without(model, clien
     assert codes(client, "negotiation")[0] == "U-2"
 
 
+def test_a_course_stops_ranking_as_upcoming_once_the_sweep_sees_its_last_offering_started(model, client):
+    starts = date.today() + timedelta(days=10)
+    add(model, "U-1", "Negotiation", "Negotiation.", offerings=PAST)
+    add(model, "U-2", "Negotiation in international business teams", "A course.",
+        offerings=[{"term": "2099-spring", "starts_on": starts.isoformat(), "ends_on": "2099-06-30"}])
+    # a web process's own handle of the index, which reloads when the stamp names another commit
+    reader = SearchIndex(model.search.path)
+
+    def ranked() -> list[str]:
+        return [c["code"] for c in reader.search({"q": "negotiation"}, "relevance", 20, None, False)["items"]]
+
+    assert ranked() == ["U-2", "U-1"]
+    # on the day it starts the offering has not started yet: the sweep of that day changes nothing
+    assert model.search.sweep(model.db, today=starts.isoformat()) == 0
+    assert ranked() == ["U-2", "U-1"]
+    # the next day it has: plain BM25 puts the shorter course with the word twice first
+    assert model.search.sweep(model.db, today=(starts + timedelta(days=1)).isoformat()) == 1
+    assert ranked() == ["U-1", "U-2"]
+    assert codes(client, "negotiation") == ["U-1", "U-2"]
+    assert model.search.sweep(model.db, today=(starts + timedelta(days=2)).isoformat()) == 0
+
+
 def test_facets_are_disjunctive_and_never_list_an_empty_value(model, client):
     add(model, "F-1", "Strategy one", school=ECNU, isced_f="0413", eqf_level=7, credits=3)
     add(model, "F-2", "Strategy two", school=SDU, credits=2, programme="EMBA", languages=["zh"])
@@ -153,6 +178,13 @@ def test_facets_are_disjunctive_and_never_list_an_empty_value(model, client):
     assert {r["value"]: r["count"] for r in facets["isced_f"]} == {"0413": 1}
     assert {r["value"]: r["count"] for r in facets["eqf_level"]} == {7: 1}
     assert {r["value"]: r["count"] for r in facets["credits"]} == {3.0: 1, 4.0: 1}
+    # a course in two languages counts once under each
+    assert {r["value"]: r["count"] for r in facets["language"]} == {"zh": 2, "en": 2}
+    in_chinese = client.get("/courses?q=strategy&language=zh").get_json()
+    assert in_chinese["total"] == 3
+    assert {r["value"]: r["count"] for r in in_chinese["facets"]["language"]} == {"zh": 3, "en": 2}
+    assert [c["code"] for c in client.get("/courses?q=strategy&language=en&sort=code").get_json()["items"]] == [
+        "F-1", "F-3"]
     for rows in facets.values():
         assert all(r["value"] not in ("", None) and r["count"] > 0 for r in rows), facets
     narrowed = client.get("/courses?q=strategy&credits_min=3.5").get_json()
