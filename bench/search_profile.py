@@ -51,8 +51,10 @@ def log(message: str) -> None:
     print(f"[search-profile] {message}", file=sys.stderr, flush=True)
 
 
-def build_index(index_dir: Path, db_name: str, size: int, seed: int = 27) -> float:
-    """The search index of `size` generated courses in `index_dir/db_name`; seconds taken."""
+def build_index(index_dir: Path, db_name: str, size: int, seed: int = 27, commit_every: int = 0) -> float:
+    """The search index of `size` generated courses in `index_dir/db_name`; seconds taken.
+
+    `commit_every`: commit after each that many courses (a catch-up commits about once a second), else once."""
     rng = random.Random(seed)
     now = now_iso()
     started = time.perf_counter()
@@ -64,10 +66,20 @@ def build_index(index_dir: Path, db_name: str, size: int, seed: int = 27) -> flo
         doc["public_visible"] = True
         type_, _, body = describe(SPEC, doc)
         writer.add_document(document(entry(Change("course", doc["_id"], ECNU, 1, i + 1, type_, body), now)))
+        if commit_every and (i + 1) % commit_every == 0:
+            writer.commit()
     writer.commit()
     index._save_stamp(size)
     index.close()
+    log(f"{_segments(index_dir / db_name)} segments")
     return time.perf_counter() - started
+
+
+def _segments(folder: Path) -> int:
+    import tantivy
+
+    from services.catalog.search_index import SCHEMA
+    return tantivy.Index(SCHEMA, str(folder), reuse=True).searcher().num_segments
 
 
 def timed(get, samples: int) -> list[float]:
@@ -175,6 +187,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--http", action="store_true", help="also over HTTP against gunicorn -w 2")
     parser.add_argument("--profile", choices=sorted(CASES), help="cProfile this case in process")
+    parser.add_argument("--commit-every", type=int, default=0,
+                        help="commit after each that many courses, as a catch-up does (default: once)")
     parser.add_argument("--keep", type=Path, help="build the index in this folder once and reuse it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
@@ -191,7 +205,8 @@ def main() -> None:
             else:
                 log(f"building the index of {args.size:,} courses (load {os.getloadavg()[0]:.1f})")
                 seconds = build_index(kept.parent if kept else settings.search_index_dir,
-                                      kept.name if kept else settings.database_name, args.size)
+                                      kept.name if kept else settings.database_name, args.size,
+                                      commit_every=args.commit_every)
                 log(f"built in {seconds:.1f} s")
             if kept is not None:
                 folder.parent.mkdir(parents=True, exist_ok=True)
