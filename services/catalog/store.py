@@ -252,12 +252,21 @@ class ReadModel:
             return {"count": count, "sha256": hex_of(lanes)}
 
     def prime_digests(self, schools) -> None:
-        """Count the digests not kept yet (at the worker's start: cheap on an empty catalog, once after an
-        upgrade), so that the applies that follow keep them."""
+        """At the worker's start: count the digests not kept yet (cheap on an empty catalog, once after an
+        upgrade), or all of them when the last worker did not stop cleanly (killed between a write and its
+        count), so that the applies that follow keep them; then mark the digests in use until `stopped`."""
+        after_crash = not self.digests.stopped_cleanly()
         for school in schools:
             for kind in KINDS:
-                if self.digests.get(school, kind) is None:
+                if after_crash or self.digests.get(school, kind) is None:
                     self.recount(school, kind)
+        self.digests.mark_running()
+
+    def stopped(self) -> None:
+        """The worker stops: the kept digests are right, as the last write left them. Marked under the write
+        lock, which is then held until the process ends: a loop still running cannot write after the mark."""
+        self.search.lock.acquire()
+        self.digests.mark_stopped()
 
     def get(self, kind: str, entity_id: str) -> dict | None:
         return self.collection(kind).find_one({"_id": entity_id, "visible": True})
@@ -274,10 +283,15 @@ class HeldDigests:
 
     Every write of the read model (the worker's, under the search index's lock) adds the pairs it made
     visible and subtracts those it replaced or hid, in one `$inc` per school right after the write. A
-    crash between the two leaves the kept digest off by that write: the digest check then counts again
-    from the entries before it concludes anything (Catchup.check_digest), so a drift costs one full read.
+    worker killed between the two leaves the kept digest off by that write: the next worker counts every
+    digest again at its start, since the killed one did not mark its stop (`stopped_cleanly`); a write whose
+    count failed while the worker ran is caught by the digest check, which counts again from the entries
+    before it concludes anything (Catchup.check_digest).
     `$inc` never creates a document: a digest that was never counted stays unknown until `recount`.
     """
+
+    # the document that says whether the last worker stopped cleanly (no write can be between it and its count)
+    STATE = "worker"
 
     def __init__(self, db: Database):
         self.collection = db[HELD_DIGESTS]
@@ -285,6 +299,17 @@ class HeldDigests:
     @staticmethod
     def key(school: str, kind: str) -> str:
         return f"{school}/{kind}"
+
+    def stopped_cleanly(self) -> bool:
+        """Whether the last worker marked its stop (False after a kill, a crash, or before any worker ran)."""
+        state = self.collection.find_one({"_id": self.STATE}) or {}
+        return state.get("running") is False
+
+    def mark_running(self) -> None:
+        self.collection.replace_one({"_id": self.STATE}, {"_id": self.STATE, "running": True}, upsert=True)
+
+    def mark_stopped(self) -> None:
+        self.collection.replace_one({"_id": self.STATE}, {"_id": self.STATE, "running": False}, upsert=True)
 
     def kept(self, school: str, kind: str) -> dict | None:
         """{"count", "lanes", "seq"} as kept; None when never counted (or counted before `seq` was kept)."""

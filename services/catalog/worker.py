@@ -80,7 +80,8 @@ def main() -> None:
     text.warm_up()
     if not retry_until_done(model.ensure_indexes, "creating indexes", stop):
         return
-    # the digests the checks compare are kept by each write from now on (counted once if never counted)
+    # the digests the checks compare are kept by each write from now on (counted if never counted, or all
+    # of them when the last worker was killed)
     if not retry_until_done(lambda: model.prime_digests(settings.school_ids), "counting the held digests", stop):
         return
     # a missing or outdated search index is rebuilt, or brought up to the read model, before consuming
@@ -112,6 +113,10 @@ def main() -> None:
              "search-sweep": partial(sweep_upcoming, model.search, db)}
     run_loops(loops, stop, settings.worker_stop_seconds)
     model.search.flush()
+    try:
+        model.stopped()
+    except PyMongoError as exc:  # the next start counts the digests again
+        log.warning("could not mark the stop (%s)", exc.__class__.__name__)
     log.info("catalog worker stopped")
 
 

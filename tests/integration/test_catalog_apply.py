@@ -178,6 +178,28 @@ def test_the_kept_digest_follows_applies_replays_withdrawals_pages_and_tombstone
     assert model.digests.get(SDU, "course") == digest_of([])
 
 
+def test_a_worker_started_after_a_kill_counts_the_digests_again_and_one_after_a_clean_stop_does_not(model):
+    model.prime_digests([ECNU, SDU])
+    apply(model, course_body(ECNU))
+    right = model.recount(ECNU, "course")
+
+    def drift():
+        # a worker killed between a write and its count: the entry is held, its count is not
+        model.db["held_digests"].update_one({"_id": f"{ECNU}/course"}, {"$inc": {"count": -1, "l0": -7}})
+        assert model.digests.get(ECNU, "course") != right
+
+    drift()
+    # the killed worker never marked its stop: the next one counts every digest again at its start
+    model.prime_digests([ECNU, SDU])
+    assert model.digests.get(ECNU, "course") == right
+    model.stopped()
+    model.search.lock.release()  # a stopping worker keeps it until its process ends
+    # after a clean stop the kept digests are trusted (no read of every entry at each start)
+    drift()
+    model.prime_digests([ECNU, SDU])
+    assert model.digests.get(ECNU, "course") != right
+
+
 def test_a_page_is_written_without_reading_what_is_held_and_a_held_entry_in_its_middle_or_an_id_twice_counts_once(
         model, monkeypatch):
     from pymongo.collection import Collection
