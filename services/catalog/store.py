@@ -262,11 +262,14 @@ class ReadModel:
                     self.recount(school, kind)
         self.digests.mark_running()
 
-    def stopped(self) -> None:
+    def stopped(self, wait: float = 2.0) -> bool:
         """The worker stops: the kept digests are right, as the last write left them. Marked under the write
-        lock, which is then held until the process ends: a loop still running cannot write after the mark."""
-        self.search.lock.acquire()
+        lock, which is then held until the process ends: a loop still running cannot write after the mark.
+        Not marked (False) when a write still holds the lock after `wait` seconds: the next start counts."""
+        if not self.search.lock.acquire(timeout=wait):
+            return False
         self.digests.mark_stopped()
+        return True
 
     def get(self, kind: str, entity_id: str) -> dict | None:
         return self.collection(kind).find_one({"_id": entity_id, "visible": True})

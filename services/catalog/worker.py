@@ -114,7 +114,8 @@ def main() -> None:
     run_loops(loops, stop, settings.worker_stop_seconds)
     model.search.flush()
     try:
-        model.stopped()
+        if not model.stopped():
+            log.info("a write was still running: the next start counts the held digests again")
     except PyMongoError as exc:  # the next start counts the digests again
         log.warning("could not mark the stop (%s)", exc.__class__.__name__)
     log.info("catalog worker stopped")

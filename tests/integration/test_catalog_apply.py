@@ -192,7 +192,7 @@ def test_a_worker_started_after_a_kill_counts_the_digests_again_and_one_after_a_
     # the killed worker never marked its stop: the next one counts every digest again at its start
     model.prime_digests([ECNU, SDU])
     assert model.digests.get(ECNU, "course") == right
-    model.stopped()
+    assert model.stopped()
     model.search.lock.release()  # a stopping worker keeps it until its process ends
     # after a clean stop the kept digests are trusted (no read of every entry at each start)
     drift()
