@@ -90,18 +90,22 @@ def raw_insert_rate(mongo_port: int, rng: random.Random, count: int, one_by_one:
 
 
 class Alliance:
-    """Both schools' courses and catalog processes on one MongoDB and one broker.
+    """Both schools' courses and catalog processes on one MongoDB (or one per school) and one broker.
 
     `services`: the (school, service) pairs to run (default all four); `extra_env`: more variables for
-    every service process.
+    every service process; `server_per_school`: each school's services on a MongoDB server of their own, as
+    docker-compose.yml deploys them (`mongodb-<school>`), instead of one server for both (as `make run`).
     """
 
-    def __init__(self, root: Path, services=ALL_SERVICES, extra_env: dict | None = None):
+    def __init__(self, root: Path, services=ALL_SERVICES, extra_env: dict | None = None,
+                 server_per_school: bool = False):
         self.root = root
         self.log_dir = root / "log"
         self.services = tuple(services)
         self.extra_env = {"LOG_LEVEL": "WARNING", "CATALOG_DIGEST_SECONDS": "30", **(extra_env or {})}
         self.mongo_port, self.kafka_port = servers.free_port(), servers.free_port()
+        # the server of each school (sdu-sie's: mongo_port; ecnu-cto's its own one when server_per_school)
+        self.mongo_ports = {SDU: self.mongo_port, ECNU: servers.free_port() if server_per_school else self.mongo_port}
         self.keys = root / "keys"
         ensure_dev_keys(self.keys, (ECNU, SDU))
         bases = {ECNU: servers.free_port(), SDU: servers.free_port()}
@@ -121,14 +125,20 @@ class Alliance:
         return next(s for s in self.schools if s.id == school).urls[service]
 
     def start(self) -> None:
-        self.servers.append(servers.start_mongo(self.root / "mongo", self.mongo_port, self.log_dir))
+        for port in sorted(set(self.mongo_ports.values())):
+            if port == self.mongo_port:
+                self.servers.append(servers.start_mongo(self.root / "mongo", port, self.log_dir))
+            else:  # its own data, log and pid file
+                own_log = self.log_dir / f"mongo-{port}"
+                own_log.mkdir(parents=True, exist_ok=True)
+                self.servers.append(servers.start_mongo(self.root / f"mongo-{port}", port, own_log))
         self.broker = servers.start_broker(self.kafka_port, self.log_dir)
         for school, service in self.services:
             self.start_service(school, service)
 
     def start_service(self, school: str, service: str, extra_env: dict | None = None, worker: bool = True) -> None:
         """The service's worker (unless worker=False) and web process; extra_env on top of the alliance's."""
-        env = servers.service_env(school, service, self.mongo_port, self.kafka_port, self.root, self.alliance,
+        env = servers.service_env(school, service, self.mongo_ports[school], self.kafka_port, self.root, self.alliance,
                                   self.keys, {**self.extra_env, **(extra_env or {})})
         self.envs[(school, service)] = env
         if worker:

@@ -26,6 +26,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+# a profiling tool, run alone (bench/run.py leaves it out of `make bench`)
+TOOL = True
+
 RAW_MAX = 20_000
 
 

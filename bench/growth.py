@@ -8,8 +8,10 @@ web (gunicorn -w 2, the source of `GET /changes` and `GET /digest`). Then, for 1
    after publishing: `new_course` documents, numbered into the change log by the relay's own
    `describe` + `ChangeLog.allocate` / `append_batch` (shared/changelog.py), in batches of 1,000. Nothing
    is sent to Kafka, so a catalog can only learn them from the change feed.
-2. Raw insert rate of the same server in this run: as many similar documents as the size (at most
+2. Raw insert rate of the catalog's server in this run: as many similar documents as the size (at most
    RAW_MAX), insert_many of 1,000, into an empty scratch collection (what a fresh catalog has to write).
+   With SERVER_PER_SCHOOL (the default) each school has its own nx-27017, as docker-compose.yml deploys
+   them: ecnu-cto's answers the feed, sdu-sie's takes the catalog's writes.
 3. Catch-up: a fresh sdu-sie catalog (its own database, web + worker) starts; the rate is entities per
    second until it holds them all (end to end from the worker's start), and the catch-up's own report
    (feed read + apply).
@@ -56,6 +58,9 @@ THROUGHPUT_SECONDS = 5.0
 # the raw insert rate is measured on at most this many documents (it is flat from 1k to 100k: about 10k/s)
 RAW_MAX = 20_000
 BATCH = 1000
+# each school on a database server of its own, as docker-compose.yml deploys them: the source's feed queries
+# run on ecnu-cto's server, the catalog's writes (and the raw insert it is compared with) on sdu-sie's
+SERVER_PER_SCHOOL = True
 SEARCHES = {
     "one word, facets": {"q": "innovation"},
     "two words, facets": {"q": "supply strategy"},
@@ -78,7 +83,7 @@ def log(message: str) -> None:
 def fill(alliance: Alliance, start: int, end: int, rng: random.Random) -> float:
     """Courses start..end-1 into ecnu-cto's courses database and its change log; returns seconds."""
     settings = Settings(school=ECNU, service="courses", schools=alliance.schools)
-    client = MongoClient(servers.mongo_uri(alliance.mongo_port), tz_aware=True)
+    client = MongoClient(servers.mongo_uri(alliance.mongo_ports[ECNU]), tz_aware=True)
     db = client[settings.database_name]
     changelog = ChangeLog(db)
     started = time.perf_counter()
@@ -209,8 +214,8 @@ def main() -> dict[str, str]:
     rng = random.Random(27)
     results: dict[int, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-growth-") as tmp:
-        alliance = Alliance(Path(tmp), services=())
-        log(f"starting nx-27017, the broker and {ECNU}'s courses web")
+        alliance = Alliance(Path(tmp), services=(), server_per_school=SERVER_PER_SCHOOL)
+        log(f"starting nx-27017 (one per school: {SERVER_PER_SCHOOL}), the broker and {ECNU}'s courses web")
         alliance.start()
         try:
             alliance.start_service(ECNU, "courses", worker=False)
@@ -249,7 +254,7 @@ def report(results: dict[int, dict]) -> dict[str, str]:
         + row("**catch-up rate, end to end (read model and search index)**", lambda r: f"**{r['catchup_rate']:,.0f}/s**")
         + row("catch-up's own report (feed read + apply + index)",
               lambda r: f"{r['own_applied'] / max(r['own_seconds'], 1e-9):,.0f}/s")
-        + row("raw insert rate, same server, insert_many of 1,000 into an empty collection (documents)",
+        + row("raw insert rate, the catalog's server, insert_many of 1,000 into an empty collection (documents)",
               lambda r: f"{r['raw_rate']:,.0f}/s ({r['raw_docs']:,})")
         + row("**ratio catch-up (end to end) / raw**", lambda r: f"**{r['catchup_rate'] / r['raw_rate']:.2f}**")
         + row("ratio catch-up's own report / raw",
@@ -257,7 +262,11 @@ def report(results: dict[int, dict]) -> dict[str, str]:
         + row("load average (1 min, 2 CPUs) when the catch-up ended", lambda r: f"{r['load']['catchup']:.1f}")
     )
     catch_text = (
-        "A fresh sdu-sie catalog (its own database and search index; web gunicorn -w 2 and worker) catching up "
+        ("Each school has a database server of its own, as docker-compose.yml deploys them (`mongodb-<school>`): "
+           "ecnu-cto's nx-27017 answers the feed's queries, sdu-sie's takes the catalog's writes; both on the "
+           "same two cores. " if SERVER_PER_SCHOOL else "Both schools share one nx-27017 server, as `make run` "
+           "does: it answers the feed's queries and takes the catalog's writes. ")
+        + "A fresh sdu-sie catalog (its own database and search index; web gunicorn -w 2 and worker) catching up "
         "from ecnu-cto's `GET /changes` (pages of 1,000) at each size; nothing was on Kafka, so every course "
         "came from the feed. The catch-up overlaps its steps (ADR 0008): the next page is read, validated "
         "(a strict pydantic check, marshmallow for what it leaves) and turned into index documents in one "
@@ -268,8 +277,8 @@ def report(results: dict[int, dict]) -> dict[str, str]:
         "show them all. The source was filled as the relay leaves its entities after publishing: "
         "`new_course` documents numbered into the change log by `describe` and `ChangeLog.append_batch` (the "
         "relay's own code), 1,000 at a time, the digest folded after each batch, without Kafka. The raw rate "
-        "is similar documents written by insert_many of 1,000 into an empty scratch collection of the same "
-        f"nx-27017 server in this run: as many as the size, at most {RAW_MAX:,}. End to end includes the "
+        "is similar documents written by insert_many of 1,000 into an empty scratch collection of the "
+        f"catalog's nx-27017 server in this run: as many as the size, at most {RAW_MAX:,}. End to end includes the "
         "start of the catalog's web and worker processes (a few seconds on a loaded machine), which weighs "
         "most at 1,000; the catch-up's own report is its feed reads, validation, writes and index.\n\n" + catch
     )

@@ -50,13 +50,14 @@ _BLOCK = re.compile(r"<!-- bench:(?P<name>[\w]+) -->\n.*?<!-- /bench:(?P=name) -
 
 
 def discover() -> list[str]:
-    """The names of the modules in bench/ that define main(), sorted."""
+    """The names of the modules in bench/ that define main(), sorted; not the profiling tools (`TOOL = True`:
+    run alone with `python -m bench.<name>`, they write nothing to docs)."""
     names = []
     for info in pkgutil.iter_modules(bench.__path__):
         if info.name == "run" or info.name.startswith("_"):
             continue
         module = importlib.import_module(f"bench.{info.name}")
-        if callable(getattr(module, "main", None)):
+        if callable(getattr(module, "main", None)) and not getattr(module, "TOOL", False):
             names.append(info.name)
     return sorted(names)
 

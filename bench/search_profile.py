@@ -44,6 +44,9 @@ from shared.clock import now_iso
 from shared.config import Settings
 from shared.outbox import describe
 
+# a profiling tool, run alone (bench/run.py leaves it out of `make bench`)
+TOOL = True
+
 CASES = {**SEARCHES, "one word, no facets": {"q": "innovation", "facets": "false"}}
 
 
