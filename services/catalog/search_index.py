@@ -264,8 +264,9 @@ class SearchIndex:
         self._commit_due = 0.0
         # generations reserved from the read model's counter and not handed out yet: [next, end)
         self._block = (0, 0)
-        # sweeps committed by this process: in the stamp, so that readers reload after a sweep too
-        self._sweeps = 0
+        # the last sweep's commit, in the stamp so that readers reload after a sweep too: a time, not a count,
+        # so that a restarted worker's first sweep never repeats the stamp a reader saw before the restart
+        self._swept = 0
         # tantivy failed to write the index (its files removed under the writer): built anew at the next chance
         self._broken = False
 
@@ -369,7 +370,7 @@ class SearchIndex:
     def _save_stamp(self, gen: int) -> None:
         # written after the commit it describes: a crash in between makes the next follow repeat work, not miss it
         tmp = self.path / f"{STAMP}.tmp"
-        tmp.write_text(json.dumps({"schema": SCHEMA_VERSION, "gen": gen, "build": self._build, "sweep": self._sweeps}))
+        tmp.write_text(json.dumps({"schema": SCHEMA_VERSION, "gen": gen, "build": self._build, "sweep": self._swept}))
         os.replace(tmp, self.path / STAMP)
 
     def close(self) -> None:
@@ -488,7 +489,7 @@ class SearchIndex:
                     if entry is not None and entry.get("visible"):
                         writer.add_document(document(entry, today))
             self._pending = self._done()
-            self._sweeps += 1
+            self._swept = time.time_ns()
             self._commit()
             log.info("search index %s: %d courses no longer upcoming", self.path, len(ids))
             return len(ids)
