@@ -269,6 +269,8 @@ class SearchIndex:
         self._swept = 0
         # tantivy failed to write the index (its files removed under the writer): built anew at the next chance
         self._broken = False
+        # while a catch-up runs (`holding`): the least time between commits, for its pages and single applies alike
+        self._hold = 0.0
 
     @classmethod
     def at(cls, base_dir: Path, db_name: str) -> "SearchIndex":
@@ -414,7 +416,7 @@ class SearchIndex:
                         if entry.get("visible"):
                             built = prepared.get(entry["_id"])
                             writer.add_document(built if built is not None else document(entry))
-                    every = self.commit_every if commit_every is None else commit_every
+                    every = max(self.commit_every if commit_every is None else commit_every, self._hold)
                     due = self._last_commit + every
                     self._commit_due = due if self._pending is None else min(due, self._commit_due)
                     self._pending = through
@@ -493,6 +495,20 @@ class SearchIndex:
             self._commit()
             log.info("search index %s: %d courses no longer upcoming", self.path, len(ids))
             return len(ids)
+
+    @contextmanager
+    def holding(self, seconds: float):
+        """Commit at most `seconds` apart inside (a catch-up): its pages and the single applies beside it go into
+        one commit, so a catch-up of 100,000 courses leaves one or two segments, not the dozen that a commit a
+        second does (every search runs once per segment). What waits is committed on leaving."""
+        with self.lock:
+            self._hold = seconds
+        try:
+            yield self
+        finally:
+            with self.lock:
+                self._hold = 0.0
+                self.flush()
 
     def take_generations(self, db, count: int) -> int:
         """The first of `count` generations for entries about to be written (call under `lock`).

@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Callable
 
 import requests
@@ -42,8 +43,10 @@ STOP_CHECK_SECONDS = 0.5
 FEED_PAGE = 1000
 MAX_FEED_PAGES = 10_000
 TOKEN_REFRESH_SECONDS = 300
-# how long a caught-up course may wait in the search index's writer before a commit makes it searchable
-CATCHUP_COMMIT_SECONDS = 1.0
+# how long a caught-up course (or a single event applied beside a catch-up) may wait in the search index's writer
+# before a commit makes it searchable: a catch-up commits when it ends, and a longer one this often (each commit
+# is a segment of the index, and every search runs once per segment: ADR 0008)
+CATCHUP_COMMIT_SECONDS = 60.0
 
 
 def apply_event(model: ReadModel, event: Event, school: str, clock: Callable[[], str] = now_iso) -> str:
@@ -220,13 +223,13 @@ class Catchup:
         # validation overlap the local writes
         prefetch = ThreadPoolExecutor(1, thread_name_prefix="feed")
         pending = prefetch.submit(self._page, kind, school, entity, last_seq)
+        # courses: committed to the search index when caught up (searchable now), or CATCHUP_COMMIT_SECONDS apart
+        holding = self.model.search.holding(CATCHUP_COMMIT_SECONDS) if kind == "course" else nullcontext()
         try:
-            last_seq = self._apply_pages(kind, school, entity, pending, prefetch, seen, counts)
+            with holding:
+                last_seq = self._apply_pages(kind, school, entity, pending, prefetch, seen, counts)
         finally:
             prefetch.shutdown(wait=True, cancel_futures=True)
-        if kind == "course":
-            # caught up: searchable now, not at the next due commit
-            self.model.search.flush()
         applied, invalid, refused = counts["applied"], counts["invalid"], counts["refused"]
         if full:
             # what the source no longer has at all; entries applied after the feed's head stay
@@ -276,7 +279,7 @@ class Catchup:
                 pending = prefetch.submit(self._page, kind, school, entity, last_seq)
             counts["invalid"] += invalid
             seen.update(doc["_id"] for doc in docs if doc["visible"])
-            # a catch-up's pages are committed to the search index together, at most a second apart
+            # a catch-up's pages are committed to the search index together (`holding` above)
             done, foreign = self.model.apply_many(kind, docs, commit_every=CATCHUP_COMMIT_SECONDS, prepared=prepared)
             counts["applied"] += done
             counts["refused"] += foreign

@@ -314,6 +314,54 @@ def test_a_catch_up_page_with_deferred_commit_is_searchable_after_the_flush_and_
     assert sorted(codes(client, "deferred")) == ["D-0", "D-1", "D-2"]
 
 
+class SlowFeed:
+    """ecnu-cto's course feed in `pages` pages of five, each read `delay` seconds after the last; `beside` runs
+    while the second page is read (an event the consumer applies during the catch-up)."""
+
+    def __init__(self, pages: int, delay: float, beside):
+        self.bodies = [course_body(ECNU, code=f"F-{i}", title={"en": f"Feed course {i}"}) for i in range(pages * 5)]
+        self.delay = delay
+        self.beside = beside
+        self.reads = 0
+
+    def changes(self, school, entity, since, limit=1000):
+        import time
+
+        self.reads += 1
+        if self.reads == 2:
+            self.beside()
+        time.sleep(self.delay)
+        page = self.bodies[since:since + 5] if entity == "courses" else []
+        changes = [{"id": b["id"], "version": 1, "seq": since + i + 1, "type": "course.published.v1",
+                    "visible": True, "state": b} for i, b in enumerate(page)]
+        last = since + len(page)
+        return {"changes": changes, "last_seq": last, "next": last < len(self.bodies) and page != []}
+
+
+def test_a_catch_up_commits_its_pages_and_the_events_applied_beside_it_once_as_one_segment(
+        settings, model, client):
+    from services.catalog.sync import Catchup
+
+    seen_beside = []
+
+    def beside():
+        # a live event during the catch-up waits for the catch-up's commit, as its pages do
+        add(model, "K-1", "Kafka course applied beside")
+        seen_beside.append(codes(client, "kafka"))
+
+    model.search.follow(model.db)  # the worker's start: an empty index
+    feed = SlowFeed(pages=4, delay=0.4, beside=beside)
+    report = Catchup(settings, model.db, feed).catch_up(ECNU, "courses", reason="test")
+    assert report["applied"] == 20 and feed.reads == 4
+    assert seen_beside == [[]]
+    # one commit when the catch-up ended (a commit a second would have made two or three): one segment
+    assert model.search.searcher().num_segments == 1
+    assert len(codes(client, "feed", limit=50)) == 20 and codes(client, "kafka") == ["K-1"]
+    # after the catch-up, single applies commit as before
+    add(model, "K-2", "Kafka course applied after")
+    assert sorted(codes(client, "kafka")) == ["K-1", "K-2"]
+
+
 def test_an_index_whose_files_were_removed_under_the_writer_is_built_anew_by_the_next_check(model, client):
     add(model, "H-1", "Half removed catalogue")
     # a delete of the folder stopped half-way (or a disk clean-up): the segments are gone, the stamp and
