@@ -35,6 +35,7 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
+import orjson
 import tantivy
 from pymongo import ASCENDING, ReturnDocument
 from tantivy import FieldType, Occur, Order, Query
@@ -178,7 +179,7 @@ def document(entry: dict, today: str | None = None) -> tantivy.Document:
     entity_id = entry["_id"]
     doc.add_text("id", entity_id)
     doc.add_integer("version", int(entry["version"]))
-    doc.add_text("card", json.dumps({k: entry[k] for k in CARD_FIELDS if k in entry}, ensure_ascii=False))
+    doc.add_text("card", orjson.dumps({k: entry[k] for k in CARD_FIELDS if k in entry}).decode())
     code = entry.get("code", "")
     doc.add_text("code_exact", code.lower())
     titles = _texts(entry.get("title"))
@@ -644,7 +645,7 @@ class SearchIndex:
         return Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
 
     def _card(self, searcher, address) -> dict:
-        return json.loads(searcher.doc(address)["card"][0])
+        return orjson.loads(searcher.doc(address)["card"][0])
 
     def _text_match(self, words: list[text.QueryWord], need: int | None = None, scored: bool = False) -> Query:
         """Every word required (or at least `need` of them); every course without words. `scored`: scored by
