@@ -14,7 +14,10 @@ web (gunicorn -w 2, the source of `GET /changes` and `GET /digest`). Then, for 1
    them: ecnu-cto's answers the feed, sdu-sie's takes the catalog's writes.
 3. Catch-up: a fresh sdu-sie catalog (its own database, web + worker) starts; the rate is entities per
    second until it holds them all (end to end from the worker's start), and the catch-up's own report
-   (feed read + apply).
+   (feed read + apply). Then once more into another fresh catalog from the same feed recorded (`RecordedFeed`:
+   its pages served from this process's memory), so that the source's server and web do not share the two
+   cores with the catalog, as a partner's feed served from the partner's own machines would not. The catalog
+   worker's peak memory (VmHWM) is read after each.
 4. Search latency of that catalog's API (the tantivy index beside its read model), sequential requests,
    as a ratio to the same catalog's `GET /healthz` measured in the same minute; then the throughput of
    20 concurrent clients against search with facets and against `/healthz`.
@@ -33,7 +36,9 @@ import sys
 import threading
 import tempfile
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from pymongo import MongoClient
@@ -142,12 +147,80 @@ def throughput(url: str, params: dict, clients: int, seconds: float) -> float:
     return sum(counts) / (time.monotonic() - started)
 
 
-def measure(alliance: Alliance, size: int) -> dict:
-    """Catch-up into a fresh catalog, its search latency and the source's feed latency, at `size` courses."""
-    prefix = f"g{size}_"
-    log(f"{size:,}: a fresh {SDU} catalog (database prefix {prefix}) catching up")
+class RecordedFeed:
+    """A school's course feed recorded once, page by page, and served from this process's memory.
+
+    A catalog catching up from it reads the very pages the source served, while the source's server and web
+    do no work on this machine: as when the partner's feed is served from the partner's own machines. Only
+    the pages a catch-up from the start asks for are recorded (`since` of each, and the empty one after the
+    last), and `GET /digest`; anything else is a 404.
+    """
+
+    def __init__(self, source: str, headers: dict):
+        session = requests.Session()
+        self.pages: dict[tuple, bytes] = {}
+        since = 0
+        for _ in range(10_000):
+            response = session.get(source + "/changes", params={"since": since, "limit": 1000}, headers=headers,
+                                   timeout=120)
+            response.raise_for_status()
+            self.pages[("/changes", since)] = response.content
+            page = response.json()
+            if since == page["last_seq"]:
+                break
+            since = page["last_seq"]
+        self.pages[("/digest", None)] = session.get(source + "/digest", headers=headers, timeout=60).content
+        pages = self.pages
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                url = urlsplit(self.path)
+                since = parse_qs(url.query).get("since", [None])[0]
+                body = pages.get((url.path, int(since) if since is not None else None))
+                self.send_response(200 if body is not None else 404)
+                body = body if body is not None else b'{"title": "not recorded"}'
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer((servers.HOST, 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://{servers.HOST}:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def alliance_config(self, alliance: Alliance, school: str, path: Path) -> Path:
+        """A copy of the alliance's configuration in which `school`'s courses service is this recording."""
+        raw = json.loads(alliance.alliance.read_text())
+        for entry in raw["schools"]:
+            if entry["id"] == school:
+                entry["urls"] = {"courses": self.url}
+        path.write_text(json.dumps(raw))
+        return path
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def peak_memory_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def catch_up(alliance: Alliance, size: int, prefix: str, extra_env: dict | None = None) -> dict:
+    """A fresh sdu-sie catalog (database prefix `prefix`) started and caught up with `size` courses: the time from
+    its start until all are held and searchable, its own report and its worker's peak memory."""
     t0 = time.perf_counter()
-    alliance.start_service(SDU, "catalog", {"MONGODB_DATABASE_PREFIX": prefix})
+    alliance.start_service(SDU, "catalog", {"MONGODB_DATABASE_PREFIX": prefix, **(extra_env or {})})
     interval = 0.1 if size <= 10_000 else 0.5
     url = alliance.url(SDU, "catalog") + "/courses"
 
@@ -168,11 +241,33 @@ def measure(alliance: Alliance, size: int) -> dict:
     wait(lambda: caught_up() is not None, 900, f"the catch-up of {size}", interval=interval)
     wait(lambda: searchable() >= size, 60, f"the search index of {size}", interval=0.05)
     seconds = time.perf_counter() - t0
-    load = {"catchup": os.getloadavg()[0]}
+    load = os.getloadavg()[0]
     report = caught_up() or {}
     client.close()
-    out = {"catchup_seconds": seconds, "catchup_rate": size / seconds,
-           "own_applied": report.get("applied", 0), "own_seconds": report.get("seconds") or 0.0}
+    return {"seconds": seconds, "rate": size / seconds, "own_applied": report.get("applied", 0),
+            "own_seconds": report.get("seconds") or 0.0, "load": load,
+            "worker_peak_mb": peak_memory_mb(alliance.procs[(SDU, "catalog", "worker")].pid)}
+
+
+def drop_catalog(alliance: Alliance, prefix: str) -> None:
+    """Stop a throw-away catalog (killed: a clean stop waits seconds for the consumer to leave its group) and
+    drop its database."""
+    alliance.stop_service(SDU, "catalog", kill=True)
+    client = MongoClient(servers.mongo_uri(alliance.mongo_port))
+    client.drop_database(Settings(school=SDU, service="catalog", mongodb_database_prefix=prefix).database_name)
+    client.close()
+
+
+def measure(alliance: Alliance, size: int) -> dict:
+    """Catch-up into a fresh catalog, its search latency and the source's feed latency, at `size` courses;
+    then a catch-up from the recorded feed."""
+    prefix = f"g{size}_"
+    log(f"{size:,}: a fresh {SDU} catalog (database prefix {prefix}) catching up")
+    live = catch_up(alliance, size, prefix)
+    load = {"catchup": live["load"]}
+    out = {"catchup_seconds": live["seconds"], "catchup_rate": live["rate"], "own_applied": live["own_applied"],
+           "own_seconds": live["own_seconds"], "worker_peak_mb": live["worker_peak_mb"]}
+    url = alliance.url(SDU, "catalog") + "/courses"
     session = requests.Session()
     total = session.get(url, params={"facets": "false"}, timeout=120).json()["total"]
     if total != size:
@@ -187,11 +282,17 @@ def measure(alliance: Alliance, size: int) -> dict:
     out["throughput_healthz"] = throughput(healthz, {}, CLIENTS, THROUGHPUT_SECONDS)
     out["throughput_search"] = throughput(url, SEARCHES[THROUGHPUT_CASE], CLIENTS, THROUGHPUT_SECONDS)
     load["throughput"] = os.getloadavg()[0]
-    # a throw-away catalog: killed (a clean stop waits seconds for the consumer to leave its group)
-    alliance.stop_service(SDU, "catalog", kill=True)
-    client = MongoClient(servers.mongo_uri(alliance.mongo_port))
-    client.drop_database(Settings(school=SDU, service="catalog", mongodb_database_prefix=prefix).database_name)
-    client.close()
+    drop_catalog(alliance, prefix)
+
+    log(f"{size:,}: recording {ECNU}'s feed; a fresh {SDU} catalog catching up from the recording")
+    recorded = RecordedFeed(alliance.url(ECNU, "courses"), alliance.token(SDU, "partner"))
+    try:
+        config = recorded.alliance_config(alliance, ECNU, alliance.root / f"alliance-recorded-{size}.json")
+        replay = catch_up(alliance, size, f"r{size}_", {"ALLIANCE_CONFIG": str(config)})
+    finally:
+        recorded.close()
+    drop_catalog(alliance, f"r{size}_")
+    out.update({f"recorded_{k}": v for k, v in replay.items()})
 
     log(f"{size:,}: the source's GET /changes and GET /digest, {FEED_SAMPLES[size]} each")
     headers = alliance.token(SDU, "partner")
@@ -260,6 +361,13 @@ def report(results: dict[int, dict]) -> dict[str, str]:
         + row("ratio catch-up's own report / raw",
               lambda r: f"{r['own_applied'] / max(r['own_seconds'], 1e-9) / r['raw_rate']:.2f}")
         + row("load average (1 min, 2 CPUs) when the catch-up ended", lambda r: f"{r['load']['catchup']:.1f}")
+        + row("from the recorded feed (the source idle): worker start -> all held and searchable",
+              lambda r: f"{r['recorded_seconds']:.1f} s ({r['recorded_rate']:,.0f}/s)")
+        + row("**ratio catch-up from the recorded feed (end to end) / raw**",
+              lambda r: f"**{r['recorded_rate'] / r['raw_rate']:.2f}**")
+        + row("load average when the catch-up from the recorded feed ended", lambda r: f"{r['recorded_load']:.1f}")
+        + row("catalog worker's peak memory (VmHWM): from the source / from the recorded feed",
+              lambda r: f"{r['worker_peak_mb']:.0f} / {r['recorded_worker_peak_mb']:.0f} MiB")
     )
     catch_text = (
         ("Each school has a database server of its own, as docker-compose.yml deploys them (`mongodb-<school>`): "
@@ -271,8 +379,9 @@ def report(results: dict[int, dict]) -> dict[str, str]:
         "came from the feed. The catch-up overlaps its steps (ADR 0008): the next page is read, validated "
         "(a strict pydantic check, marshmallow for what it leaves) and turned into index documents in one "
         "thread while the server writes this page (one unordered insert_many; only what it refuses as held "
-        "is read back) from another and the applying thread commits the earlier pages' documents (at most "
-        "once a second; at the end at once). The end is read from the catalog's own sync "
+        "is read back) from another and the applying thread adds the earlier pages' documents to the search "
+        "index, which commits once, at the end (a catch-up longer than a minute commits every 60 s). The end "
+        "is read from the catalog's own sync "
         "state in its database (`synced_seq` at the source's last sequence), then the catalog's search must "
         "show them all. The source was filled as the relay leaves its entities after publishing: "
         "`new_course` documents numbered into the change log by `describe` and `ChangeLog.append_batch` (the "
@@ -280,7 +389,12 @@ def report(results: dict[int, dict]) -> dict[str, str]:
         "is similar documents written by insert_many of 1,000 into an empty scratch collection of the "
         f"catalog's nx-27017 server in this run: as many as the size, at most {RAW_MAX:,}. End to end includes the "
         "start of the catalog's web and worker processes (a few seconds on a loaded machine), which weighs "
-        "most at 1,000; the catch-up's own report is its feed reads, validation, writes and index.\n\n" + catch
+        "most at 1,000; the catch-up's own report is its feed reads, validation, writes and index. "
+        "Then a second fresh catalog catches up from the same feed recorded: every page the first one read, "
+        "fetched from the source once and served from the benchmark's memory (`RecordedFeed`), so that the "
+        "source's server and gunicorn, which a partner runs on machines of its own, do not take the two cores "
+        "from the catalog while it catches up. The worker's peak memory is its VmHWM after the catch-up "
+        "(docker-compose.yml gives a worker 256 MiB).\n\n" + catch
     )
 
     def ratio(r, name, p):
