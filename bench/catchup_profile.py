@@ -118,8 +118,11 @@ def child(spec: dict) -> dict:
     held = db["courses"].count_documents({}) if spec["size"] <= 20_000 else db.command("count", "courses")["n"]
     searchable = model.search.searcher().num_docs
     size = spec["size"]
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    memory = {k: round(int(status[k].split()[0]) / 1024) for k in ("VmHWM", "VmRSS", "RssAnon", "RssFile")
+              if k in status}
     out = {"seconds": round(seconds, 3), "rate": round(size / seconds), "applied": report["applied"],
-           "held": held, "searchable": searchable,
+           "held": held, "searchable": searchable, "memory_mib": memory,
            "steps": {k: [round(v, 3), counts[k]] for k, v in sorted(sums.items(), key=lambda kv: -kv[1])}}
     # per page, in order: do the writes, reads and commits grow with the catalog?
     tenth = max(1, size // 1000 // 10)

@@ -216,6 +216,13 @@ def peak_memory_mb(pid: int) -> float:
     return 0.0
 
 
+def web_peak_memory_mb(alliance: Alliance) -> float:
+    """The largest peak resident memory (VmHWM) of the catalog web's gunicorn workers, in MiB."""
+    master = alliance.procs[(SDU, "catalog", "web")].pid
+    children = [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    return max((peak_memory_mb(pid) for pid in children), default=0.0)
+
+
 def catch_up(alliance: Alliance, size: int, prefix: str, extra_env: dict | None = None) -> dict:
     """A fresh sdu-sie catalog (database prefix `prefix`) started and caught up with `size` courses: the time from
     its start until all are held and searchable, its own report and its worker's peak memory."""
@@ -282,6 +289,7 @@ def measure(alliance: Alliance, size: int) -> dict:
     out["throughput_healthz"] = throughput(healthz, {}, CLIENTS, THROUGHPUT_SECONDS)
     out["throughput_search"] = throughput(url, SEARCHES[THROUGHPUT_CASE], CLIENTS, THROUGHPUT_SECONDS)
     load["throughput"] = os.getloadavg()[0]
+    out["web_peak_mb"] = web_peak_memory_mb(alliance)
     drop_catalog(alliance, prefix)
 
     log(f"{size:,}: recording {ECNU}'s feed; a fresh {SDU} catalog catching up from the recording")
@@ -409,6 +417,8 @@ def report(results: dict[int, dict]) -> dict[str, str]:
     srows += row(f"throughput, {CLIENTS} clients: `/healthz` requests/s", lambda r: f"{r['throughput_healthz']:,.0f}")
     srows += row(f"throughput, {CLIENTS} clients: {THROUGHPUT_CASE} requests/s (of healthz's)",
                  lambda r: f"{r['throughput_search']:,.0f} ({r['throughput_search'] / r['throughput_healthz']:.2f})")
+    srows += row("catalog web's peak memory, the largest of its two gunicorn workers (VmHWM)",
+                 lambda r: f"{r['web_peak_mb']:.0f} MiB")
     srows += row("load average (1 min, 2 CPUs) after the latencies / after the throughput",
                  lambda r: f"{r['load']['search']:.1f} / {r['load']['throughput']:.1f}")
     search_text = (

@@ -114,11 +114,11 @@ class ReadModel:
             return 0, 0
         with self.search.lock:
             if kind != "course":
-                applied, refused, _ = self._apply_many(kind, docs)
+                applied, refused, _, _ = self._apply_many(kind, docs)
                 return applied, refused
             first = self.search.take_generations(self.db, len(docs))
             docs = [{**d, "gen": first + i} for i, d in enumerate(docs)]
-            written = None
+            written, new = None, frozenset()
             try:
                 writing = _WRITES.submit(self._apply_many, kind, docs)
                 try:
@@ -127,14 +127,15 @@ class ReadModel:
                     if prepared is None:
                         prepared = self.search.prepare(docs)
                 finally:
-                    applied, refused, written = writing.result()
+                    applied, refused, written, new = writing.result()
                 return applied, refused
             finally:
-                self.search.follow(self.db, written, (first, first + len(docs) - 1), prepared=prepared,
+                self.search.follow(self.db, written, (first, first + len(docs) - 1), prepared=prepared, new=new,
                                    commit_every=commit_every, defer=commit_every is not None)
 
-    def _apply_many(self, kind: str, docs: list[dict]) -> tuple[int, int, list[dict]]:
-        """(applied, refused, the documents now stored), in a few round trips: one unordered insert_many of the
+    def _apply_many(self, kind: str, docs: list[dict]) -> tuple[int, int, list[dict], frozenset]:
+        """(applied, refused, the documents now stored, the ids of those that were new to the read model), in a
+        few round trips: one unordered insert_many of the
         page (a catalog catching up from nothing writes at the server's insert rate, and reads nothing), then
         for the entries it refused as held already (duplicate ids, reported by their index in the page): one
         read of them, version-conditional replaces and a read of what they left. The kept digest moves by what
@@ -165,7 +166,7 @@ class ReadModel:
         self.digests.change(kind, [before[i] for i in changed if i in before], [after[i] for i in changed])
         # the ones stored now are those whose generation is held (courses)
         written = [ours[i] for i in changed if after[i].get("gen") == ours[i].get("gen")]
-        return len(changed), refused, written
+        return len(changed), refused, written, frozenset(i for i in ours if i not in refused_ids)
 
     def _replace_many(self, kind: str, docs: list[dict]) -> int:
         """Version-conditional replaces of `docs`; how many were refused as another school's."""
