@@ -227,3 +227,34 @@ def test_kafka_listens_with_sasl_scram_only_and_kafka_init_logs_in_as_the_super_
     assert init["environment"]["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
     assert {s["target"] for s in init["secrets"]} == {"kafka-admin.password"} | {
         f"{s}.kafka.password" for s in SCHOOLS}
+
+
+def _mib(limit) -> float:
+    """A compose memory limit ("512M", "1G" or bytes) in MiB."""
+    text = str(limit).strip().upper().rstrip("B")
+    scale = {"K": 1 / 1024, "M": 1, "G": 1024}
+    if text[-1] in scale:
+        return float(text[:-1]) * scale[text[-1]]
+    return int(text) / 2**20
+
+
+def _measured(label: str) -> list[float]:
+    """The numbers of the growth benchmark's row `label` in docs/benchmarks.md (every size, MiB)."""
+    rows = [line for line in (REPO / "docs" / "benchmarks.md").read_text().splitlines()
+            if line.startswith(f"| {label}")]
+    assert len(rows) == 1, f"docs/benchmarks.md has no single row {label!r}: run `python -m bench.run growth`"
+    return [float(n) for n in re.findall(r"\d+(?:\.\d+)?", rows[0][len(label) + 2:])]
+
+
+def test_the_catalog_processes_may_use_the_memory_the_growth_benchmark_measured_with_a_quarter_to_spare(config):
+    # a catch-up of 100,000 courses, and searches of them, as bench/growth.py measured them (peak resident
+    # memory): a limit below that is an out-of-memory kill in the middle of a catch-up
+    worker_peak = max(_measured("catalog worker's peak memory (VmHWM)"))
+    web_worker_peak = max(_measured("catalog web's peak memory, the largest of its two gunicorn workers (VmHWM)"))
+    for school in SCHOOLS:
+        services = config["services"]
+        worker = _mib(services[f"{school}-catalog-worker"]["deploy"]["resources"]["limits"]["memory"])
+        assert worker >= 1.25 * worker_peak, (school, worker, worker_peak)
+        web = services[f"{school}-catalog-web"]
+        gunicorn_workers = int(web["environment"]["WEB_CONCURRENCY"])
+        assert _mib(web["deploy"]["resources"]["limits"]["memory"]) >= 1.25 * web_worker_peak * gunicorn_workers
