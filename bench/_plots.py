@@ -121,6 +121,8 @@ def growth(results: dict, img_dir: Path) -> dict[str, str]:
     right.plot(sizes, [results[s]["catchup_rate"] for s in sizes], "o-", label="catch-up, end to end")
     right.plot(sizes, [results[s]["own_applied"] / max(results[s]["own_seconds"], 1e-9) for s in sizes], "o--",
                label="catch-up, its own report")
+    right.plot(sizes, [results[s]["recorded_rate"] for s in sizes], "o:",
+               label="catch-up from the recorded feed (source idle), end to end")
     right.plot(sizes, [results[s]["raw_rate"] for s in sizes], "s-", color="tab:gray",
                label="raw insert_many, same server")
     for s in sizes:
