@@ -40,15 +40,21 @@ def fixed_clock(times: list[str]) -> Callable[[], str]:
     return now
 
 
-def in_order(items: list[dict], key: Callable[[dict], object], descending: bool) -> list[dict]:
-    """`items` in the order a keyset page promises: by `key` (ascending or descending), then by id ascending."""
+def in_order(items: list[dict], key: Callable[[dict], object], descending: bool,
+             reverse_ties: bool = False) -> list[dict]:
+    """`items` in the order a keyset page promises: by `key` (ascending or descending), then by id ascending
+    (with `reverse_ties`, a descending sort is the exact reverse of the ascending one: ties by id descending,
+    as the catalog's search index pages)."""
+    if descending and reverse_ties:
+        return sorted(items, key=lambda i: (key(i), i["id"]), reverse=True)
     # a stable sort keeps the id order among equal keys, also when reversed
     return sorted(sorted(items, key=lambda i: i["id"]), key=key, reverse=descending)
 
 
 def assert_pages_list_each_once_in_order(client, headers, path: str, ids, sorts: dict[str, Callable[[dict], object]],
-                                         query: str = "", limit: int = 2) -> None:
-    """For every sort, ascending and descending: the pages of `path` hold each of `ids` once, in order.
+                                         query: str = "", limit: int = 2, reverse_ties: bool = False) -> None:
+    """For every sort, ascending and descending: the pages of `path` hold each of `ids` once, in order
+    (`reverse_ties`: see `in_order`).
 
     `sorts` maps the API's sort names to the value of an item that sort orders by.
     """
@@ -58,4 +64,5 @@ def assert_pages_list_each_once_in_order(client, headers, path: str, ids, sorts:
             items = all_pages(client, headers, path, f"{query}&sort={sort}" if query else f"sort={sort}", limit)
             got = [item["id"] for item in items]
             assert sorted(got) == expected, f"sort={sort}: rows skipped or repeated across pages"
-            assert got == [i["id"] for i in in_order(items, key, sort.startswith("-"))], f"sort={sort}: out of order"
+            assert got == [i["id"] for i in in_order(items, key, sort.startswith("-"), reverse_ties)], \
+                f"sort={sort}: out of order"

