@@ -502,8 +502,9 @@ class SearchIndex:
     @contextmanager
     def holding(self, seconds: float):
         """Commit at most `seconds` apart inside (a catch-up): its pages and the single applies beside it go into
-        one commit, so a catch-up of 100,000 courses leaves one or two segments, not the dozen that a commit a
-        second does (every search runs once per segment). What waits is committed on leaving."""
+        one commit, so a catch-up of 100,000 courses leaves the segments the writer's heap flushes (6), not the
+        dozen that a commit a second left (every search runs once per segment). What waits is committed on
+        leaving."""
         with self.lock:
             self._hold = seconds
         try:

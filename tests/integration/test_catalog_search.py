@@ -8,6 +8,7 @@ text field, or a code order, gives another answer.
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -325,8 +326,6 @@ class SlowFeed:
         self.reads = 0
 
     def changes(self, school, entity, since, limit=1000):
-        import time
-
         self.reads += 1
         if self.reads == 2:
             self.beside()
