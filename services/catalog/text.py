@@ -194,12 +194,6 @@ def highlight(text: str, words: list[QueryWord], seen: dict | None = None) -> Ma
     return Markup("".join(out))
 
 
-def _matched(token: str, words: list[QueryWord], seen: dict) -> bool:
-    if token not in seen:
-        seen[token] = any(matches(token, w) for w in words)
-    return seen[token]
-
-
 def warm_up() -> None:
     """Load jieba's dictionary now (0.5-2 s), not in the first request that has Chinese in it."""
     jieba.initialize()
