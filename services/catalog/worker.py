@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
+from typing import Callable
 
 from pymongo.errors import PyMongoError
 
@@ -58,15 +59,22 @@ def build(settings: Settings, db, feed: FeedClient | None = None) -> tuple[Event
     return consumer, catchup, monitor
 
 
+def index_step(what: str, step: Callable[[], object]) -> None:
+    """One step of a search index loop; a database or tantivy failure is logged, and the loop's next turn tries
+    again."""
+    try:
+        step()
+    except PyMongoError as exc:
+        log.warning("%s: database unavailable (%s); retrying", what, exc.__class__.__name__)
+    except (OSError, ValueError) as exc:
+        # tantivy's errors (a folder removed while it wrote): the next check rebuilds
+        log.warning("%s: %s; retrying", what, exc)
+
+
 def sweep_upcoming(index, db, stop_loop, every: float = SEARCH_SWEEP_SECONDS) -> None:
     """Sweep the search index's upcoming marks now and then every `every` seconds until `stop_loop` is set."""
     while True:
-        try:
-            index.sweep(db)
-        except PyMongoError as exc:
-            log.warning("search sweep: database unavailable (%s); retrying", exc.__class__.__name__)
-        except (OSError, ValueError) as exc:
-            log.warning("search sweep: %s; retrying", exc)
+        index_step("search sweep", lambda: index.sweep(db))
         if stop_loop.wait(every):
             return
 
@@ -96,16 +104,10 @@ def main() -> None:
         # commits what waits; and an index folder deleted under the running worker is rebuilt, no restart needed
         next_check = time.monotonic() + INDEX_CHECK_SECONDS
         while not stop_loop.wait(SEARCH_COMMIT_SECONDS / 2):
-            try:
-                model.search.flush_due()
-                if time.monotonic() >= next_check:
-                    next_check = time.monotonic() + INDEX_CHECK_SECONDS
-                    model.search.heal(db)
-            except PyMongoError as exc:
-                log.warning("search index: database unavailable (%s); retrying", exc.__class__.__name__)
-            except (OSError, ValueError) as exc:
-                # tantivy's errors (a folder removed while it wrote): the next check rebuilds
-                log.warning("search index: %s; retrying", exc)
+            index_step("search index", model.search.flush_due)
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + INDEX_CHECK_SECONDS
+                index_step("search index", lambda: model.search.heal(db))
 
     log.info("catalog worker of %s started; consuming %d topics", settings.school, len(consumer.topics))
     loops = {"consumer": consumer.run_forever, "sync": catchup.run_forever,
