@@ -623,11 +623,11 @@ class SearchIndex:
               limit: int, cursor, offset: int) -> tuple[list[dict], int]:
         """Up to limit + 1 cards of the page in `sort` order, and how many courses match in all (`matching`:
         the unscored text match, `need` its words)."""
-        narrowed = self._narrowed(matching, filters)
         if sort == "relevance":
             ranked = self._ranked(self._text_match(words, need, scored=True), words)
             found = searcher.search(self._narrowed(ranked, filters), limit + 1, count=True, offset=offset)
             return [self._card(searcher, address) for _, address in found.hits], found.count
+        narrowed = self._narrowed(matching, filters)
         key_field = f"key_{sort.lstrip('-')}"
         descending = sort.startswith("-")
         clauses = [(Occur.Must, narrowed)]
@@ -682,9 +682,7 @@ class SearchIndex:
         """The courses `_word_query` finds, through the match fields (the Chinese bigrams as there: per field)."""
         should = [Query.term_query(SCHEMA, "match_stem", word.stem)]
         if word.chinese:
-            for field in GRAM_WEIGHTS:
-                grams = [Query.term_query(SCHEMA, field, g) for g in text.run_grams(word.text)]
-                should.append(Query.boolean_query([(Occur.Must, g) for g in grams]))
+            should.extend(_grams_query(field, word) for field in GRAM_WEIGHTS)
         elif word.typos:
             should.append(Query.fuzzy_term_query(SCHEMA, "match_plain", word.text, word.typos, True, False))
         return Query.boolean_query([(Occur.Should, q) for q in should])
@@ -693,9 +691,7 @@ class SearchIndex:
         should = [Query.boost_query(Query.term_query(SCHEMA, field, word.stem), weight)
                   for field, weight in WEIGHTS.items()]
         if word.chinese:
-            for field, weight in GRAM_WEIGHTS.items():
-                grams = [Query.term_query(SCHEMA, field, g) for g in text.run_grams(word.text)]
-                should.append(Query.boost_query(Query.boolean_query([(Occur.Must, g) for g in grams]), weight))
+            should.extend(Query.boost_query(_grams_query(field, word), weight) for field, weight in GRAM_WEIGHTS.items())
         elif word.typos:
             for field, weight in TYPO_WEIGHTS.items():
                 should.append(Query.boost_query(
@@ -773,6 +769,11 @@ class SearchIndex:
         stamp = self._stamp()
         return {"path": str(self.path), "documents": self.searcher().num_docs if self.ready() else 0,
                 "generation": stamp.get("gen", 0)}
+
+
+def _grams_query(field: str, word: text.QueryWord) -> Query:
+    """The courses whose `field` (a grams field) has every bigram of the Chinese `word`."""
+    return Query.boolean_query([(Occur.Must, Query.term_query(SCHEMA, field, g)) for g in text.run_grams(word.text)])
 
 
 def _languages(buckets: list[dict]) -> list[dict]:
