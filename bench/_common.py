@@ -56,6 +56,16 @@ def ms(values, p) -> str:
     return f"{percentile(values, p) * 1000:.0f}"
 
 
+def memory_mib(pid: int | str = "self") -> dict[str, float]:
+    """A process's memory from /proc/<pid>/status, in MiB: VmHWM (peak resident), VmRSS, RssAnon, RssFile."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
+            out[name] = int(value.split()[0]) / 1024
+    return out
+
+
 def wait(predicate, timeout: float, what: str, interval: float = 0.01):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -37,6 +37,7 @@ def child(spec: dict) -> dict:
     from pymongo import MongoClient
     from pymongo.collection import Collection
 
+    from bench._common import memory_mib
     from services.catalog import search_index, store, sync
     from services.catalog import text
     from shared.config import Settings
@@ -71,7 +72,7 @@ def child(spec: dict) -> dict:
     timer(sync.Catchup, "_page", "a page read + validated (prefetch thread)")
     timer(store.ReadModel, "_apply_many", "server writes a page (write thread)", per_page=True)
     timer(store.HeldDigests, "change", "kept digest $inc (write thread)")
-    timer(search_index.SearchIndex, "prepare", "index documents built (prefetch thread since v6, else applying)")
+    timer(search_index.SearchIndex, "prepare", "index documents built (prefetch thread)")
     timer(search_index.SearchIndex, "_commit", "tantivy commit (applying thread)", per_page=True)
     timer(search_index.SearchIndex, "follow", "follow: documents added (applying thread)")
     timer(search_index.SearchIndex, "take_generations", "generations taken (applying thread)")
@@ -118,9 +119,7 @@ def child(spec: dict) -> dict:
     held = db["courses"].count_documents({}) if spec["size"] <= 20_000 else db.command("count", "courses")["n"]
     searchable = model.search.searcher().num_docs
     size = spec["size"]
-    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    memory = {k: round(int(status[k].split()[0]) / 1024) for k in ("VmHWM", "VmRSS", "RssAnon", "RssFile")
-              if k in status}
+    memory = {k: round(v) for k, v in memory_mib().items()}
     out = {"seconds": round(seconds, 3), "rate": round(size / seconds), "applied": report["applied"],
            "held": held, "searchable": searchable, "memory_mib": memory,
            "steps": {k: [round(v, 3), counts[k]] for k, v in sorted(sums.items(), key=lambda kv: -kv[1])}}

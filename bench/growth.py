@@ -43,7 +43,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from pymongo import MongoClient
 
-from bench._common import ECNU, SDU, Alliance, course_doc, ms, percentile, raw_insert_rate, wait
+from bench._common import ECNU, SDU, Alliance, course_doc, memory_mib, ms, percentile, raw_insert_rate, wait
 from devstack import servers
 from services.courses.model import new_course
 from services.courses.worker import SPEC
@@ -208,19 +208,11 @@ class RecordedFeed:
         self.server.server_close()
 
 
-def peak_memory_mb(pid: int) -> float:
-    """The process's peak resident memory (VmHWM), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def web_peak_memory_mb(alliance: Alliance) -> float:
     """The largest peak resident memory (VmHWM) of the catalog web's gunicorn workers, in MiB."""
     master = alliance.procs[(SDU, "catalog", "web")].pid
     children = [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
-    return max((peak_memory_mb(pid) for pid in children), default=0.0)
+    return max((memory_mib(pid)["VmHWM"] for pid in children), default=0.0)
 
 
 def catch_up(alliance: Alliance, size: int, prefix: str, extra_env: dict | None = None) -> dict:
@@ -253,7 +245,7 @@ def catch_up(alliance: Alliance, size: int, prefix: str, extra_env: dict | None 
     client.close()
     return {"seconds": seconds, "rate": size / seconds, "own_applied": report.get("applied", 0),
             "own_seconds": report.get("seconds") or 0.0, "load": load,
-            "worker_peak_mb": peak_memory_mb(alliance.procs[(SDU, "catalog", "worker")].pid)}
+            "worker_peak_mb": memory_mib(alliance.procs[(SDU, "catalog", "worker")].pid)["VmHWM"]}
 
 
 def drop_catalog(alliance: Alliance, prefix: str) -> None:
@@ -402,7 +394,7 @@ def report(results: dict[int, dict]) -> dict[str, str]:
         "fetched from the source once and served from the benchmark's memory (`RecordedFeed`), so that the "
         "source's server and gunicorn, which a partner runs on machines of its own, do not take the two cores "
         "from the catalog while it catches up. The worker's peak memory is its VmHWM after the catch-up "
-        "(docker-compose.yml gives a worker 256 MiB).\n\n" + catch
+        "(docker-compose.yml gives the catalog worker 512 MiB; tests/e2e/test_compose.py holds its limits a quarter above these peaks).\n\n" + catch
     )
 
     def ratio(r, name, p):
@@ -449,57 +441,6 @@ def report(results: dict[int, dict]) -> dict[str, str]:
     return {"Growth: catch-up from 1k to 100k courses": catch_text,
             "Growth: search latency and throughput from 1k to 100k courses": search_text,
             "Growth: change feed and digest from 1k to 100k courses": feed_text}
-
-
-def search_only(size: int) -> dict:
-    """Search at `size` courses without the catch-up: the catalog's index built from generated read-model entries
-    (the worker's own `document`), a catalog web process (gunicorn -w 2) on it, the same measurements."""
-    from services.catalog.model import entry
-    from services.catalog.search_index import SearchIndex, document
-    from services.catalog.sync import _feed_change
-
-    rng = random.Random(27)
-    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
-        alliance = Alliance(Path(tmp), services=())
-        alliance.start()
-        try:
-            prefix = f"s{size}_"
-            name = Settings(school=SDU, service="catalog", mongodb_database_prefix=prefix).database_name
-            index = SearchIndex(Path(tmp) / "search" / name)
-            index._create()
-            writer = index._writable()
-            log(f"{size:,}: indexing generated courses")
-            started = time.perf_counter()
-            now = now_iso()
-            for i in range(size):
-                doc = new_course(course_doc(i, rng), ECNU, now)
-                type_, visible, body = describe(SPEC, {**doc, "version": 1})
-                change = {"seq": i + 1, "id": doc["_id"], "version": 1, "type": type_, "visible": visible,
-                          "state": body}
-                writer.add_document(document(entry(_feed_change("course", ECNU, change), now)))
-            writer.commit()
-            index._save_stamp(0)
-            index.close()
-            out = {"index_seconds": time.perf_counter() - started}
-            log(f"{size:,}: indexed in {out['index_seconds']:.0f} s; a catalog web on it")
-            alliance.start_service(SDU, "catalog", {"MONGODB_DATABASE_PREFIX": prefix}, worker=False)
-            session = requests.Session()
-            url = alliance.url(SDU, "catalog") + "/courses"
-            total = session.get(url, params={"facets": "false"}, timeout=120).json()["total"]
-            if total != size:
-                raise RuntimeError(f"the catalog shows {total} courses, expected {size}")
-            healthz = alliance.url(SDU, "catalog") + "/healthz"
-            timed(session, healthz, {}, {}, 20)
-            for params in SEARCHES.values():
-                timed(session, url, params, {}, 3)
-            out["healthz"] = timed(session, healthz, {}, {}, HEALTHZ_SAMPLES)
-            out["search"] = {n: timed(session, url, params, {}, SEARCH_SAMPLES[size]) for n, params in SEARCHES.items()}
-            out["throughput_healthz"] = throughput(healthz, {}, CLIENTS, THROUGHPUT_SECONDS)
-            out["throughput_search"] = throughput(url, SEARCHES[THROUGHPUT_CASE], CLIENTS, THROUGHPUT_SECONDS)
-            log(f"{size:,}: raw numbers {json.dumps(out)}")
-            return out
-        finally:
-            alliance.stop()
 
 
 if __name__ == "__main__":
