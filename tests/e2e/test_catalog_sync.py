@@ -142,6 +142,16 @@ def test_a_course_created_at_one_school_is_found_updated_and_withdrawn_at_the_pa
     assert requests.get(f"{stack.url(SDU, 'catalog')}/courses/{created['id']}", timeout=10).status_code == 404
 
 
+def delete_index(stack, catalog) -> None:
+    """Delete sdu-sie's search index folder as docs/operations.md says: moved away in one step, then deleted (the
+    worker may start its rebuild at any moment, and a delete racing it could remove the new files: a delete
+    stopped half-way, tests/integration/test_catalog_search.py)."""
+    folder = Path(catalog.env["SEARCH_INDEX_DIR"]) / f"{stack.prefix}sdu_sie_catalog"
+    aside = folder.with_name(f"{folder.name}.deleted")
+    folder.rename(aside)
+    shutil.rmtree(aside)
+
+
 def test_the_search_index_is_rebuilt_after_it_is_deleted_with_the_events_missed_while_the_worker_was_stopped(
         stack):
     catalog = stack.services[(SDU, "catalog")]
@@ -149,12 +159,7 @@ def test_the_search_index_is_rebuilt_after_it_is_deleted_with_the_events_missed_
     wait_until(lambda: stack.codes(SDU, "idx-") == {"IDX-1": 1}, WAIT, "the course searchable at the partner")
     catalog.worker.stop(timeout=20)
     # while the worker is stopped: its index is deleted, a course changes and another is published
-    # moved away in one step, then deleted: the worker may start its rebuild at any moment, and a delete racing
-    # it could remove the new files (a delete stopped half-way: tests/integration/test_catalog_search.py)
-    folder = Path(catalog.env["SEARCH_INDEX_DIR"]) / f"{stack.prefix}sdu_sie_catalog"
-    aside = folder.with_name(f"{folder.name}.deleted")
-    folder.rename(aside)
-    shutil.rmtree(aside)
+    delete_index(stack, catalog)
     stack.put(ECNU, first, code="IDX-1", title={"en": "Rebuilt index seminar, revised"})
     # (no word of it may match another test's query: the stack is shared, and "stopped" stems to "stop")
     stack.create(ECNU, code="IDX-2", title={"en": "Missed while away"})
@@ -178,12 +183,7 @@ def test_the_search_index_deleted_under_the_running_worker_is_rebuilt_without_a_
     stack.create(ECNU, code="HEAL-1", title={"en": "Regrown catalogue"})
     wait_until(lambda: stack.codes(SDU, "heal-") == {"HEAL-1": 1}, WAIT, "the course searchable at the partner")
     worker = catalog.worker.pid
-    # moved away in one step, then deleted: the worker may start its rebuild at any moment, and a delete racing
-    # it could remove the new files (a delete stopped half-way: tests/integration/test_catalog_search.py)
-    folder = Path(catalog.env["SEARCH_INDEX_DIR"]) / f"{stack.prefix}sdu_sie_catalog"
-    aside = folder.with_name(f"{folder.name}.deleted")
-    folder.rename(aside)
-    shutil.rmtree(aside)
+    delete_index(stack, catalog)
 
     def searchable() -> dict:
         # a 503 problem while the index is gone, an empty dict then
