@@ -20,7 +20,7 @@ from services.catalog.query import (
 )
 from services.catalog.search_index import FACET_FIELDS, Generations, SearchIndex
 from services.catalog.store import DeadLetterTally, ReadModel, SyncState
-from services.catalog.text import highlight
+from services.catalog.text import Highlighter
 from shared.auth import current_principal
 from shared.errors import DomainError
 from shared.pagination import decode_cursor, encode_cursor
@@ -69,12 +69,17 @@ def search(db, settings, query: dict) -> dict:
     if found is None:
         found = {"items": [], "total": 0, "next_cursor": None, "words": [],
                  "facets": {name: [] for name in FACET_FIELDS} if query.get("facets", True) else {}}
-    words, seen = found["words"], {}
     for item in found["items"]:
         item["own"] = item["school"] == settings.school
-        if words:
-            item["highlight"] = {field: {lang: str(highlight(value, words, seen)) for lang, value in item[field].items()}
-                                 for field in ("title", "description") if item.get(field)}
+    if found["words"]:
+        # every title and description of the page, in each language, marked at once
+        places = [(item, field, lang) for item in found["items"] for field in ("title", "description")
+                  if item.get(field) for lang in item[field]]
+        for item in found["items"]:
+            item["highlight"] = {}
+        marked = Highlighter(found["words"])([item[field][lang] for item, field, lang in places])
+        for (item, field, lang), text in zip(places, marked):
+            item["highlight"].setdefault(field, {})[lang] = text
     page = linked({"items": found["items"],
                    "cursor": encode_cursor(*found["next_cursor"]) if found["next_cursor"] else None})
     page["total"] = found["total"]

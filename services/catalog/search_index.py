@@ -626,7 +626,7 @@ class SearchIndex:
         """Up to limit + 1 cards of the page in `sort` order, and how many courses match in all (`matching`:
         the unscored text match, `need` its words)."""
         if sort == "relevance":
-            ranked = self._ranked(self._text_match(words, need, scored=True), words)
+            ranked = self._ranked(searcher, self._text_match(words, need, scored=True), words)
             found = searcher.search(self._narrowed(ranked, filters), limit + 1, count=True, offset=offset)
             return [self._card(searcher, address) for _, address in found.hits], found.count
         narrowed = self._narrowed(matching, filters)
@@ -664,7 +664,7 @@ class SearchIndex:
             return Query.boolean_query([(Occur.Must, c) for c in clauses])
         return Query.boolean_query([(Occur.Should, c) for c in clauses], minimum_number_should_match=need)
 
-    def _ranked(self, matching: Query, words: list[text.QueryWord]) -> Query:
+    def _ranked(self, searcher, matching: Query, words: list[text.QueryWord]) -> Query:
         """`matching` ranked: exact codes first, then courses with an upcoming offering, then BM25."""
         # one optional clause per boolean query: tantivy then seeks each boost's postings to the matching
         # courses; two optional clauses side by side are unioned over every course that has either (twice the
@@ -672,12 +672,16 @@ class SearchIndex:
         ranked = Query.boolean_query([
             (Occur.Must, matching),
             (Occur.Should, Query.const_score_query(Query.term_query(SCHEMA, "upcoming", "yes"), UPCOMING_SCORE))])
-        if words:
-            whole = " ".join(w.text for w in words)
-            codes = Query.boolean_query([(Occur.Should, Query.term_query(SCHEMA, "code_exact", code))
-                                         for code in sorted({whole, *(w.text for w in words)})])
+        # the codes the query may be (the whole of it, or one of its words) that a course has: most queries have
+        # none, and their ranking is spared the boost's clause (0.1 ms at 100,000)
+        whole = " ".join(w.text for w in words)
+        codes = [code for code in sorted({whole, *(w.text for w in words)} - {""})
+                 if searcher.doc_freq("code_exact", code)]
+        if codes:
+            codes_query = Query.boolean_query([(Occur.Should, Query.term_query(SCHEMA, "code_exact", code))
+                                               for code in codes])
             ranked = Query.boolean_query([(Occur.Must, ranked),
-                                          (Occur.Should, Query.const_score_query(codes, EXACT_CODE_SCORE))])
+                                          (Occur.Should, Query.const_score_query(codes_query, EXACT_CODE_SCORE))])
         return ranked
 
     def _word_match(self, word: text.QueryWord) -> Query:

@@ -23,13 +23,16 @@ from pathlib import Path
 
 import jieba
 import tantivy
-from markupsafe import Markup
+from rapidfuzz.distance import OSA
 
 from shared.config import REPO_ROOT
 
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-# a word of the page's text, for highlighting: letters and digits, or a run of Chinese characters
-WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[^\W_]+")
+# a word of the page's text, for highlighting: a run of Chinese characters, or of other letters and digits (as
+# the index cuts them: `segmented` puts spaces around each Chinese run)
+_LATIN_CHAR = r"[^\W_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+LATIN = re.compile(_LATIN_CHAR + "+")
+WORD = re.compile(CJK.pattern + "|" + LATIN.pattern)
 STEMMED = "catalog_stem"
 PLAIN = "catalog_plain"
 MAX_QUERY_WORDS = 12
@@ -131,20 +134,9 @@ def _stem_cached(word: str) -> str:
 
 
 def distance(a: str, b: str, limit: int) -> int:
-    """Levenshtein distance with adjacent transpositions counted as one, stopping above `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev2, prev = None, list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-            if prev2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > limit:
-            return limit + 1
-        prev2, prev = prev, cur
-    return prev[-1]
+    """Levenshtein distance with adjacent transpositions counted as one (optimal string alignment, as tantivy's
+    typo automata count), `limit + 1` when above `limit`."""
+    return OSA.distance(a, b, score_cutoff=limit)
 
 
 def matches(token: str, word: QueryWord) -> bool:
@@ -154,44 +146,79 @@ def matches(token: str, word: QueryWord) -> bool:
     return word.typos > 0 and distance(token, word.text, word.typos) <= word.typos
 
 
-def highlight(text: str, words: list[QueryWord], seen: dict | None = None) -> Markup:
-    """`text` HTML-escaped, with the words a query matched in <mark>; safe to put in a page as it is.
+class Highlighter:
+    """Puts the words a query matched in <mark> in the texts of one answer, HTML-escaped: safe in a page as they are
+    (services/catalog/pages.py marks them as such).
 
-    `seen` caches, across the texts of one answer, whether a token matched.
+    The texts are worked on as one (joined by a control character): each distinct word is asked once whether it
+    matched, the Latin words that did are marked by one regular expression, a Chinese query word inside the
+    Chinese runs that hold it; a text without a match is only escaped.
     """
-    chinese = [w.text for w in words if w.chinese]
-    latin = [w for w in words if not w.chinese]
-    seen = {} if seen is None else seen
-    escape = html.escape
-    out, pos = [], 0
-    for m in WORD.finditer(text):
-        token = m.group()
-        if token[0] >= "\u3400" and CJK.match(token):
-            spans = _chinese_spans(token, chinese) if chinese else None
-            if not spans:
-                continue
-            out.append(escape(text[pos:m.start()]))
-            inner = 0
-            for start, end in spans:
-                out.append(escape(token[inner:start]))
-                out.append(f"<mark>{escape(token[start:end])}</mark>")
-                inner = end
-            out.append(escape(token[inner:]))
-            pos = m.end()
-        elif latin:
-            low = token.lower()
-            hit = seen.get(low)
-            if hit is None:
-                hit = seen[low] = any(matches(low, w) for w in latin)
-            if hit:
-                out.append(escape(text[pos:m.start()]))
-                out.append(f"<mark>{escape(token)}</mark>")
+
+    def __init__(self, words: list[QueryWord]):
+        self.chinese = [w.text for w in words if w.chinese]
+        self.latin = [w for w in words if not w.chinese]
+
+    def __call__(self, texts: list[str]) -> list[str]:
+        """The HTML of each of `texts`, in order."""
+        joined = _SEP.join(texts)
+        if any(c in joined for c in _CONTROLS[1:]) or joined.count(_SEP) != len(texts) - 1:
+            # control characters, which a course's text cannot hold, are what joins and marks them: removed
+            joined = _SEP.join(t.translate(_NO_CONTROLS) for t in texts)
+        hits = set()
+        if self.latin:
+            for token in set(LATIN.findall(joined)):
+                low = token.lower()
+                if any(matches(low, w) for w in self.latin):
+                    hits.add(token)
+        if self.chinese and CJK.search(joined):
+            marked = self._with_chinese(joined, hits)
+        elif hits:
+            parts = _marker(frozenset(hits)).split(joined)
+            parts[1::2] = [_OPEN + hit + _CLOSE for hit in parts[1::2]]
+            marked = "".join(parts)
+        else:
+            marked = joined
+        escaped = html.escape(marked)
+        if marked is not joined:
+            escaped = escaped.replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+        # every piece is escaped; only the <mark> tags are markup
+        return escaped.split(_SEP)
+
+    def _with_chinese(self, text: str, hits: set[str]) -> str:
+        out, pos = [], 0
+        for m in WORD.finditer(text):
+            token = m.group()
+            if token in hits:
+                out.append(text[pos:m.start()])
+                out.append(_OPEN + token + _CLOSE)
                 pos = m.end()
-    if not pos:
-        return Markup(escape(text))
-    out.append(escape(text[pos:]))
-    # every piece above is escaped; only the <mark> tags are markup
-    return Markup("".join(out))
+            elif token[0] >= "\u3400" and CJK.match(token):
+                spans = _chinese_spans(token, self.chinese)
+                if not spans:
+                    continue
+                out.append(text[pos:m.start()])
+                inner = 0
+                for start, end in spans:
+                    out.append(token[inner:start])
+                    out.append(_OPEN + token[start:end] + _CLOSE)
+                    inner = end
+                out.append(token[inner:])
+                pos = m.end()
+        out.append(text[pos:])
+        return "".join(out)
+
+
+_SEP, _OPEN, _CLOSE = "\x00", "\x01", "\x02"
+_CONTROLS = _SEP + _OPEN + _CLOSE
+_NO_CONTROLS = str.maketrans("", "", _CONTROLS)
+
+
+@lru_cache(maxsize=512)
+def _marker(hits: frozenset[str]) -> re.Pattern:
+    """The whole Latin words `hits` (as LATIN cuts a text into words), in a group: `split` keeps them."""
+    alternatives = "|".join(re.escape(h) for h in sorted(hits, key=len, reverse=True))
+    return re.compile(f"(?<!{_LATIN_CHAR})({alternatives})(?!{_LATIN_CHAR})")
 
 
 def warm_up() -> None:
