@@ -78,8 +78,8 @@ SORT_VALUES = {"code": ("code", str), "title": ("title_sort", str), "credits": (
 
 def build_schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
-    sb.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
-    sb.add_integer_field("version", stored=True, fast=True)
+    # the id: indexed to replace a course's document, stored for the sweep (the version is in the card)
+    sb.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
     # what a result shows, stored only: as a text field it was also indexed, a term of ~700 bytes per course,
     # which took half the indexing time and most of the writer's heap (a segment every 16,700 courses, not 25,000)
     sb.add_bytes_field("card", stored=True)
@@ -178,7 +178,6 @@ def document(entry: dict, today: str | None = None) -> tantivy.Document:
     doc = tantivy.Document()
     entity_id = entry["_id"]
     doc.add_text("id", entity_id)
-    doc.add_integer("version", int(entry["version"]))
     doc.add_bytes("card", orjson.dumps({k: entry[k] for k in CARD_FIELDS if k in entry}))
     code = entry.get("code", "")
     doc.add_text("code_exact", code.lower())
