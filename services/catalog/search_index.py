@@ -155,8 +155,20 @@ def _sort_head(name: str, value) -> bytes:
     if kind is str:
         # the terminator puts a text before its longer continuations ("ab" < "abc")
         return str(value or "").replace("\x00", "").encode("utf-8") + b"\x00"
-    number = -(2**63) if value is None else int(round(float(value) * 1000)) if kind is float else int(value)
-    return (max(-(2**63), min(2**63 - 1, number)) + 2**63).to_bytes(8, "big")
+    if value is None:
+        return b"\x00"  # before every number
+    return number_bytes(int(round(float(value) * 1000)) if kind is float else int(value))
+
+
+def number_bytes(number: int) -> bytes:
+    """`number` (within 64 bits) as bytes in the numbers' order, as few as it takes: a byte for its length,
+    then its magnitude (complemented below zero). Short, so that the rank's 8 bytes hold some of the id too:
+    courses of equal credits share a rank only when their ids start alike."""
+    number = max(-(2**63), min(2**63 - 1, number))
+    size = (abs(number).bit_length() + 7) // 8
+    if number >= 0:
+        return bytes([0x80 + size]) + number.to_bytes(size, "big")
+    return bytes([0x7F - size]) + ((1 << (8 * size)) - 1 + number).to_bytes(size, "big")
 
 
 def _date_int(iso: str | None) -> int:
