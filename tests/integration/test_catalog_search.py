@@ -94,6 +94,16 @@ def test_typos_are_forgiven_from_five_letters_as_meilisearch_does(model, client)
     assert codes(client, "scenaro")[0] == "S-4"
 
 
+def test_a_typo_matched_in_the_title_ranks_above_one_matched_in_the_text(model, client):
+    # the first in code order has the word in its description only (a typo match scores a constant per field)
+    add(model, "T-1", "Ethics", "Roadmaps.")
+    add(model, "T-2", "Ethics", "A course.", outcomes=["Draw the roadmaps of firms."])
+    add(model, "T-3", "Roadmaps of firms and of their markets in depth",
+        "A long course on markets, leadership and strategy, taught over many weeks with cases from industry.")
+    assert codes(client, "raodmaps")[0] == "T-3"
+    assert sorted(codes(client, "raodmaps")) == ["T-1", "T-2", "T-3"]
+
+
 def test_english_words_are_stemmed(model, client):
     add(model, "M-1", "Managing innovation", "A course.")
     add(model, "M-2", "Innovation management", "A course.")
