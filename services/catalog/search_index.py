@@ -64,8 +64,8 @@ FACET_COLUMNS = {"language": "language_set"}
 MAX_LANGUAGE_SETS = 1000
 # field weights of BM25: an exact code beats everything, then title, learning outcomes, description
 WEIGHTS = {"title": 4.0, "code": 3.0, "outcomes": 2.0, "description": 1.0}
-# a word within its typos: in the title (unstemmed), or anywhere in the course (the match field); a typo
-# automaton per field costs a walk of that field's terms (0.1-0.2 ms at 100,000), so two, not one per field
+# a word within its typos (a constant score per field): in the title (unstemmed), or anywhere in the course (the
+# match field), so no unstemmed copy of the outcomes and description to index
 TYPO_WEIGHTS = {"title_plain": 1.5, "match_plain": 0.5}
 GRAM_WEIGHTS = {"grams_title": 2.0, "grams_body": 0.7}
 EXACT_CODE_SCORE = 1_000_000.0
