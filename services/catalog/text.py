@@ -161,6 +161,8 @@ class Highlighter:
 
     def __call__(self, texts: list[str]) -> list[str]:
         """The HTML of each of `texts`, in order."""
+        if not texts:
+            return []
         joined = _SEP.join(texts)
         if any(c in joined for c in _CONTROLS[1:]) or joined.count(_SEP) != len(texts) - 1:
             # control characters, which a course's text cannot hold, are what joins and marks them: removed

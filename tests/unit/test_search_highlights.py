@@ -35,6 +35,7 @@ def test_the_control_characters_that_join_and_mark_the_texts_cannot_come_from_a_
     texts = ["one\x00two innovation", "\x01innovation\x02", "three"]
     assert marked("innovation", texts) == ["onetwo <mark>innovation</mark>", "<mark>innovation</mark>", "three"]
     assert marked("three", texts) == ["onetwo innovation", "innovation", "<mark>three</mark>"]
+    assert marked("three", []) == []
 
 
 def test_the_typo_distance_counts_a_swap_of_two_letters_as_one_and_stops_above_its_limit():
