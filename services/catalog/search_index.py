@@ -135,12 +135,6 @@ def _id_bytes(entity_id: str) -> bytes:
         return entity_id.encode("utf-8")
 
 
-def sort_key(sort: str, value, entity_id: str) -> str:
-    """The hex text ordering (value, id) for `sort` ("credits" or "-credits": one key, read either way), so that
-    one field sorts a page."""
-    return _key_bytes(sort.lstrip("-"), value, entity_id).hex()
-
-
 def _key_bytes(name: str, value, entity_id: str) -> bytes:
     return _sort_head(name, value) + _id_bytes(entity_id)
 
@@ -664,11 +658,10 @@ class SearchIndex:
         counting = None
         if cursor is not None:
             try:
-                after = sort_key(sort, cursor[0], cursor[1])
+                after = _key_bytes(name, cursor[0], cursor[1])
             except (TypeError, ValueError):
                 raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is") from None
-            beyond = f"{{* TO {after}}}" if order == Order.Desc else f"{{{after} TO *}}"
-            clauses.append((Occur.Must, index.parse_query(f"{key_field}:{beyond}", [key_field])))
+            clauses.append((Occur.Must, self._beyond(index, name, after, order)))
             # a later page counts every match beside its own search; the first page's search counts them itself
             counting = _FACETS.submit(searcher.search, narrowed, 1, count=True)
         query = Query.boolean_query(clauses)
@@ -688,6 +681,25 @@ class SearchIndex:
             cards += [self._card(searcher, address) for _, address in searcher.search(
                 tied, limit + 1 - len(cards), count=False, order_by_field=key_field, order=order).hits]
         return cards, found.count if counting is None else counting.result().count
+
+    @staticmethod
+    def _beyond(index, name: str, after: bytes, order) -> Query:
+        """The courses after the key `after` in `order`: those of a later rank (a range of the rank column), and
+        those of the same rank with a later key (a range of the key's terms that holds only that rank's; a range
+        to the end of the keys read every course's key, 3-4 ms at 100,000)."""
+        key_field, rank_field, rank = f"key_{name}", f"rank_{name}", _rank(after)
+        clauses = []
+        if order == Order.Desc:
+            same = f"[{rank.to_bytes(8, 'big').hex()} TO {after.hex()}}}"
+            if rank > 0:
+                clauses.append(Query.range_query(SCHEMA, rank_field, FieldType.Unsigned, 0, rank - 1))
+        elif rank < 2**64 - 1:
+            same = f"{{{after.hex()} TO {(rank + 1).to_bytes(8, 'big').hex()}}}"
+            clauses.append(Query.range_query(SCHEMA, rank_field, FieldType.Unsigned, rank + 1, 2**64 - 1))
+        else:
+            same = f"{{{after.hex()} TO *}}"
+        clauses.append(index.parse_query(f"{key_field}:{same}", [key_field]))
+        return Query.boolean_query([(Occur.Should, clause) for clause in clauses])
 
     def _narrowed(self, matching: Query, filters: dict) -> Query:
         return Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters)])
