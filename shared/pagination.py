@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 
 from marshmallow import Schema, fields, validate
 
@@ -41,6 +42,8 @@ def decode_cursor(cursor: str):
             raise ValueError("bad value")
         if isinstance(value, int) and not -(2**63) <= value < 2**63:
             raise ValueError("out of range")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("not finite")  # JSON's Infinity or NaN: no page ends on one
         return value, last_id
     except (ValueError, TypeError, UnicodeDecodeError):
         raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from datetime import datetime
 from dataclasses import replace
@@ -267,6 +269,11 @@ def test_search_pages_by_keyset_without_repeats(model, client):
             break
         url = page["next"].replace("http://localhost", "")
     assert sorted(seen) == [f"P-{i}" for i in range(7)] and len(seen) == 7
+    # a cursor this catalog never made, with a value no page has (JSON's Infinity): a 400, not a failure
+    crafted = base64.urlsafe_b64encode(json.dumps([{"v": float("inf")}, "x"]).encode()).decode().rstrip("=")
+    for sort in ("credits", "-credits", "updated"):
+        response = client.get(f"/courses?sort={sort}&limit=3&facets=false&cursor={crafted}")
+        assert response.status_code == 400 and response.get_json()["type"].endswith("invalid-cursor")
 
 
 def test_search_pages_through_ties_list_every_course_once_in_order_for_every_sort(model, client):

@@ -16,7 +16,9 @@ def test_a_cursor_round_trips_its_position(value):
 
 @pytest.mark.parametrize("cursor", ["garbage", "e30", "W1tdLCJ4Il0", "x" * 600,
                                     # [{"v": {"$gt": ""}}, "id"]: an operator smuggled in a cursor
-                                    "W3sidiI6IHsiJGd0IjogIiJ9fSwgImlkIl0"])
+                                    "W3sidiI6IHsiJGd0IjogIiJ9fSwgImlkIl0",
+                                    # [{"v": Infinity}, "x"] and [{"v": NaN}, "x"]: JSON's non-numbers
+                                    "W3sidiI6IEluZmluaXR5fSwgIngiXQ", "W3sidiI6IE5hTn0sICJ4Il0"])
 def test_a_tampered_cursor_is_a_400_problem(cursor):
     with pytest.raises(DomainError) as caught:
         decode_cursor(cursor)
