@@ -102,6 +102,10 @@ def test_a_typo_matched_in_the_title_ranks_above_one_matched_in_the_text(model, 
         "A long course on markets, leadership and strategy, taught over many weeks with cases from industry.")
     assert codes(client, "raodmaps")[0] == "T-3"
     assert sorted(codes(client, "raodmaps")) == ["T-1", "T-2", "T-3"]
+    # the word as it is: its exact title first, and a title with a typo of it still found
+    add(model, "T-4", "Raodmaps", "A course.")
+    assert codes(client, "roadmaps")[0] == "T-3"
+    assert sorted(codes(client, "roadmaps")) == ["T-1", "T-2", "T-3", "T-4"]
 
 
 def test_english_words_are_stemmed(model, client):
