@@ -2,7 +2,7 @@
 
 Builds the sdu-sie catalog's search index of N generated courses (bench/_common.py `course_doc`, the
 same generator as bench/growth.py) with the index's own code: each course goes the way the catalog
-applies it (the courses relay's `describe`, the catalog's `entry`, `search_index.document`), then one
+applies it (the courses relay's `describe`, the catalog's `entry`, `SearchIndex._add`), then one
 commit. The read model itself is not filled (search reads the index only), so this takes a minute,
 not the growth benchmark's catch-up.
 
@@ -37,7 +37,7 @@ from bench._common import ECNU, SDU, Alliance, course_doc, percentile
 from bench.growth import SEARCHES
 from devstack import servers
 from services.catalog.model import Change, entry
-from services.catalog.search_index import SearchIndex, document
+from services.catalog.search_index import SearchIndex
 from services.courses.model import new_course
 from services.courses.worker import SPEC
 from shared.clock import now_iso
@@ -68,11 +68,12 @@ def build_index(index_dir: Path, db_name: str, size: int, seed: int = 27, commit
         doc = new_course(course_doc(i, rng), ECNU, now)
         doc["public_visible"] = True
         type_, _, body = describe(SPEC, doc)
-        writer.add_document(document(entry(Change("course", doc["_id"], ECNU, 1, i + 1, type_, body), now)))
+        index._add(writer, entry(Change("course", doc["_id"], ECNU, 1, i + 1, type_, body), now))
         if commit_every and (i + 1) % commit_every == 0:
-            writer.commit()
-    writer.commit()
-    index._save_stamp(size)
+            index._pending = i + 1
+            index._commit()
+    index._pending = size
+    index._commit()
     index.close()
     log(f"{_segments(index_dir / db_name)} segments")
     return time.perf_counter() - started

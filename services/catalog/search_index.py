@@ -1,6 +1,7 @@
 """The catalog's course search index: tantivy files beside the read model, derived from it, never the truth.
 
-One index per catalog database, in `<SEARCH_INDEX_DIR>/<database name>/`. The
+One index per catalog database, in `<SEARCH_INDEX_DIR>/<database name>/`, with its vocabulary for typos in
+`words/` there (`build_words_schema`). The
 read model stamps each course entry it writes with a generation (`gen`, from a
 counter incremented before the write); the index follows the read model by
 generation (`follow`): it reads the entries written after the generation it
@@ -47,8 +48,13 @@ from shared.errors import DomainError
 log = logging.getLogger(__name__)
 
 COURSES = KINDS["course"][0]  # the read model's collection of courses
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 STAMP = "stamp.json"
+# the vocabulary: a small index beside the courses' (in its folder), one document per word a typo may find
+WORDS = "words"
+WORDS_HEAP = 15_000_000  # tantivy's least writer heap
+# a query word's typos find at most this many words of the vocabulary (a term each)
+MAX_VARIANTS = 100
 GENERATIONS = "generations"  # the read model's counter documents: {_id: "course", value}
 WRITER_HEAP = 64_000_000
 FOLLOW_BATCH = 2000
@@ -59,13 +65,14 @@ FACET_FIELDS = {"school": "school", "programme": "programme", "language": "langu
                 "term": "terms", "eqf_level": "eqf_level", "isced_f": "isced_f", "credits": "credits"}
 MAX_FACET_VALUES = 50
 # facets counted over another column than the filter's field: a course's languages as one value ("en zh"), since
-# a terms aggregation over a multi-valued column costs about twice one over a single-valued one
-FACET_COLUMNS = {"language": "language_set"}
+# a terms aggregation over a multi-valued column costs about twice one over a single-valued one; numbers as text
+# (`build_schema` says why)
+FACET_COLUMNS = {"language": "language_set", "eqf_level": "eqf_level_text", "credits": "credits_text"}
 MAX_LANGUAGE_SETS = 1000
 # field weights of BM25: an exact code beats everything, then title, learning outcomes, description
 WEIGHTS = {"title": 4.0, "code": 3.0, "outcomes": 2.0, "description": 1.0}
-# a word within its typos (a constant score per field): in the title (unstemmed), or anywhere in the course (the
-# match field), so no unstemmed copy of the outcomes and description to index
+# a word within its typos and not of its stem (a constant score per field): in the title (unstemmed), or anywhere
+# in the course (the match field), so no unstemmed copy of the outcomes and description to index
 TYPO_WEIGHTS = {"title_plain": 1.5, "match_plain": 0.5}
 GRAM_WEIGHTS = {"grams_title": 2.0, "grams_body": 0.7}
 EXACT_CODE_SCORE = 1_000_000.0
@@ -98,6 +105,10 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field("suggest", tokenizer_name=text.PLAIN, index_option="basic")
     for field in ("school", "programme", "delivery", "terms", "isced_f", "language_set"):
         sb.add_text_field(field, tokenizer_name="raw", fast=True, index_option="basic")
+    # the numbers' facets are counted over their text (a terms aggregation over a text column: 0.085 ms for 16,700
+    # courses, over an integer one 0.107 ms, over a float one 0.162 ms); the filters use the numbers
+    for field in ("eqf_level_text", "credits_text"):
+        sb.add_text_field(field, tokenizer_name="raw", fast=True, index_option="basic")
     sb.add_text_field("languages", tokenizer_name="raw", index_option="basic")
     sb.add_integer_field("eqf_level", indexed=True, fast=True)
     sb.add_float_field("credits", indexed=True, fast=True)
@@ -116,6 +127,20 @@ def build_schema() -> tantivy.Schema:
 
 
 SCHEMA = build_schema()
+
+
+def build_words_schema() -> tantivy.Schema:
+    """The vocabulary: each word of the courses' unstemmed texts that a typo may find (`text.typo_words`), with its
+    stem. A typo is looked up here (a small dictionary), and the courses of the words it finds are then read by
+    term: a typo automaton over the courses' own field read the postings of every word it matched, the query's
+    own word (already matched by its stem) included."""
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("word", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_bytes_field("stem", stored=True)
+    return sb.build()
+
+
+WORDS_SCHEMA = build_words_schema()
 
 
 def _register(index: tantivy.Index) -> tantivy.Index:
@@ -232,7 +257,10 @@ def document(entry: dict, today: str | None = None) -> tantivy.Document:
         doc.add_text("terms", term)
     if entry.get("eqf_level") is not None:
         doc.add_integer("eqf_level", int(entry["eqf_level"]))
-    doc.add_float("credits", float(entry.get("credits", 0)))
+        doc.add_text("eqf_level_text", str(int(entry["eqf_level"])))
+    credits = float(entry.get("credits", 0))
+    doc.add_float("credits", credits)
+    doc.add_text("credits_text", repr(credits))
     start = last_start(entry)
     doc.add_integer("last_start", start)
     if start >= _today_int(today):
@@ -244,6 +272,13 @@ def document(entry: dict, today: str | None = None) -> tantivy.Document:
         doc.add_text(f"key_{name}", key.hex())
         doc.add_unsigned(f"rank_{name}", _rank(key))
     return doc
+
+
+def indexed(entry: dict, today: str | None = None) -> tuple[tantivy.Document, set[str]]:
+    """What the index takes of a visible course entry: its document, and the words of its texts for the
+    vocabulary."""
+    texts = [t for field in ("title", "learning_outcomes", "description") for t in _texts(entry.get(field))]
+    return document(entry, today), text.typo_words(texts)
 
 
 class Generations:
@@ -272,6 +307,12 @@ class SearchIndex:
     def __init__(self, path: Path):
         self.path = path
         self._index: tantivy.Index | None = None
+        # the vocabulary (opened and reloaded with the index), its writer, the words it holds and whether some are
+        # added and not committed yet (the worker)
+        self._words: tantivy.Index | None = None
+        self._words_writer = None
+        self._known: set[str] | None = None
+        self._words_added = False
         self._build = None
         # the stamp's (build, generation) at the last reload of a reader
         self._loaded = None
@@ -311,7 +352,8 @@ class SearchIndex:
             return {}
 
     def ready(self) -> bool:
-        return self._stamp().get("schema") == SCHEMA_VERSION and tantivy.Index.exists(str(self.path))
+        return (self._stamp().get("schema") == SCHEMA_VERSION and tantivy.Index.exists(str(self.path))
+                and tantivy.Index.exists(str(self.path / WORDS)))
 
     def _sound(self) -> bool:
         """Whether the writer may go on with the index as it is (not to be built anew)."""
@@ -328,10 +370,14 @@ class SearchIndex:
 
     def index(self) -> tantivy.Index:
         """The index at its last commit (reopened when it was built anew); an `unavailable` problem while there
-        is none yet.
+        is none yet."""
+        return self._indexes()[0]
 
-        One read of the stamp per call: the index is reloaded only when the stamp names another commit
-        than the last reload saw (a commit is stamped right after it is made).
+    def _indexes(self) -> tuple[tantivy.Index, tantivy.Index]:
+        """The index and its vocabulary at the last commit (see `index`).
+
+        One read of the stamp per call: both are reloaded only when the stamp names another commit
+        than the last reload saw (a commit is stamped right after it is made, the vocabulary's before it).
         """
         with self.lock:
             stamp = self._stamp()
@@ -343,21 +389,26 @@ class SearchIndex:
                 self._index = None
             try:
                 if self._index is None:
-                    if not tantivy.Index.exists(str(self.path)):
+                    if not (tantivy.Index.exists(str(self.path)) and tantivy.Index.exists(str(self.path / WORDS))):
                         raise DomainError("unavailable", "the search index is being built; retry in a few seconds")
-                    self._index = _register(tantivy.Index(SCHEMA, str(self.path), reuse=True))
+                    self._open_indexes()
                     self._build = stamp.get("build")
                     self._loaded = None
                 seen = (stamp.get("build"), stamp.get("gen"), stamp.get("sweep"))
                 if seen != self._loaded or self._writer is not None:
                     self._index.reload()
+                    self._words.reload()
                     self._loaded = seen
             except (OSError, ValueError):
                 # its files are being removed or written anew: the worker builds it again (`heal`)
                 if self._writer is None:
                     self._index = None
                 raise DomainError("unavailable", "the search index is being built; retry in a few seconds") from None
-            return self._index
+            return self._index, self._words
+
+    def _open_indexes(self) -> None:
+        self._index = _register(tantivy.Index(SCHEMA, str(self.path), reuse=True))
+        self._words = tantivy.Index(WORDS_SCHEMA, str(self.path / WORDS), reuse=True)
 
     def searcher(self) -> tantivy.Searcher:
         return self.index().searcher()
@@ -370,11 +421,29 @@ class SearchIndex:
                 if not self.ready():
                     self._create()
                 if self._index is None:
-                    self._index = _register(tantivy.Index(SCHEMA, str(self.path), reuse=True))
+                    self._open_indexes()
                 self._build = self._stamp().get("build")
                 # ValueError when another process holds tantivy's writer lock (the worker)
                 self._writer = self._index.writer(WRITER_HEAP, 1)
+                self._words_writer = self._words.writer(WORDS_HEAP, 1)
+                self._known = {word for word, _ in self._words.searcher().terms_with_prefix("word", "")}
             return self._writer
+
+    def _add(self, writer: tantivy.IndexWriter, entry: dict, built: tuple | None = None,
+             today: str | None = None) -> None:
+        """A visible course entry's document into the index (`built`: its `indexed`, when the caller made it),
+        and its words the vocabulary does not hold yet into that."""
+        doc, words = built if built is not None else indexed(entry, today)
+        writer.add_document(doc)
+        new = words - self._known
+        if new:
+            for word in new:
+                entry_doc = tantivy.Document()
+                entry_doc.add_text("word", word)
+                entry_doc.add_bytes("stem", text.stem(word).encode("utf-8"))
+                self._words_writer.add_document(entry_doc)
+            self._known |= new
+            self._words_added = True
 
     def _create(self) -> None:
         """A new, empty index (an old one of another schema, without a stamp, or broken is removed first)."""
@@ -387,6 +456,8 @@ class SearchIndex:
             shutil.rmtree(aside, ignore_errors=True)
         self.path.mkdir(parents=True)
         _register(tantivy.Index(SCHEMA, str(self.path), reuse=False))
+        (self.path / WORDS).mkdir()
+        tantivy.Index(WORDS_SCHEMA, str(self.path / WORDS), reuse=False)
         self._build = uuid.uuid4().hex
         self._save_stamp(0)
 
@@ -398,19 +469,22 @@ class SearchIndex:
 
     def close(self) -> None:
         with self.lock:
-            if self._writer is not None:
-                try:
-                    self._writer.wait_merging_threads()
-                except (OSError, ValueError):  # its files were removed under it
-                    pass
-            self._writer = None
-            self._index = None
+            for writer in (self._writer, self._words_writer):
+                if writer is not None:
+                    try:
+                        writer.wait_merging_threads()
+                    except (OSError, ValueError):  # its files were removed under it
+                        pass
+            self._writer = self._words_writer = None
+            self._index = self._words = None
+            self._known = None
+            self._words_added = False
 
     @staticmethod
-    def prepare(entries: list[dict]) -> dict[str, tantivy.Document]:
-        """The index documents of the visible ones of `entries`, by id (built before their write lands: a catch-up
-        builds them in the thread that reads and validates the page)."""
-        return {e["_id"]: document(e) for e in entries if e.get("visible")}
+    def prepare(entries: list[dict]) -> dict[str, tuple]:
+        """What the index takes of the visible ones of `entries` (`indexed`), by id: built before their write lands
+        (a catch-up builds them in the thread that reads and validates the page)."""
+        return {e["_id"]: indexed(e) for e in entries if e.get("visible")}
 
     def follow(self, db, written: list[dict] | None = None, taken: tuple[int, int] | None = None,
                prepared: dict | None = None, commit_every: float | None = None, defer: bool = False,
@@ -440,8 +514,7 @@ class SearchIndex:
                         if entry["_id"] not in new:
                             writer.delete_documents_by_term("id", entry["_id"])
                         if entry.get("visible"):
-                            built = prepared.get(entry["_id"])
-                            writer.add_document(built if built is not None else document(entry))
+                            self._add(writer, entry, prepared.get(entry["_id"]))
                     every = max(self.commit_every if commit_every is None else commit_every, self._hold)
                     due = self._last_commit + every
                     self._commit_due = due if self._pending is None else min(due, self._commit_due)
@@ -469,7 +542,7 @@ class SearchIndex:
                         continue  # written again since: followed under its newer generation
                     writer.delete_documents_by_term("id", entry["_id"])
                     if entry.get("visible"):
-                        writer.add_document(document(entry))
+                        self._add(writer, entry)
                 done = batch[-1]["gen"]
                 changed += len(batch)
                 if len(batch) < FOLLOW_BATCH:
@@ -515,7 +588,7 @@ class SearchIndex:
                     writer.delete_documents_by_term("id", entity_id)
                     entry = entries.get(entity_id)
                     if entry is not None and entry.get("visible"):
-                        writer.add_document(document(entry, today))
+                        self._add(writer, entry, today=today)
             self._pending = self._done()
             self._swept = time.time_ns()
             self._commit()
@@ -558,7 +631,12 @@ class SearchIndex:
 
     def _commit(self) -> None:
         with self._writing():
-            self._writable().commit()
+            writer = self._writable()
+            if self._words_added:
+                # the vocabulary first: a reader that sees a course sees its words
+                self._words_writer.commit()
+                self._words_added = False
+            writer.commit()
             self._save_stamp(self._pending)
         self._pending = None
         self._last_commit = time.monotonic()
@@ -596,11 +674,10 @@ class SearchIndex:
             writer.delete_all_documents()
             count = 0
             for entry in db[COURSES].find({"visible": True}, batch_size=FOLLOW_BATCH):
-                writer.add_document(document(entry))
+                self._add(writer, entry)
                 count += 1
-            writer.commit()
-            self._save_stamp(gen)
-            self._last_commit = time.monotonic()
+            self._pending = gen
+            self._commit()
             log.info("search index %s rebuilt: %d courses at generation %d", self.path, count, gen)
             self.follow(db)
             return count
@@ -615,8 +692,9 @@ class SearchIndex:
             offset = cursor[0]
             if not isinstance(offset, int) or isinstance(offset, bool) or not 0 < offset <= MAX_RELEVANCE_OFFSET:
                 raise DomainError("invalid-cursor", "use the `next` link of the previous page as it is")
-        index = self.index()
+        index, vocabulary = self._indexes()
         searcher = index.searcher()
+        _look_up_variants(vocabulary.searcher(), words)
         # which courses match needs no score: counted and faceted without the ranking's boosts; the facets
         # are counted by tantivy's threads while this one ranks the page
         matching = self._text_match(words)
@@ -673,8 +751,10 @@ class SearchIndex:
                         for card in (self._card(searcher, address) for _, address in found.hits)),
                        key=lambda pair: pair[0], reverse=order == Order.Desc)
         cards = [card for _, card in keyed]
-        if len(cards) > limit:
-            last = _rank(keyed[-1][0])
+        last = _rank(keyed[-1][0]) if keyed else None
+        if len(cards) > limit and _rank(keyed[limit - 1][0]) == last:
+            # the page's last row shares its rank with the one after it: courses of that rank that were not read
+            # may come before either (when the page ends before that rank, the one after it only says there is more)
             cards = [card for key, card in keyed if _rank(key) != last]
             tied = Query.boolean_query([(Occur.Must, query), (Occur.Must, Query.range_query(
                 SCHEMA, f"rank_{name}", FieldType.Unsigned, last, last))])
@@ -743,26 +823,23 @@ class SearchIndex:
         should = [Query.term_query(SCHEMA, "match_stem", word.stem)]
         if word.chinese:
             should.extend(_grams_query(field, word) for field in GRAM_WEIGHTS)
-        elif word.typos:
-            should.append(Query.fuzzy_term_query(SCHEMA, "match_plain", word.text, word.typos, True, False))
-        return Query.boolean_query([(Occur.Should, q) for q in should])
+        elif word.variants:
+            should.append(_any_term("match_plain", word.variants))
+        return should[0] if len(should) == 1 else Query.boolean_query([(Occur.Should, q) for q in should])
 
     def _word_query(self, word: text.QueryWord, searcher) -> Query:
-        """One word of the ranking: its stem per field (BM25, weighted), its typos, or its Chinese bigrams."""
+        """One word of the ranking: its stem per field (BM25, weighted), its typos' words (a constant per field: in
+        a title, or anywhere), or its Chinese bigrams."""
         should = [Query.boost_query(Query.term_query(SCHEMA, field, word.stem), weight)
                   for field, weight in WEIGHTS.items()]
         if word.chinese:
             should.extend(Query.boost_query(_grams_query(field, word), weight) for field, weight in GRAM_WEIGHTS.items())
-        elif word.typos:
+        elif word.variants:
             for field, weight in TYPO_WEIGHTS.items():
-                # a typo clause reads every course of the words it matches, the word itself included; the title's
-                # only when no title has the word as it is: else its exact title matches rank by the stemmed
-                # title already (0.2 ms less per word at 100,000; a title with a variant of a word other titles
-                # have loses the typo weight of the title)
-                if field == "title_plain" and searcher.doc_freq(field, word.text):
-                    continue
-                should.append(Query.boost_query(
-                    Query.fuzzy_term_query(SCHEMA, field, word.text, word.typos, True, False), weight))
+                # the words some course has in that field (a term lookup each): a typo often has none in a title
+                found = [v for v in word.variants if searcher.doc_freq(field, v)]
+                if found:
+                    should.append(Query.const_score_query(_any_term(field, found), weight))
         return Query.boolean_query([(Occur.Should, q) for q in should])
 
     def _filter_clauses(self, filters: dict, skip: str | None = None) -> list[tuple]:
@@ -792,7 +869,7 @@ class SearchIndex:
                 continue
             query = Query.boolean_query([(Occur.Must, matching), *self._filter_clauses(filters, skip)])
             aggs = {n: {"terms": {"field": FACET_COLUMNS.get(n, FACET_FIELDS[n]),
-                                  "size": MAX_LANGUAGE_SETS if n in FACET_COLUMNS else MAX_FACET_VALUES}}
+                                  "size": MAX_LANGUAGE_SETS if n == "language" else MAX_FACET_VALUES}}
                     for n in names}
             pending.append((names, _FACETS.submit(searcher.aggregate, query, aggs)))
 
@@ -836,6 +913,29 @@ class SearchIndex:
         stamp = self._stamp()
         return {"path": str(self.path), "documents": self.searcher().num_docs if self.ready() else 0,
                 "generation": stamp.get("gen", 0)}
+
+
+def _look_up_variants(vocabulary: tantivy.Searcher, words: list[text.QueryWord]) -> None:
+    """Set each word's `variants`: the vocabulary's words within its typos (as tantivy's typo automata count
+    them), but those of its own stem, which the stem matches already (the word itself among them)."""
+    for word in words:
+        if word.chinese or not word.typos:
+            continue
+        query = Query.fuzzy_term_query(WORDS_SCHEMA, "word", word.text, word.typos, True, False)
+        variants = []
+        for _, address in vocabulary.search(query, MAX_VARIANTS, count=False).hits:
+            found = vocabulary.doc(address)
+            if found["stem"][0].decode("utf-8") != word.stem:
+                variants.append(found["word"][0])
+        word.variants = tuple(sorted(variants))
+
+
+def _any_term(field: str, terms) -> Query:
+    """The courses with any of `terms` in `field`: a term query each (a term set query reads its terms' courses
+    into a set of every course first: 0.44 ms against 0.21 ms for one typo's word at 100,000)."""
+    if len(terms) == 1:
+        return Query.term_query(SCHEMA, field, terms[0])
+    return Query.boolean_query([(Occur.Should, Query.term_query(SCHEMA, field, t)) for t in terms])
 
 
 def _grams_query(field: str, word: text.QueryWord) -> Query:

@@ -91,6 +91,19 @@ def stem(word: str) -> str:
     return tokens[0] if tokens else word.lower()
 
 
+# a word of a text that a query word's typo may be: a query word has at least 5 letters and no digit, and its
+# typos take at most one letter away per 4 letters, so a word of 4 letters or more, no digit, not Chinese
+_TYPO_WORD = re.compile(r"[^\W\d_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{4,}")
+
+
+def typo_words(texts: list[str]) -> set[str]:
+    """The words of `texts` (as the unstemmed fields cut them) that a typo of a query word may be."""
+    words: set[str] = set()
+    for t in texts:
+        words.update(_PLAIN.analyze(t))
+    return {w for w in words if _TYPO_WORD.fullmatch(w)}
+
+
 def allowed_typos(word: str) -> int:
     """Meilisearch's rule: 0 typos below 5 letters, 1 from 5, 2 from 9; none in a word with a digit (codes)."""
     if any(c.isdigit() for c in word) or CJK.search(word):
@@ -99,13 +112,17 @@ def allowed_typos(word: str) -> int:
 
 
 class QueryWord:
-    """One word of a query: what it matches exactly (its stem), with typos (its plain form), or in Chinese."""
+    """One word of a query: what it matches exactly (its stem), with typos (its plain form), or in Chinese.
+
+    `variants`: the words of the index within its typos that its stem does not match already (the search index
+    looks them up in its vocabulary and sets them)."""
 
     def __init__(self, text: str, chinese: bool):
         self.text = text
         self.chinese = chinese
         self.stem = text if chinese else stem(text)
         self.typos = 0 if chinese else allowed_typos(text)
+        self.variants: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"QueryWord({self.text!r})"

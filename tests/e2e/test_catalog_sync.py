@@ -176,6 +176,8 @@ def test_the_search_index_is_rebuilt_after_it_is_deleted_with_the_events_missed_
     wait_until(lambda: searchable() == {"IDX-1": 2, "IDX-2": 1}, WAIT, "the rebuilt index with the missed events")
     hit = stack.search(SDU, q="missed away")["items"]
     assert [c["code"] for c in hit] == ["IDX-2"] and "<mark>" in hit[0]["highlight"]["title"]["en"]
+    # the vocabulary was built anew too: a typo finds a word that only the missed course has
+    assert [c["code"] for c in stack.search(SDU, q="misssed")["items"]] == ["IDX-2"]
 
 
 def test_the_search_index_deleted_under_the_running_worker_is_rebuilt_without_a_restart(stack):
