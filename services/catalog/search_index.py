@@ -275,10 +275,10 @@ def document(entry: dict, today: str | None = None) -> tantivy.Document:
 
 
 def indexed(entry: dict, today: str | None = None) -> tuple[tantivy.Document, set[str]]:
-    """What the index takes of a visible course entry: its document, and the words of its texts for the
-    vocabulary."""
+    """What the index takes of a visible course entry: its document, and the words of its texts (the vocabulary
+    keeps those `text.is_typo_word` accepts)."""
     texts = [t for field in ("title", "learning_outcomes", "description") for t in _texts(entry.get(field))]
-    return document(entry, today), text.typo_words(texts)
+    return document(entry, today), text.plain_words(texts)
 
 
 class Generations:
@@ -307,8 +307,8 @@ class SearchIndex:
     def __init__(self, path: Path):
         self.path = path
         self._index: tantivy.Index | None = None
-        # the vocabulary (opened and reloaded with the index), its writer, the words it holds and whether some are
-        # added and not committed yet (the worker)
+        # the vocabulary (opened and reloaded with the index), its writer, the words it holds or that were found
+        # not to be typo words, and whether some are added and not committed yet (the worker)
         self._words: tantivy.Index | None = None
         self._words_writer = None
         self._known: set[str] | None = None
@@ -437,13 +437,14 @@ class SearchIndex:
         writer.add_document(doc)
         new = words - self._known
         if new:
-            for word in new:
-                entry_doc = tantivy.Document()
-                entry_doc.add_text("word", word)
-                entry_doc.add_bytes("stem", text.stem(word).encode("utf-8"))
-                self._words_writer.add_document(entry_doc)
             self._known |= new
-            self._words_added = True
+            for word in new:
+                if text.is_typo_word(word):
+                    entry_doc = tantivy.Document()
+                    entry_doc.add_text("word", word)
+                    entry_doc.add_bytes("stem", text.stem(word).encode("utf-8"))
+                    self._words_writer.add_document(entry_doc)
+                    self._words_added = True
 
     def _create(self) -> None:
         """A new, empty index (an old one of another schema, without a stamp, or broken is removed first)."""

@@ -96,12 +96,19 @@ def stem(word: str) -> str:
 _TYPO_WORD = re.compile(r"[^\W\d_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{4,}")
 
 
+def plain_words(texts: list[str]) -> set[str]:
+    """The words of `texts` as the unstemmed fields cut them (one pass of the analyzer)."""
+    return set(_PLAIN.analyze(" ".join(texts)))
+
+
+def is_typo_word(word: str) -> bool:
+    """Whether a word of a text (from `plain_words`) may be what a typo of a query word finds."""
+    return _TYPO_WORD.fullmatch(word) is not None
+
+
 def typo_words(texts: list[str]) -> set[str]:
-    """The words of `texts` (as the unstemmed fields cut them) that a typo of a query word may be."""
-    words: set[str] = set()
-    for t in texts:
-        words.update(_PLAIN.analyze(t))
-    return {w for w in words if _TYPO_WORD.fullmatch(w)}
+    """The words of `texts` that a typo of a query word may find."""
+    return {w for w in plain_words(texts) if is_typo_word(w)}
 
 
 def allowed_typos(word: str) -> int:
