@@ -164,10 +164,11 @@ def distance(a: str, b: str, limit: int) -> int:
 
 
 def matches(token: str, word: QueryWord) -> bool:
-    """Whether a word of a text (lower-cased, not Chinese) is what `word` found: same stem, or within its typos."""
+    """Whether a word of a text (lower-cased, not Chinese) is what `word` found: same stem, or within its typos (a
+    word the vocabulary holds: `is_typo_word`)."""
     if token == word.text or _stem_cached(token) == word.stem:
         return True
-    return word.typos > 0 and distance(token, word.text, word.typos) <= word.typos
+    return word.typos > 0 and distance(token, word.text, word.typos) <= word.typos and is_typo_word(token)
 
 
 class Highlighter:

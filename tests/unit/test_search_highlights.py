@@ -19,6 +19,8 @@ def test_each_text_of_an_answer_comes_back_in_its_place_escaped_with_its_matches
 def test_typos_stems_and_whole_words_only():
     assert marked("inovation planing", ["Innovation and planning", "innovative planners", "planet"]) == [
         "<mark>Innovation</mark> and <mark>planning</mark>", "innovative planners", "planet"]
+    # a word with a digit is no typo's match (the index's vocabulary leaves it out), so it is not marked either
+    assert marked("strategy", ["strategi3s strateg strategy1"]) == ["strategi3s <mark>strateg</mark> strategy1"]
     # a word inside a longer one is not marked, nor a part of a code
     assert marked("chain", ["Supply-chain", "chains", "blockchain", "CHAIN-101"]) == [
         "Supply-<mark>chain</mark>", "<mark>chains</mark>", "blockchain", "<mark>CHAIN</mark>-101"]
