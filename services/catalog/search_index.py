@@ -130,7 +130,7 @@ SCHEMA = build_schema()
 
 
 def build_words_schema() -> tantivy.Schema:
-    """The vocabulary: each word of the courses' unstemmed texts that a typo may find (`text.typo_words`), with its
+    """The vocabulary: each word of the courses' unstemmed texts that a typo may find (`text.is_typo_word`), with its
     stem. A typo is looked up here (a small dictionary), and the courses of the words it finds are then read by
     term: a typo automaton over the courses' own field read the postings of every word it matched, the query's
     own word (already matched by its stem) included."""

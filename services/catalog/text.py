@@ -106,11 +106,6 @@ def is_typo_word(word: str) -> bool:
     return _TYPO_WORD.fullmatch(word) is not None
 
 
-def typo_words(texts: list[str]) -> set[str]:
-    """The words of `texts` that a typo of a query word may find."""
-    return {w for w in plain_words(texts) if is_typo_word(w)}
-
-
 def allowed_typos(word: str) -> int:
     """Meilisearch's rule: 0 typos below 5 letters, 1 from 5, 2 from 9; none in a word with a digit (codes)."""
     if any(c.isdigit() for c in word) or CJK.search(word):

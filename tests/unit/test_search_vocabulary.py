@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from services.catalog.text import allowed_typos, typo_words
+from services.catalog.text import allowed_typos, is_typo_word, plain_words
+
+
+def typo_words(texts: list[str]) -> set[str]:
+    """What the vocabulary learns of a course with these texts (SearchIndex._add)."""
+    return {w for w in plain_words(texts) if is_typo_word(w)}
 
 
 def test_the_vocabulary_holds_the_words_a_typo_may_find_as_the_unstemmed_fields_cut_them():
