@@ -440,10 +440,10 @@ class SearchIndex:
             self._known |= new
             for word in new:
                 if text.is_typo_word(word):
-                    entry_doc = tantivy.Document()
-                    entry_doc.add_text("word", word)
-                    entry_doc.add_bytes("stem", text.stem(word).encode("utf-8"))
-                    self._words_writer.add_document(entry_doc)
+                    word_doc = tantivy.Document()
+                    word_doc.add_text("word", word)
+                    word_doc.add_bytes("stem", text.stem(word).encode("utf-8"))
+                    self._words_writer.add_document(word_doc)
                     self._words_added = True
 
     def _create(self) -> None:

@@ -27,10 +27,12 @@ from rapidfuzz.distance import OSA
 
 from shared.config import REPO_ROOT
 
-CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# the Chinese characters (CJK ideographs, extension A, compatibility ideographs): a character class's ranges
+_CJK_RANGES = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+CJK = re.compile(f"[{_CJK_RANGES}]+")
 # a word of the page's text, for highlighting: a run of Chinese characters, or of other letters and digits (as
 # the index cuts them: `segmented` puts spaces around each Chinese run)
-_LATIN_CHAR = r"[^\W_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+_LATIN_CHAR = rf"[^\W_{_CJK_RANGES}]"
 LATIN = re.compile(_LATIN_CHAR + "+")
 WORD = re.compile(CJK.pattern + "|" + LATIN.pattern)
 STEMMED = "catalog_stem"
@@ -93,7 +95,7 @@ def stem(word: str) -> str:
 
 # a word of a text that a query word's typo may be: a query word has at least 5 letters and no digit, and its
 # typos take at most one letter away per 4 letters, so a word of 4 letters or more, no digit, not Chinese
-_TYPO_WORD = re.compile(r"[^\W\d_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{4,}")
+_TYPO_WORD = re.compile(rf"[^\W\d_{_CJK_RANGES}]{{4,}}")
 
 
 def plain_words(texts: list[str]) -> set[str]:
